@@ -1,0 +1,26 @@
+#pragma once
+// Each subcommand registers its flags on the app and returns what to run when
+// it is the one chosen; main() runs it after parsing and logging set-up.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <vector>
+
+namespace trackbench::cli {
+
+struct global_options {
+  bool verbose = false;
+  bool quiet = false;
+  std::string log_file;
+};
+
+struct command {
+  CLI::App* app;
+  std::function<int()> run;  // returns the exit code; throws trackbench errors
+};
+
+command add_train_command(CLI::App& app, const global_options& globals);
+command add_info_command(CLI::App& app);
+std::vector<command> add_data_commands(CLI::App& app);
+
+}  // namespace trackbench::cli

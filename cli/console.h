@@ -1,0 +1,38 @@
+#pragma once
+// What a person sees during and after a run: logging, a progress bar (plain
+// lines when stderr is not a terminal), per-epoch rows and a summary table.
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "trackbench/trainer/train.h"
+
+namespace trackbench::cli {
+
+// spdlog to stderr at info (debug with verbose, warnings only with quiet), plus a
+// full debug log in `log_file` when given.
+void configure_logging(bool verbose, bool quiet, const std::string& log_file);
+
+class console_observer : public trainer::training_observer {
+ public:
+  explicit console_observer(bool quiet);
+  void on_step(const trainer::step_progress& progress) override;
+  void on_epoch(const trainer::epoch_metrics& metrics) override;
+
+ private:
+  void clear_bar();
+
+  bool quiet_;
+  bool terminal_;
+  bool bar_visible_ = false;
+  bool header_printed_ = false;
+  int last_plain_quarter_ = 0;
+  std::chrono::steady_clock::time_point last_draw_{};
+};
+
+void print_summary(const trainer::trainer& run, const std::string& dataset_name,
+                   const std::vector<trainer::epoch_metrics>& history, double total_seconds);
+
+std::string format_bytes(std::uint64_t bytes);
+
+}  // namespace trackbench::cli

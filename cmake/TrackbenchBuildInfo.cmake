@@ -1,0 +1,10 @@
+# Facts about this build that a run records: compiler, flags, build type.
+string(TOUPPER "${CMAKE_BUILD_TYPE}" _trackbench_build_type_upper)
+set(TRACKBENCH_BUILD_COMPILER "${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}")
+string(STRIP "${CMAKE_CXX_FLAGS} ${CMAKE_CXX_FLAGS_${_trackbench_build_type_upper}}" TRACKBENCH_BUILD_CXX_FLAGS)
+set(TRACKBENCH_BUILD_TYPE "${CMAKE_BUILD_TYPE}")
+if(TRACKBENCH_WITH_CUDA)
+  set(TRACKBENCH_BUILD_CUDA_COMPILER "${CMAKE_CUDA_COMPILER_ID} ${CMAKE_CUDA_COMPILER_VERSION}")
+else()
+  set(TRACKBENCH_BUILD_CUDA_COMPILER "")
+endif()

@@ -1,0 +1,39 @@
+#pragma once
+// What a run ran on: machine, operating system, toolchain, libraries and GPUs.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "trackbench/kernels/cuda_device.h"
+
+namespace trackbench::tracking {
+
+struct environment {
+  std::string cpu_model;
+  int cpu_cores = 0;         // physical cores
+  int hardware_threads = 0;  // logical processors
+  int libtorch_threads = 0;  // LibTorch's intra-op default
+  std::uint64_t memory_bytes = 0;
+  std::string os;      // PRETTY_NAME of /etc/os-release
+  std::string kernel;  // uname: sysname release machine
+  std::string hostname;
+  std::string compiler;  // what built trackbench
+  std::string cxx_flags;
+  std::string build_type;
+  std::string cuda_compiler;  // empty in a build without CUDA
+  std::string libtorch_version;
+  std::string libtorch_cuda_version;  // CUDA LibTorch was built for; empty for a CPU LibTorch
+  std::string cudnn_version;          // cuDNN LibTorch loads; empty when it has none
+  kernels::cuda_report cuda;
+};
+
+// Never throws; what cannot be read is left empty.
+environment capture_environment();
+
+nlohmann::json to_json(const environment& env);
+
+// "9.19.0" from cuDNN's 91900 encoding.
+std::string format_cudnn_version(long version);
+
+}  // namespace trackbench::tracking

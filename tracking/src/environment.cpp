@@ -1,0 +1,130 @@
+#include "trackbench/tracking/environment.h"
+
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <sys/utsname.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "build_info.h"
+
+namespace trackbench::tracking {
+namespace {
+
+std::string trim(std::string text) {
+  const auto begin = text.find_first_not_of(" \t\"");
+  const auto end = text.find_last_not_of(" \t\"");
+  return begin == std::string::npos ? std::string() : text.substr(begin, end - begin + 1);
+}
+
+// The value after "key:" (cpuinfo, meminfo) or "key=" (os-release) on the first matching line.
+std::string field(const char* path, const std::string& key, char separator) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto at = line.find(separator);
+    if (at != std::string::npos && trim(line.substr(0, at)) == key) return trim(line.substr(at + 1));
+  }
+  return {};
+}
+
+int physical_cores() {
+  std::ifstream in("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, package;
+  while (std::getline(in, line)) {
+    const auto at = line.find(':');
+    if (at == std::string::npos) continue;
+    const std::string key = trim(line.substr(0, at));
+    if (key == "physical id") package = trim(line.substr(at + 1));
+    if (key == "core id") cores.emplace(package, trim(line.substr(at + 1)));
+  }
+  return static_cast<int>(cores.size());
+}
+
+}  // namespace
+
+std::string format_cudnn_version(long version) {
+  if (version <= 0) return {};
+  return std::to_string(version / 10000) + "." + std::to_string((version % 10000) / 100) + "." +
+         std::to_string(version % 100);
+}
+
+environment capture_environment() {
+  environment env;
+  env.cpu_model = field("/proc/cpuinfo", "model name", ':');
+  env.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
+  env.cpu_cores = physical_cores();
+  if (env.cpu_cores == 0) env.cpu_cores = env.hardware_threads;  // no core ids: a VM that hides topology
+  env.libtorch_threads = torch::get_num_threads();
+  std::istringstream mem_total(field("/proc/meminfo", "MemTotal", ':'));
+  std::uint64_t kib = 0;
+  mem_total >> kib;
+  env.memory_bytes = kib * 1024;
+  env.os = field("/etc/os-release", "PRETTY_NAME", '=');
+  utsname names{};
+  if (uname(&names) == 0) {
+    env.kernel = std::string(names.sysname) + " " + names.release + " " + names.machine;
+  }
+  char host[256] = "";
+  if (gethostname(host, sizeof host - 1) == 0) env.hostname = host;
+
+  env.compiler = TRACKBENCH_BUILD_COMPILER;
+  env.cxx_flags = TRACKBENCH_BUILD_CXX_FLAGS;
+  env.build_type = TRACKBENCH_BUILD_TYPE;
+  env.cuda_compiler = TRACKBENCH_BUILD_CUDA_COMPILER;
+  env.libtorch_version = TORCH_VERSION;
+  // A CPU-only LibTorch's hooks throw for every CUDA question: the fields stay empty.
+  const auto& hooks = at::detail::getCUDAHooks();
+  try {
+    env.libtorch_cuda_version = kernels::format_cuda_version(static_cast<int>(hooks.versionCUDART()));
+  } catch (const std::exception&) {
+  }
+  try {
+    if (hooks.hasCuDNN()) env.cudnn_version = format_cudnn_version(hooks.versionRuntimeCuDNN());
+  } catch (const std::exception&) {
+  }
+  env.cuda = kernels::probe_cuda();
+  return env;
+}
+
+nlohmann::json to_json(const environment& env) {
+  nlohmann::json gpus = nlohmann::json::array();
+  for (const auto& gpu : env.cuda.devices) {
+    gpus.push_back({{"index", gpu.index},
+                    {"name", gpu.name},
+                    {"uuid", gpu.uuid},
+                    {"compute_capability", std::to_string(gpu.compute_major) + "." + std::to_string(gpu.compute_minor)},
+                    {"sm_count", gpu.sm_count},
+                    {"memory_bytes", gpu.memory_bytes}});
+  }
+  return {{"cpu_model", env.cpu_model},
+          {"cpu_cores", env.cpu_cores},
+          {"hardware_threads", env.hardware_threads},
+          {"libtorch_threads", env.libtorch_threads},
+          {"memory_bytes", env.memory_bytes},
+          {"os", env.os},
+          {"kernel", env.kernel},
+          {"hostname", env.hostname},
+          {"compiler", env.compiler},
+          {"cxx_flags", env.cxx_flags},
+          {"build_type", env.build_type},
+          {"cuda_compiler", env.cuda_compiler},
+          {"libtorch_version", env.libtorch_version},
+          {"libtorch_cuda_version", env.libtorch_cuda_version},
+          {"cudnn_version", env.cudnn_version},
+          {"cuda",
+           {{"built_with_cuda", env.cuda.built_with_cuda},
+            {"usable", env.cuda.usable},
+            {"reason", env.cuda.reason},
+            {"runtime_version", kernels::format_cuda_version(env.cuda.runtime_version)},
+            {"driver_version", kernels::format_cuda_version(env.cuda.driver_version)},
+            {"gpus", gpus}}}};
+}
+
+}  // namespace trackbench::tracking

@@ -1,0 +1,40 @@
+#pragma once
+// The digit CNN of PyTorch's examples/mnist, with its convolutions behind one
+// seam so a run can choose which implementation computes them.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace trackbench::trainer {
+
+enum class conv_backend {
+  cudnn,  // LibTorch's own convolution: cuDNN on GPU, oneDNN on CPU
+};
+
+conv_backend parse_conv_backend(const std::string& name);  // throws input_error
+std::string to_string(conv_backend backend);
+std::vector<std::string> conv_backend_names();
+
+// The seam: every convolution of the model goes through here (stride 1).
+torch::Tensor conv2d(conv_backend backend, const torch::Tensor& input, const torch::Tensor& weight,
+                     const torch::Tensor& bias, std::int64_t padding);
+
+// conv 1->32 3x3, ReLU, conv 32->64 3x3, ReLU, maxpool 2, dropout 0.25,
+// fc 9216->128, ReLU, dropout 0.5, fc 128->10, log-softmax.
+// Parameter names (conv1.weight, ..., fc2.bias) match the PyTorch example's.
+class digit_cnn_impl : public torch::nn::Module {
+ public:
+  explicit digit_cnn_impl(conv_backend backend = conv_backend::cudnn);
+  torch::Tensor forward(torch::Tensor input);  // [N,1,28,28] float -> [N,10] log-probabilities
+  conv_backend backend() const { return backend_; }
+
+ private:
+  conv_backend backend_;
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
+  torch::nn::Dropout dropout1_{nullptr}, dropout2_{nullptr};
+};
+TORCH_MODULE_IMPL(digit_cnn, digit_cnn_impl);
+
+}  // namespace trackbench::trainer

@@ -1,0 +1,53 @@
+#include "trackbench/trainer/model.h"
+
+#include "trackbench/trainer/errors.h"
+
+namespace trackbench::trainer {
+
+conv_backend parse_conv_backend(const std::string& name) {
+  if (name == "cudnn") return conv_backend::cudnn;
+  std::string names;
+  for (const auto& known : conv_backend_names()) names += (names.empty() ? "" : ", ") + known;
+  throw input_error("--conv: unknown backend '" + name + "'; expected one of " + names);
+}
+
+std::string to_string(conv_backend backend) {
+  switch (backend) {
+    case conv_backend::cudnn:
+      return "cudnn";
+  }
+  return "unknown";
+}
+
+std::vector<std::string> conv_backend_names() { return {"cudnn"}; }
+
+torch::Tensor conv2d(conv_backend backend, const torch::Tensor& input, const torch::Tensor& weight,
+                     const torch::Tensor& bias, std::int64_t padding) {
+  switch (backend) {
+    case conv_backend::cudnn:
+      return torch::conv2d(input, weight, bias, /*stride=*/1, padding);
+  }
+  throw input_error("conv backend " + std::to_string(static_cast<int>(backend)) + " is not available");
+}
+
+digit_cnn_impl::digit_cnn_impl(conv_backend backend) : backend_(backend) {
+  // The Conv2d modules own the parameters and their default initialisation; forward()
+  // routes the arithmetic through the seam instead of their own forward().
+  conv1_ = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3)));
+  conv2_ = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3)));
+  dropout1_ = register_module("dropout1", torch::nn::Dropout(0.25));
+  dropout2_ = register_module("dropout2", torch::nn::Dropout(0.5));
+  fc1_ = register_module("fc1", torch::nn::Linear(9216, 128));
+  fc2_ = register_module("fc2", torch::nn::Linear(128, 10));
+}
+
+torch::Tensor digit_cnn_impl::forward(torch::Tensor x) {
+  x = torch::relu(conv2d(backend_, x, conv1_->weight, conv1_->bias, 0));
+  x = torch::relu(conv2d(backend_, x, conv2_->weight, conv2_->bias, 0));
+  x = dropout1_(torch::max_pool2d(x, 2));
+  x = torch::relu(fc1_(torch::flatten(x, 1)));
+  x = fc2_(dropout2_(x));
+  return torch::log_softmax(x, 1);
+}
+
+}  // namespace trackbench::trainer
