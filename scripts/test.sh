@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up, build, and run every test. Skipped tests are listed with their reasons.
+# Usage: scripts/test.sh [release|debug]
+set -euo pipefail
+preset="${1:-release}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/setup.sh" "$preset"
+cd "$root"
+status=0
+ctest --preset "$preset" || status=$?
+log="build/$preset/Testing/Temporary/LastTest.log"
+if [ -f "$log" ] && grep -q "Skipped" "$log"; then
+  echo "skipped tests and why:"
+  grep -h "Skipped$" -A1 "$log" | grep -v -e "^--$" -e "Skipped$" | sed 's/^/  /'
+fi
+exit "$status"
