@@ -18,8 +18,11 @@ if(TRACKBENCH_ENABLE_CUDA)
     message(STATUS "trackbench: nvcc not found, building without CUDA")
   endif()
 endif()
-# LibTorch's config resets CMAKE_CUDA_ARCHITECTURES; targets take ours from here.
+# LibTorch's config resets CMAKE_CUDA_ARCHITECTURES and appends its own -gencode
+# list (with architectures nvcc 13 no longer accepts) to CMAKE_CUDA_FLAGS; ours are
+# kept here and restored after it.
 set(TRACKBENCH_CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+set(_trackbench_cuda_flags "${CMAKE_CUDA_FLAGS}")
 
 # LibTorch comes from the torch wheel; its CMake files sit at torch.utils.cmake_prefix_path.
 if(NOT Torch_DIR)
@@ -34,6 +37,7 @@ if(NOT Torch_DIR)
 endif()
 find_package(Torch REQUIRED)
 set(CMAKE_CUDA_ARCHITECTURES "${TRACKBENCH_CUDA_ARCHITECTURES}")
+set(CMAKE_CUDA_FLAGS "${_trackbench_cuda_flags}")
 if(TRACKBENCH_WITH_CUDA AND NOT TARGET torch_cuda)
   message(STATUS "trackbench: LibTorch has no CUDA support, building without CUDA")
   set(TRACKBENCH_WITH_CUDA OFF)

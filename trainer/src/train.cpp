@@ -8,11 +8,13 @@
 #include <thread>
 
 #include "trackbench/kernels/cuda_device.h"
+#include "trackbench/kernels/normalize.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/random.h"
 
 #if TRACKBENCH_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 
 namespace trackbench::trainer {
@@ -71,6 +73,16 @@ std::optional<std::int64_t> peak_cuda_bytes(const torch::Device& device) {
   (void)device;
 #endif
   return std::nullopt;
+}
+
+// LibTorch's current stream for the device, so custom kernels queue behind its work.
+void* current_cuda_stream(const torch::Device& device) {
+#if TRACKBENCH_WITH_CUDA
+  return c10::cuda::getCurrentCUDAStream(device.index()).stream();
+#else
+  (void)device;
+  return nullptr;
+#endif
 }
 
 void synchronize(const torch::Device& device) {
@@ -198,7 +210,16 @@ trainer::trainer(train_config config, const dataset& data)
 std::int64_t trainer::steps_per_epoch() const { return (train_size() + config_.batch_size - 1) / config_.batch_size; }
 
 torch::Tensor trainer::normalise(const torch::Tensor& images) const {
-  return images.to(torch::kFloat32).div_(255.0).sub_(pixel_mean).div_(pixel_std);
+  static const kernels::pixel_affine affine = kernels::pixel_normalisation(pixel_mean, pixel_std);
+  const auto input = images.contiguous();
+  auto output = torch::empty(input.sizes(), input.options().dtype(torch::kFloat32));
+  if (device_.is_cuda()) {
+    kernels::normalize_pixels_cuda(input.data_ptr<std::uint8_t>(), output.data_ptr<float>(), input.numel(), affine,
+                                   current_cuda_stream(device_));
+  } else {
+    kernels::normalize_pixels_reference(input.data_ptr<std::uint8_t>(), output.data_ptr<float>(), input.numel(), affine);
+  }
+  return output;
 }
 
 epoch_metrics trainer::train_epoch(int epoch, training_observer* observer) {
