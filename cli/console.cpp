@@ -89,6 +89,20 @@ void console_observer::on_step(const trainer::step_progress& p) {
 void console_observer::on_epoch(const trainer::epoch_metrics& m) {
   clear_bar();
   last_plain_quarter_ = 0;
+  // The full record goes to the debug log (-v, --log-file); the table below is for reading.
+  spdlog::debug(
+      "epoch {}: train loss {:.6f} acc {:.6f}; test loss {:.6f} acc {:.6f} precision {:.6f} recall {:.6f} f1 {:.6f}; "
+      "lr {:g}; {:.3f} s ({:.3f} s training), {:.1f} img/s, peak RSS {} bytes",
+      m.epoch, m.train_loss, m.train_accuracy, m.test.loss, m.test.accuracy, m.test.precision, m.test.recall, m.test.f1,
+      m.learning_rate, m.epoch_seconds, m.train_seconds, m.images_per_second, m.peak_rss_bytes);
+  if (m.validation) {
+    spdlog::debug("epoch {}: validation loss {:.6f} acc {:.6f} precision {:.6f} recall {:.6f} f1 {:.6f}", m.epoch,
+                  m.validation->loss, m.validation->accuracy, m.validation->precision, m.validation->recall,
+                  m.validation->f1);
+  }
+  for (int actual = 0; actual < trainer::class_count; ++actual) {
+    spdlog::debug("epoch {}: test confusion, digit {}: {}", m.epoch, actual, fmt::join(m.test.confusion[actual], " "));
+  }
   if (quiet_) return;
   if (!header_printed_) {
     fmt::print("{:>5} {:>10} {:>9} {:>9} {:>8} {:>9} {:>8} {:>7} {:>9} {:>7} {:>8} {:>10}\n", "epoch", "train_loss",

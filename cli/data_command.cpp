@@ -24,22 +24,19 @@ std::string class_histogram(const torch::Tensor& labels) {
   return text;
 }
 
+// `name` empty: a directory of IDX files that is no known data set, with no checksums to compare.
 int verify(const std::string& name, const std::string& data_dir) {
-  const auto data = trainer::load_dataset(name, data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(data_dir));
-  const trainer::dataset_info* info = nullptr;
-  for (const auto& known : trainer::known_datasets()) {
-    if (known.name == name) info = &known;
-  }
-  fmt::print("data set {} from {}\n", data.name, data.source);
+  const auto data = trainer::load_dataset(name.empty() ? "custom" : name,
+                                          data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(data_dir));
+  const trainer::dataset_info* info = name.empty() ? nullptr : &trainer::find_dataset(name);
+  fmt::print("data set {}{} from {}\n", data.name, info ? " (" + info->description + ")" : "", data.source);
   std::vector<std::string> mismatches;
   for (const auto& file : data.files) {
     std::string verdict = "no published checksum";
-    if (info != nullptr) {
-      for (const auto& published : info->files) {
-        if (published.name != file.name) continue;
-        verdict = published.sha256 == file.sha256 ? "matches the published checksum" : "MISMATCH, expected " + published.sha256;
-        if (published.sha256 != file.sha256) mismatches.push_back(file.name);
-      }
+    for (const auto& published : info ? info->files : std::vector<trainer::published_file>{}) {
+      if (published.name != file.name) continue;
+      verdict = published.sha256 == file.sha256 ? "matches the published checksum" : "MISMATCH, expected " + published.sha256;
+      if (published.sha256 != file.sha256) mismatches.push_back(file.name);
     }
     fmt::print("  {:<28} {:>10} bytes  sha256 {}  {}\n", file.name, file.bytes, file.sha256, verdict);
   }
@@ -73,7 +70,9 @@ std::vector<command> add_data_commands(CLI::App& app) {
   auto* check = data->add_subcommand("verify", "Load and validate a data set, and compare its files with published checksums");
   auto verify_name = std::make_shared<std::string>("mnist-sample");
   auto verify_dir = std::make_shared<std::string>();
-  check->add_option("dataset", *verify_name, "Data set to verify")->check(CLI::IsMember(dataset_names()))->capture_default_str();
+  check->add_option("dataset", *verify_name, "Data set to verify; with --data-dir alone, the directory is checked as is")
+      ->check(CLI::IsMember(dataset_names()))
+      ->capture_default_str();
   check->add_option("--data-dir", *verify_dir, "Directory holding the four IDX files")->check(CLI::ExistingDirectory);
 
   return {{fetch,
@@ -85,7 +84,10 @@ std::vector<command> add_data_commands(CLI::App& app) {
              fmt::print("{} is ready in {}\n", fetch_options->dataset, report.directory.string());
              return 0;
            }},
-          {check, [verify_name, verify_dir] { return verify(*verify_name, *verify_dir); }}};
+          {check, [verify_name, verify_dir, check] {
+             const bool named = check->count("dataset") > 0 || verify_dir->empty();
+             return verify(named ? *verify_name : std::string(), *verify_dir);
+           }}};
 }
 
 }  // namespace trackbench::cli

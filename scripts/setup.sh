@@ -76,4 +76,4 @@ if [ ! -f "$build_dir/CMakeCache.txt" ] || ! grep -qx "TRACKBENCH_PYTHON:STRING=
   cmake --preset "$preset" -DTRACKBENCH_PYTHON="$python" >/dev/null
 fi
 say "building preset $preset"
-cmake --build --preset "$preset"
+cmake --build --preset "$preset" >&2

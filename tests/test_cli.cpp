@@ -78,6 +78,22 @@ TEST(Cli, VerifyChecksTheEmbeddedSample) {
   EXPECT_NE(result.output.find("matches the published checksum"), std::string::npos) << result.output;
 }
 
+TEST(Cli, VerifyChecksAnyDirectoryAndKnownChecksums) {
+  testing::temp_dir dir;
+  testing::copy_sample(dir.path(), /*decompress=*/true);
+  const auto plain = run_trackbench("data verify --data-dir " + dir.path().string());
+  EXPECT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_NE(plain.output.find("no published checksum"), std::string::npos) << plain.output;
+  testing::temp_dir gz_dir;
+  testing::copy_sample(gz_dir.path());
+  const auto named = run_trackbench("data verify mnist-sample --data-dir " + gz_dir.path().string());
+  EXPECT_EQ(named.exit_code, 0) << named.output;
+  EXPECT_NE(named.output.find("matches the published checksum"), std::string::npos) << named.output;
+  const auto wrong = run_trackbench("data verify mnist --data-dir " + gz_dir.path().string());
+  EXPECT_EQ(wrong.exit_code, exit_bad_input) << wrong.output;
+  EXPECT_NE(wrong.output.find("MISMATCH, expected 440fcabf"), std::string::npos) << wrong.output;
+}
+
 TEST(Cli, FetchFromALocalMirror) {
   testing::local_http_server server;
   for (const char* base : trainer::idx_file_names) {

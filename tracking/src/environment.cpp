@@ -1,8 +1,9 @@
 #include "trackbench/tracking/environment.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <sys/utsname.h>
-#include <torch/torch.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -61,7 +62,7 @@ environment capture_environment() {
   env.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
   env.cpu_cores = physical_cores();
   if (env.cpu_cores == 0) env.cpu_cores = env.hardware_threads;  // no core ids: a VM that hides topology
-  env.libtorch_threads = torch::get_num_threads();
+  env.libtorch_threads = at::get_num_threads();
   std::istringstream mem_total(field("/proc/meminfo", "MemTotal", ':'));
   std::uint64_t kib = 0;
   mem_total >> kib;
