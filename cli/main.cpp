@@ -20,9 +20,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   global_options globals;
-  app.add_flag("-v,--verbose", globals.verbose, "Log debug detail");
-  app.add_flag("-q,--quiet", globals.quiet, "Only warnings, errors and the final summary");
-  app.add_option("--log-file", globals.log_file, "Also write a full debug log to this file");
+  app.add_flag("-v,--verbose", globals.verbose, "Log debug detail, including each epoch's full record (default: off)");
+  app.add_flag("-q,--quiet", globals.quiet, "Only warnings, errors and the final summary (default: off)");
+  app.add_option("--log-file", globals.log_file, "Also write a full debug log to this file (default: none)");
 
   std::vector<command> commands{add_train_command(app, globals), add_info_command(app)};
   for (auto& data_command : add_data_commands(app)) commands.push_back(std::move(data_command));

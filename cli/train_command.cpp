@@ -54,7 +54,7 @@ command add_train_command(CLI::App& app, const global_options& globals) {
       ->check(CLI::IsMember({"mnist-sample", "mnist", "fashion-mnist"}))
       ->capture_default_str();
   sub->add_option("--data-dir", flags->data_dir,
-                  "Directory holding the four IDX files (train/t10k images/labels, raw or .gz)")
+                  "Directory holding the four IDX files (train/t10k images/labels, raw or .gz); default: none, --dataset decides")
       ->check(CLI::ExistingDirectory);
   sub->add_option("--conv", flags->conv, "Convolution backend: cudnn (LibTorch's own)")
       ->check(CLI::IsMember(trainer::conv_backend_names()))
@@ -65,14 +65,14 @@ command add_train_command(CLI::App& app, const global_options& globals) {
   sub->add_option("--lr", c.learning_rate, "Learning rate (the peak rate with --one-cycle)")->capture_default_str();
   sub->add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
   sub->add_option("--weight-decay", c.weight_decay, "L2 weight decay")->capture_default_str();
-  sub->add_flag("--one-cycle", c.one_cycle, "One-cycle learning rate: warm up to --lr over 30% of steps, then anneal");
+  sub->add_flag("--one-cycle", c.one_cycle, "One-cycle learning rate: warm up to --lr over 30% of steps, then anneal (default: off, constant --lr)");
   sub->add_option("--batch-size", c.batch_size, "Training batch size")->capture_default_str();
   sub->add_option("--eval-batch-size", c.eval_batch_size, "Evaluation batch size")->capture_default_str();
   sub->add_option("--epochs", c.epochs, "Number of epochs")->capture_default_str();
   sub->add_option("--seed", c.seed, "Seed for initialisation, dropout, the split and shuffling")->capture_default_str();
   sub->add_option("--threads", c.threads, "CPU threads; 0 uses every hardware thread")->capture_default_str();
   sub->add_flag("--deterministic", c.deterministic,
-                "Deterministic algorithms only (bitwise-repeatable runs on the same machine and thread count)");
+                "Deterministic algorithms only, for bitwise-repeatable runs on the same machine and thread count (default: off)");
   sub->add_option("--device", flags->device, "Training device: auto (CUDA when usable), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();

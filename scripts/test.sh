@@ -11,6 +11,7 @@ ctest --preset "$preset" || status=$?
 log="build/$preset/Testing/Temporary/LastTest.log"
 if [ -f "$log" ] && grep -q "Skipped" "$log"; then
   echo "skipped tests and why:"
-  grep -h "Skipped$" -A1 "$log" | grep -v -e "^--$" -e "Skipped$" | sed 's/^/  /'
+  # gtest writes "<file>:<line>: Skipped" and the reason on the next line.
+  awk '/: Skipped$/ { where = $1; getline; sub(".*/", "", where); print "  " where " " $0 }' "$log"
 fi
 exit "$status"

@@ -128,6 +128,25 @@ TEST(Cli, DefaultTrainingReachesTheAccuracyTarget) {
   const auto rows = std::distance(std::sregex_iterator(result.output.begin(), result.output.end(), epoch_row),
                                   std::sregex_iterator());
   EXPECT_EQ(rows, 10) << result.output;
+  // Not a terminal: progress comes as plain lines, not a redrawn bar.
+  EXPECT_NE(result.output.find("epoch 1/10: step 25/99  loss "), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find('\r'), std::string::npos);
+}
+
+TEST(Cli, QuietRunKeepsTheSummaryAndTheLogFileKeepsEverything) {
+  testing::temp_dir dir;
+  const auto log = dir / "train.log";
+  const auto result = run_trackbench("train --device cpu --epochs 1 --quiet --log-file " + log.string());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("test accuracy"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("train_loss"), std::string::npos) << "quiet prints no epoch table\n" << result.output;
+  EXPECT_EQ(result.output.find("info:"), std::string::npos) << result.output;
+  const auto bytes = trainer::read_file_bytes(log);
+  const std::string text(bytes.begin(), bytes.end());
+  for (const char* expected : {"info: data set mnist-sample from embedded", "debug: epoch 1: train loss",
+                               "debug: epoch 1: validation loss", "debug: epoch 1: test confusion, digit 9: "}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  }
 }
 
 }  // namespace
