@@ -39,7 +39,7 @@ int run_training(train_flags& flags, const CLI::App& sub, const global_options& 
                trainer::to_string(config.conv));
   console_observer observer(globals.quiet);
   const auto history = run.run(&observer);
-  print_summary(run, data.name,  history,
+  print_summary(run, data.name, history,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return 0;
 }
