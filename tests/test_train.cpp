@@ -46,31 +46,92 @@ TEST(Train, OneShortEpochLowersTheLoss) {
   EXPECT_EQ(counted, run.test_size());
 }
 
+std::vector<torch::Tensor> parameters_of(trainer& run) {
+  std::vector<torch::Tensor> weights;
+  for (const auto& p : run.model()->parameters()) weights.push_back(p.detach().clone());
+  return weights;
+}
+
+bool bitwise_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!torch::equal(a[i], b[i])) return false;
+  }
+  return true;
+}
+
 std::vector<torch::Tensor> weights_after_one_epoch(const dataset& data, std::uint64_t seed) {
   auto config = cpu_config();
   config.deterministic = true;
   config.seed = seed;
   trainer run(config, data);
   run.train_epoch(1);
-  std::vector<torch::Tensor> weights;
-  for (const auto& p : run.model()->parameters()) weights.push_back(p.detach().clone());
-  return weights;
+  return parameters_of(run);
 }
 
 TEST(Train, DeterministicRunsGiveBitwiseIdenticalWeights) {
   const auto data = small_sample(600);
   const auto first = weights_after_one_epoch(data, 5);
-  const auto second = weights_after_one_epoch(data, 5);
-  const auto other_seed = weights_after_one_epoch(data, 6);
-  ASSERT_EQ(first.size(), second.size());
-  bool all_equal = true;
-  bool any_differs_from_other_seed = false;
-  for (std::size_t i = 0; i < first.size(); ++i) {
-    all_equal = all_equal && torch::equal(first[i], second[i]);
-    any_differs_from_other_seed = any_differs_from_other_seed || !torch::equal(first[i], other_seed[i]);
-  }
-  EXPECT_TRUE(all_equal);
-  EXPECT_TRUE(any_differs_from_other_seed) << "a different seed must change the weights";
+  EXPECT_TRUE(bitwise_equal(first, weights_after_one_epoch(data, 5)));
+  EXPECT_FALSE(bitwise_equal(first, weights_after_one_epoch(data, 6))) << "a different seed must change the weights";
+}
+
+void expect_resume_matches_uninterrupted(train_config config) {
+  const auto data = small_sample(640);
+  config.deterministic = true;
+  config.epochs = 3;
+  trainer uninterrupted(config, data);
+  uninterrupted.run();
+
+  trainer first_part(config, data);
+  first_part.train_epoch(1);
+  const training_state state = first_part.capture_state(1);
+  EXPECT_EQ(state.epochs_done, 1);
+  EXPECT_EQ(state.parameters.size(), 8u);
+  EXPECT_FALSE(state.optimizer_state.empty());
+
+  trainer resumed(config, data);
+  resumed.restore_state(state);
+  resumed.run(nullptr, 2);
+  EXPECT_TRUE(bitwise_equal(parameters_of(resumed), parameters_of(uninterrupted)));
+
+  // Each part of the state matters: without it, or with other dropout draws, the run differs.
+  trainer without_state(config, data);
+  without_state.run(nullptr, 2);
+  EXPECT_FALSE(bitwise_equal(parameters_of(without_state), parameters_of(uninterrupted)));
+  trainer other_dropout(config, data);
+  other_dropout.restore_state(state);
+  torch::manual_seed(config.seed + 1);
+  other_dropout.run(nullptr, 2);
+  EXPECT_FALSE(bitwise_equal(parameters_of(other_dropout), parameters_of(uninterrupted)));
+}
+
+TEST(Train, ResumingFromCapturedStateIsBitwiseEqualWithAdam) { expect_resume_matches_uninterrupted(cpu_config()); }
+
+TEST(Train, ResumingFromCapturedStateIsBitwiseEqualWithSgdMomentum) {
+  auto config = cpu_config();
+  config.optimizer = optimizer_kind::sgd;
+  config.learning_rate = 0.01;
+  expect_resume_matches_uninterrupted(config);
+}
+
+TEST(Train, RestoringAMismatchedStateIsRefused) {
+  const auto data = small_sample(200);
+  trainer run(cpu_config(), data);
+  run.train_epoch(1);
+  auto state = run.capture_state(1);
+  state.parameters[0].second = torch::zeros({3});
+  const auto message = error_message<input_error>([&] { run.restore_state(state); });
+  EXPECT_NE(message.find("saved parameters 'conv1.weight' has shape [3]"), std::string::npos) << message;
+
+  auto sgd_config = cpu_config();
+  sgd_config.optimizer = optimizer_kind::sgd;
+  trainer sgd_run(sgd_config, data);
+  const auto before = parameters_of(sgd_run);
+  const auto adam_state = run.capture_state(1);
+  const auto mismatch = error_message<input_error>([&] { sgd_run.restore_state(adam_state); });
+  EXPECT_NE(mismatch.find("which sgd does not keep"), std::string::npos) << mismatch;
+  EXPECT_TRUE(bitwise_equal(parameters_of(sgd_run), before)) << "a refused state must change nothing";
 }
 
 TEST(Train, NonFiniteLossNamesEpochAndStep) {

@@ -72,6 +72,18 @@ class training_observer {
   virtual void on_epoch(const epoch_metrics& metrics) { (void)metrics; }
 };
 
+// Everything needed to continue a run exactly after `epochs_done` epochs, given the same
+// config: the model's parameters, the optimizer's per-parameter state and the random
+// generators' states. (Each epoch's shuffle derives from the seed and the epoch number, so it
+// needs no state of its own.) Tensors are CPU copies, named by module path.
+struct training_state {
+  int epochs_done = 0;
+  std::vector<std::pair<std::string, torch::Tensor>> parameters;       // conv1.weight, ...
+  std::vector<std::pair<std::string, torch::Tensor>> optimizer_state;  // conv1.weight.exp_avg, conv1.weight.step, ...
+  torch::Tensor cpu_generator;   // uint8 state of LibTorch's default CPU generator (dropout on the CPU)
+  torch::Tensor cuda_generator;  // the same for the training GPU; undefined for CPU runs
+};
+
 class trainer {
  public:
   // Applies threads, seed and determinism settings, and moves the data to the device once.
@@ -79,8 +91,12 @@ class trainer {
 
   // Trains epoch `epoch` (1-based) and evaluates. Throws training_error on a non-finite loss.
   epoch_metrics train_epoch(int epoch, training_observer* observer = nullptr);
-  // All configured epochs.
-  std::vector<epoch_metrics> run(training_observer* observer = nullptr);
+  // Epochs first_epoch..epochs of the config (all of them by default).
+  std::vector<epoch_metrics> run(training_observer* observer = nullptr, int first_epoch = 1);
+
+  training_state capture_state(int epochs_done);
+  // Throws input_error when the state does not fit this model and optimizer.
+  void restore_state(const training_state& state);
 
   classification_metrics evaluate_test();
 
