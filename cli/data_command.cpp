@@ -30,10 +30,11 @@ int verify(const std::string& name, const std::string& data_dir) {
                                           data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(data_dir));
   const trainer::dataset_info* info = name.empty() ? nullptr : &trainer::find_dataset(name);
   fmt::print("data set {}{} from {}\n", data.name, info ? " (" + info->description + ")" : "", data.source);
+  const std::vector<trainer::published_file> published_files = info ? info->files : std::vector<trainer::published_file>{};
   std::vector<std::string> mismatches;
   for (const auto& file : data.files) {
     std::string verdict = "no published checksum";
-    for (const auto& published : info ? info->files : std::vector<trainer::published_file>{}) {
+    for (const auto& published : published_files) {
       if (published.name != file.name) continue;
       verdict = published.sha256 == file.sha256 ? "matches the published checksum" : "MISMATCH, expected " + published.sha256;
       if (published.sha256 != file.sha256) mismatches.push_back(file.name);

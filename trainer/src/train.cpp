@@ -343,7 +343,7 @@ training_state trainer::capture_state(int epochs_done) {
 void trainer::restore_state(const training_state& state) {
   std::map<std::string, torch::Tensor> saved(state.parameters.begin(), state.parameters.end());
   std::map<std::string, torch::Tensor> saved_optimizer(state.optimizer_state.begin(), state.optimizer_state.end());
-  // Removes and returns `name`, checked against the shape and type it must have.
+  // Removes and returns `name`, checked against the shape and type of `like` (on any device).
   auto take = [](std::map<std::string, torch::Tensor>& from, const std::string& name, const torch::Tensor& like,
                  const char* what) {
     const auto found = from.find(name);
@@ -364,18 +364,17 @@ void trainer::restore_state(const training_state& state) {
   for (const auto& item : model_->named_parameters()) {
     const auto& name = item.key();
     const auto& param = item.value();
-    const auto like = param.detach().cpu();
-    parameter_values.emplace_back(param, take(saved, name, like, "parameters"));
+    parameter_values.emplace_back(param, take(saved, name, param, "parameters"));
     if (saved_optimizer.empty()) continue;
     if (config_.optimizer == optimizer_kind::adam) {
       auto adam = std::make_unique<torch::optim::AdamParamState>();
       adam->step(take(saved_optimizer, name + ".step", torch::tensor(std::int64_t{0}), "optimizer state").item<std::int64_t>());
-      adam->exp_avg(take(saved_optimizer, name + ".exp_avg", like, "optimizer state").to(device_));
-      adam->exp_avg_sq(take(saved_optimizer, name + ".exp_avg_sq", like, "optimizer state").to(device_));
+      adam->exp_avg(take(saved_optimizer, name + ".exp_avg", param, "optimizer state").to(device_));
+      adam->exp_avg_sq(take(saved_optimizer, name + ".exp_avg_sq", param, "optimizer state").to(device_));
       optimizer_values.emplace_back(param.unsafeGetTensorImpl(), std::move(adam));
     } else if (saved_optimizer.count(name + ".momentum_buffer") > 0) {
       auto sgd = std::make_unique<torch::optim::SGDParamState>();
-      sgd->momentum_buffer(take(saved_optimizer, name + ".momentum_buffer", like, "optimizer state").to(device_));
+      sgd->momentum_buffer(take(saved_optimizer, name + ".momentum_buffer", param, "optimizer state").to(device_));
       optimizer_values.emplace_back(param.unsafeGetTensorImpl(), std::move(sgd));
     }
   }
