@@ -12,6 +12,7 @@ struct global_options {
   bool verbose = false;
   bool quiet = false;
   std::string log_file;
+  std::string command_line;  // as typed, for the run's record
 };
 
 struct command {
@@ -22,5 +23,9 @@ struct command {
 command add_train_command(CLI::App& app, const global_options& globals);
 command add_info_command(CLI::App& app);
 std::vector<command> add_data_commands(CLI::App& app);
+command add_show_command(CLI::App& app);
+command add_ls_command(CLI::App& app);
+command add_compare_command(CLI::App& app);
+command add_reproduce_command(CLI::App& app, const global_options& globals);
 
 }  // namespace trackbench::cli

@@ -34,5 +34,11 @@ void print_summary(const trainer::trainer& run, const std::string& dataset_name,
                    const std::vector<trainer::epoch_metrics>& history, double total_seconds);
 
 std::string format_bytes(std::uint64_t bytes);
+std::string format_duration(double seconds);
+std::string percent(double fraction);
+
+// Text from a file, safe to print to a terminal: control characters become \xNN, so a
+// crafted snapshot cannot send escape sequences.
+std::string printable(const std::string& text);
 
 }  // namespace trackbench::cli

@@ -4,6 +4,8 @@
 
 #include "commands.h"
 #include "console.h"
+#include "signals.h"
+#include "trackbench/tracking/recorder.h"
 #include "trackbench/trainer/errors.h"
 
 namespace {
@@ -20,11 +22,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   global_options globals;
+  globals.command_line = trackbench::tracking::format_command_line({argv, argv + argc});
   app.add_flag("-v,--verbose", globals.verbose, "Log debug detail, including each epoch's full record (default: off)");
   app.add_flag("-q,--quiet", globals.quiet, "Only warnings, errors and the final summary (default: off)");
   app.add_option("--log-file", globals.log_file, "Also write a full debug log to this file (default: none)");
 
-  std::vector<command> commands{add_train_command(app, globals), add_info_command(app)};
+  std::vector<command> commands{add_train_command(app, globals), add_show_command(app),
+                                add_ls_command(app),                add_compare_command(app),
+                                add_reproduce_command(app, globals), add_info_command(app)};
   for (auto& data_command : add_data_commands(app)) commands.push_back(std::move(data_command));
 
   try {
@@ -38,6 +43,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: --log-file %s: %s\n", globals.log_file.c_str(), e.what());
     return exit_bad_input;
   }
+  install_stop_handlers();
   try {
     for (const auto& chosen : commands) {
       if (chosen.app->parsed()) return chosen.run();
@@ -45,7 +51,7 @@ int main(int argc, char** argv) {
     spdlog::error("no command given; see trackbench --help");
     return exit_bad_input;
   } catch (const trackbench::input_error& e) {
-    spdlog::error("{}", e.what());
+    spdlog::error("{}", printable(e.what()));
     return exit_bad_input;
   } catch (const trackbench::training_error& e) {
     spdlog::error("training failed: {}", e.what());

@@ -1,10 +1,13 @@
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <memory>
+#include <set>
 
 #include "commands.h"
-#include "console.h"
+#include "recorded_run.h"
+#include "trackbench/tracking/recorder.h"
+#include "trackbench/tracking/snapshot.h"
+#include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/train.h"
 
 namespace trackbench::cli {
@@ -17,9 +20,46 @@ struct train_flags {
   std::string conv = "cudnn";
   std::string optimizer = "adam";
   std::string device = "auto";
+  std::string out = "runs";
+  std::vector<std::string> tags;
+  std::string resume;
 };
 
+// Flags that may accompany --resume: the rest of the config comes from the snapshot.
+const std::set<std::string> resume_flags{"--resume", "--out", "--tag", "--data-dir"};
+
+recording_options recording(const train_flags& flags, const global_options& globals) {
+  recording_options options;
+  options.out_dir = flags.out;
+  for (const auto& tag : flags.tags) add_tag(options.tags, tag);
+  options.command_line = globals.command_line;
+  options.quiet = globals.quiet;
+  return options;
+}
+
+int resume_training(const train_flags& flags, const CLI::App& sub, const global_options& globals) {
+  for (const auto* option : sub.get_options()) {
+    if (option->count() > 0 && resume_flags.count(option->get_name()) == 0) {
+      throw input_error(option->get_name() + " cannot be combined with --resume: the run continues with its recorded config");
+    }
+  }
+  const tracking::snapshot_reader parent(flags.resume);
+  const auto& record = parent.record();
+  auto config = tracking::config_from_record(record.config);
+  const auto done = static_cast<std::int64_t>(record.epochs.size());
+  if (done >= config.epochs) {
+    throw input_error("--resume " + flags.resume + ": the run already completed all " + std::to_string(config.epochs) +
+                      " epochs; nothing to resume");
+  }
+  const auto data = load_recorded_data(record, config, flags.data_dir, false);
+  tracking::run_origin origin{"resume", record.identity["run_id"].get<std::string>(), done};
+  spdlog::info("resuming run {} ({}) after epoch {} of {}", origin.parent_run_id, tracking::displayed_status(record), done,
+               config.epochs);
+  return run_recorded(config, data, origin, &parent, recording(flags, globals)).exit_code;
+}
+
 int run_training(train_flags& flags, const CLI::App& sub, const global_options& globals) {
+  if (!flags.resume.empty()) return resume_training(flags, sub, globals);
   trainer::train_config config = flags.config;
   config.conv = trainer::parse_conv_backend(flags.conv);
   config.optimizer = trainer::parse_optimizer(flags.optimizer);
@@ -28,20 +68,12 @@ int run_training(train_flags& flags, const CLI::App& sub, const global_options& 
   // A directory of IDX files is its own data set unless --dataset names it.
   config.dataset = config.data_dir && sub.count("--dataset") == 0 ? "custom" : flags.dataset;
   trainer::validate(config);
+  const auto options = recording(flags, globals);
 
-  const auto start = std::chrono::steady_clock::now();
   const auto data = trainer::load_dataset(config.dataset, config.data_dir);
   spdlog::info("data set {} from {}: {} train, {} test images", data.name, data.source, data.train.size(),
                data.test.size());
-  trainer::trainer run(config, data);
-  spdlog::info("training on {} with {} threads: {} train / {} validation images, {} steps per epoch, conv {}",
-               run.device().str(), run.threads(), run.train_size(), run.validation_size(), run.steps_per_epoch(),
-               trainer::to_string(config.conv));
-  console_observer observer(globals.quiet);
-  const auto history = run.run(&observer);
-  print_summary(run, data.name, history,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  return 0;
+  return run_recorded(config, data, tracking::run_origin{}, nullptr, options).exit_code;
 }
 
 }  // namespace
@@ -79,6 +111,12 @@ command add_train_command(CLI::App& app, const global_options& globals) {
   sub->add_option("--validation-fraction", c.validation_fraction,
                   "Fraction of the training set held out for validation (seeded split)")
       ->capture_default_str();
+  sub->add_option("--out", flags->out, "Folder the run's snapshot <run-id>.h5 goes to")->capture_default_str();
+  sub->add_option("--tag", flags->tags, "Tag the run: key=value (repeatable; default: none)");
+  sub->add_option("--resume", flags->resume,
+                  "Continue the run in this snapshot after its last completed epoch, with its config, optimizer and "
+                  "random state, into a new snapshot (default: none)")
+      ->check(CLI::ExistingFile);
   return {sub, [flags, sub, &globals] { return run_training(*flags, *sub, globals); }};
 }
 

@@ -53,6 +53,7 @@ target_link_options(trackbench_torch INTERFACE "LINKER:--push-state,--no-as-need
 message(STATUS "trackbench: CUDA parts ${TRACKBENCH_WITH_CUDA} (architectures: ${TRACKBENCH_CUDA_ARCHITECTURES})")
 
 find_package(ZLIB REQUIRED)
+find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(OpenSSL REQUIRED)
 find_package(CURL REQUIRED)
 find_package(fmt REQUIRED)

@@ -48,6 +48,20 @@ int physical_cores() {
   return static_cast<int>(cores.size());
 }
 
+// "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  Sun Jul 27 ..." -> "580.65.06".
+std::string nvidia_driver_version() {
+  std::ifstream in("/proc/driver/nvidia/version");
+  std::string line;
+  if (!std::getline(in, line)) return {};
+  const std::string marker = "Kernel Module";
+  const auto at = line.find(marker);
+  if (at == std::string::npos) return {};
+  std::istringstream rest(line.substr(at + marker.size()));
+  std::string version;
+  rest >> version;
+  return version;
+}
+
 }  // namespace
 
 std::string format_cudnn_version(long version) {
@@ -91,24 +105,26 @@ environment capture_environment() {
   } catch (const std::exception&) {
   }
   env.cuda = kernels::probe_cuda();
+  env.nvidia_driver_version = nvidia_driver_version();
   return env;
 }
 
-nlohmann::json to_json(const environment& env) {
-  nlohmann::json gpus = nlohmann::json::array();
+nlohmann::ordered_json to_json(const environment& env) {
+  nlohmann::ordered_json gpus = nlohmann::ordered_json::array();
   for (const auto& gpu : env.cuda.devices) {
     gpus.push_back({{"index", gpu.index},
                     {"name", gpu.name},
                     {"uuid", gpu.uuid},
                     {"compute_capability", std::to_string(gpu.compute_major) + "." + std::to_string(gpu.compute_minor)},
                     {"sm_count", gpu.sm_count},
-                    {"memory_bytes", gpu.memory_bytes}});
+                    {"memory_bytes", static_cast<std::int64_t>(gpu.memory_bytes)},
+                    {"driver_version", env.nvidia_driver_version}});
   }
   return {{"cpu_model", env.cpu_model},
           {"cpu_cores", env.cpu_cores},
           {"hardware_threads", env.hardware_threads},
           {"libtorch_threads", env.libtorch_threads},
-          {"memory_bytes", env.memory_bytes},
+          {"memory_bytes", static_cast<std::int64_t>(env.memory_bytes)},
           {"os", env.os},
           {"kernel", env.kernel},
           {"hostname", env.hostname},
@@ -119,13 +135,13 @@ nlohmann::json to_json(const environment& env) {
           {"libtorch_version", env.libtorch_version},
           {"libtorch_cuda_version", env.libtorch_cuda_version},
           {"cudnn_version", env.cudnn_version},
-          {"cuda",
-           {{"built_with_cuda", env.cuda.built_with_cuda},
-            {"usable", env.cuda.usable},
-            {"reason", env.cuda.reason},
-            {"runtime_version", kernels::format_cuda_version(env.cuda.runtime_version)},
-            {"driver_version", kernels::format_cuda_version(env.cuda.driver_version)},
-            {"gpus", gpus}}}};
+          {"cuda_built", env.cuda.built_with_cuda},
+          {"cuda_usable", env.cuda.usable},
+          {"cuda_reason", env.cuda.reason},
+          {"cuda_runtime_version", kernels::format_cuda_version(env.cuda.runtime_version)},
+          {"cuda_driver_version", kernels::format_cuda_version(env.cuda.driver_version)},
+          {"nvidia_driver_version", env.nvidia_driver_version},
+          {"gpus", gpus}};
 }
 
 }  // namespace trackbench::tracking

@@ -204,20 +204,25 @@ trainer::trainer(train_config config, const dataset& data)
   at::globalContext().setBenchmarkCuDNN(!config_.deterministic);
   torch::manual_seed(config_.seed);
 
-  const auto split = split_train_validation(data.train.size(), config_.validation_fraction,
-                                            derive_seed(config_.seed, split_stream));
+  split_ = split_train_validation(data.train.size(), config_.validation_fraction, split_seed());
   auto resident = [&](const data_split& source, const torch::Tensor& indices) {
     const torch::Tensor images = indices.defined() ? source.images.index_select(0, indices) : source.images;
     const torch::Tensor labels = indices.defined() ? source.labels.index_select(0, indices) : source.labels;
     return resident_split{images.to(device_), labels.to(device_)};
   };
-  train_ = resident(data.train, split.train_indices);
-  validation_ = resident(data.train, split.validation_indices);
+  train_ = resident(data.train, split_.train_indices);
+  validation_ = resident(data.train, split_.validation_indices);
   test_ = resident(data.test, torch::Tensor());
 
   model_ = digit_cnn(config_.conv);
   model_->to(device_);
   optimizer_ = make_optimizer(config_, model_);
+}
+
+std::uint64_t trainer::split_seed() const { return derive_seed(config_.seed, split_stream); }
+
+std::uint64_t trainer::shuffle_seed(int epoch) const {
+  return derive_seed(config_.seed, shuffle_stream_base + static_cast<std::uint64_t>(epoch));
 }
 
 std::int64_t trainer::steps_per_epoch() const { return (train_size() + config_.batch_size - 1) / config_.batch_size; }
@@ -245,7 +250,7 @@ epoch_metrics trainer::train_epoch(int epoch, training_observer* observer) {
   const std::int64_t steps = steps_per_epoch();
   const std::int64_t total_steps = steps * config_.epochs;
   const auto order = torch::tensor(
-      seeded_permutation(train_size(), derive_seed(config_.seed, shuffle_stream_base + static_cast<std::uint64_t>(epoch))),
+      seeded_permutation(train_size(), shuffle_seed(epoch)),
       torch::kInt64).to(device_);
   // Losses stay on the device and are checked in batches, so a GPU run does not
   // wait for the host after every step; a CPU run checks every step.

@@ -25,13 +25,16 @@ struct environment {
   std::string libtorch_version;
   std::string libtorch_cuda_version;  // CUDA LibTorch was built for; empty for a CPU LibTorch
   std::string cudnn_version;          // cuDNN LibTorch loads; empty when it has none
+  std::string nvidia_driver_version;  // kernel driver, e.g. 580.65.06; empty without one
   kernels::cuda_report cuda;
 };
 
 // Never throws; what cannot be read is left empty.
 environment capture_environment();
 
-nlohmann::json to_json(const environment& env);
+// Flat, with the field names and types of a snapshot's /environment group (docs/snapshot-format.md);
+// "gpus" is an array of per-GPU objects.
+nlohmann::ordered_json to_json(const environment& env);
 
 // "9.19.0" from cuDNN's 91900 encoding.
 std::string format_cudnn_version(long version);

@@ -109,6 +109,10 @@ class trainer {
   std::int64_t validation_size() const { return validation_.labels.size(0); }
   std::int64_t test_size() const { return test_.labels.size(0); }
   std::int64_t steps_per_epoch() const;
+  // The seeded train/validation split of the training set, and the seeds behind it and the shuffles.
+  const train_validation_split& split() const { return split_; }
+  std::uint64_t split_seed() const;
+  std::uint64_t shuffle_seed(int epoch) const;
 
  private:
   struct resident_split {
@@ -122,6 +126,7 @@ class trainer {
   train_config config_;
   torch::Device device_;
   int threads_ = 0;
+  train_validation_split split_;
   resident_split train_, validation_, test_;
   digit_cnn model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;

@@ -1,0 +1,159 @@
+// compare: runs side by side, with pass/fail rules that gate CI.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "commands.h"
+#include "console.h"
+#include "trackbench/tracking/compare.h"
+#include "trackbench/tracking/snapshot.h"
+
+namespace trackbench::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+struct compare_flags {
+  std::vector<std::string> snapshots;
+  std::vector<std::string> rules;
+  bool as_json = false;
+};
+
+// The metrics shown side by side; rules may name any summary metric.
+const std::vector<std::string> shown_metrics{"test_acc",   "test_loss",     "test_f1",           "val_acc",
+                                             "val_loss",   "train_loss",    "epoch_seconds",     "images_per_second",
+                                             "peak_rss_bytes", "peak_cuda_bytes"};
+// Per-epoch columns shown for each run.
+const std::vector<std::string> epoch_metrics{"test_accuracy", "test_loss", "epoch_seconds"};
+
+std::string label(std::size_t index) { return std::string(1, static_cast<char>('A' + index)); }
+
+std::string number(const std::optional<double>& value) { return value ? fmt::format("{:.6g}", *value) : "-"; }
+
+std::string with_delta(const std::optional<double>& value, const std::optional<double>& baseline) {
+  if (!value || !baseline) return number(value);
+  return fmt::format("{:.6g} ({:+.3g})", *value, *value - *baseline);
+}
+
+// An epoch's value of a column, as summary_metric scales it (percent for accuracies).
+std::optional<double> epoch_value(const tracking::run_record& run, std::size_t epoch, const std::string& metric) {
+  if (epoch >= run.epochs.size()) return std::nullopt;
+  tracking::run_record one;
+  one.epochs = {run.epochs[epoch]};
+  return tracking::summary_metric(one, metric);
+}
+
+json optional_json(const std::optional<double>& value) { return value ? json(*value) : json(nullptr); }
+
+int compare(const compare_flags& flags) {
+  if (flags.snapshots.size() < 2) throw input_error("compare needs at least two snapshots");
+  if (flags.snapshots.size() > 26) throw input_error("compare takes at most 26 snapshots");
+  std::vector<tracking::gate_rule> rules;
+  for (const auto& text : flags.rules) rules.push_back(tracking::parse_rule(text));
+  std::vector<tracking::snapshot_reader> readers;
+  for (const auto& path : flags.snapshots) readers.emplace_back(path);
+  std::vector<const tracking::run_record*> runs;
+  for (const auto& reader : readers) runs.push_back(&reader.record());
+
+  const auto differences = tracking::differing_fields(runs);
+  const auto outcomes = tracking::check_rules(runs, rules);
+  const bool passed = std::all_of(outcomes.begin(), outcomes.end(), [](const auto& o) { return o.passed; });
+  std::size_t epochs = 0;
+  for (const auto* run : runs) epochs = std::max(epochs, run->epochs.size());
+
+  if (flags.as_json) {
+    json out{{"runs", json::array()}, {"differences", json::array()}, {"final", json::object()},
+             {"epochs", json::array()}, {"rules", json::array()}, {"passed", passed}};
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      out["runs"].push_back({{"label", label(i)},
+                             {"path", flags.snapshots[i]},
+                             {"run_id", runs[i]->identity["run_id"]},
+                             {"status", tracking::displayed_status(*runs[i])},
+                             {"epochs", runs[i]->epochs.size()}});
+    }
+    for (const auto& difference : differences) out["differences"].push_back({{"field", difference.field}, {"values", difference.values}});
+    for (const auto& metric : shown_metrics) {
+      json values = json::array();
+      for (const auto* run : runs) values.push_back(optional_json(tracking::summary_metric(*run, metric)));
+      out["final"][metric] = values;
+    }
+    for (std::size_t e = 0; e < epochs; ++e) {
+      json row{{"epoch", e + 1}};
+      for (const auto& metric : epoch_metrics) {
+        json values = json::array();
+        for (const auto* run : runs) values.push_back(optional_json(epoch_value(*run, e, metric)));
+        row[metric] = values;
+      }
+      out["epochs"].push_back(row);
+    }
+    for (const auto& o : outcomes) {
+      out["rules"].push_back({{"rule", o.rule.text}, {"run_id", o.run_id}, {"baseline", o.baseline}, {"value", o.value},
+                              {"passed", o.passed}, {"explanation", o.explanation}});
+    }
+    fmt::print("{}\n", out.dump(2, ' ', false, json::error_handler_t::replace));
+  } else {
+    fmt::print("runs (deltas are against A)\n");
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      fmt::print("  {}  {}  {}  {} epochs  {}\n", label(i), printable(runs[i]->identity["run_id"].get<std::string>()),
+                 tracking::displayed_status(*runs[i]), runs[i]->epochs.size(), printable(flags.snapshots[i]));
+    }
+    fmt::print("differences in config, environment, code and data{}\n", differences.empty() ? ": none" : "");
+    for (const auto& difference : differences) {
+      std::string values;
+      for (std::size_t i = 0; i < difference.values.size(); ++i) {
+        values += fmt::format("{}{}: {}", i ? "  " : "", label(i), printable(difference.values[i]));
+      }
+      fmt::print("  {:<36} {}\n", difference.field, values);
+    }
+    fmt::print("final metrics (times: median per epoch; memory: peak; accuracies in %)\n");
+    for (const auto& metric : shown_metrics) {
+      std::string row = fmt::format("  {:<20}", metric);
+      const auto baseline = tracking::summary_metric(*runs.front(), metric);
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        const auto value = tracking::summary_metric(*runs[i], metric);
+        row += fmt::format(" {:>22}", i == 0 ? number(value) : with_delta(value, baseline));
+      }
+      fmt::print("{}\n", row);
+    }
+    fmt::print("per epoch: test accuracy (%), test loss, epoch seconds\n");
+    for (std::size_t e = 0; e < epochs; ++e) {
+      std::string row = fmt::format("  {:>5}", e + 1);
+      for (const auto& metric : epoch_metrics) {
+        const auto baseline = epoch_value(*runs.front(), e, metric);
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+          const auto value = epoch_value(*runs[i], e, metric);
+          row += fmt::format(" {:>20}", i == 0 ? number(value) : with_delta(value, baseline));
+        }
+        row += "  |";
+      }
+      fmt::print("{}\n", row);
+    }
+    if (!outcomes.empty()) fmt::print("rules\n");
+    for (const auto& o : outcomes) {
+      fmt::print("  {}  {:<24} run {}: {}\n", o.passed ? "pass" : "FAIL", o.rule.text, printable(o.run_id), o.explanation);
+    }
+  }
+  for (const auto& o : outcomes) {
+    if (!o.passed) spdlog::error("rule {} failed for run {}: {}", o.rule.text, printable(o.run_id), o.explanation);
+  }
+  return passed ? 0 : 1;
+}
+
+}  // namespace
+
+command add_compare_command(CLI::App& app) {
+  auto* sub = app.add_subcommand(
+      "compare",
+      "Compare runs: differences in config, environment, code and data; metrics side by side; rules for CI");
+  auto flags = std::make_shared<compare_flags>();
+  sub->add_option("snapshots", flags->snapshots, "Two or more run snapshots; the first is the baseline")->required();
+  sub->add_option("--fail-on", flags->rules,
+                  "Rule METRIC:+X or METRIC:-X[%]: fail (exit 1) when a run's metric rises (+) or drops (-) by more "
+                  "than X (points for accuracies, or X% of the baseline) against the first run; repeatable (default: none)");
+  sub->add_flag("--json", flags->as_json, "Print the comparison as JSON (default: off)");
+  return {sub, [flags] { return compare(*flags); }};
+}
+
+}  // namespace trackbench::cli

@@ -1,0 +1,110 @@
+#include "recorded_run.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <regex>
+#include <system_error>
+
+#include "console.h"
+#include "signals.h"
+#include "trackbench/trainer/errors.h"
+
+namespace trackbench::cli {
+
+namespace fs = std::filesystem;
+
+recorded_run run_recorded(const trainer::train_config& config, const trainer::dataset& data,
+                          const tracking::run_origin& origin, const tracking::snapshot_reader* parent,
+                          const recording_options& options, int last_epoch) {
+  const auto start = std::chrono::steady_clock::now();
+  trainer::trainer run(config, data);
+  const auto inherited = static_cast<int>(origin.resumed_from_epoch);
+  std::optional<tracking::saved_state> state;
+  if (parent != nullptr && inherited > 0) {
+    state = parent->state();
+    if (!state || state->epochs_done != inherited) {
+      throw input_error("the snapshot has no state to resume from after epoch " + std::to_string(inherited));
+    }
+    if (state->next_shuffle_seed != run.shuffle_seed(inherited + 1)) {
+      throw input_error("the snapshot's shuffle seed for epoch " + std::to_string(inherited + 1) +
+                        " differs from this trackbench's: it was written by an incompatible version");
+    }
+    run.restore_state(tracking::to_training_state(parent->weights(inherited), *state));
+  }
+
+  auto record = tracking::describe_run(run, data, origin, options.command_line, options.tags);
+  std::error_code error;
+  fs::create_directories(options.out_dir, error);
+  if (error || !fs::is_directory(options.out_dir)) {
+    throw input_error("--out " + options.out_dir.string() + ": cannot create the folder: " + error.message());
+  }
+  const auto run_id = record.identity["run_id"].get<std::string>();
+  tracking::snapshot_writer writer(options.out_dir / (run_id + ".h5"), std::move(record));
+  for (int epoch = 1; epoch <= inherited; ++epoch) {
+    writer.append_epoch(parent->record().epochs[static_cast<std::size_t>(epoch - 1)], parent->weights(epoch), *state);
+  }
+  spdlog::info("run {} recording to {}", run_id, writer.path().string());
+  spdlog::info("training on {} with {} threads: {} train / {} validation images, {} steps per epoch, conv {}{}",
+               run.device().str(), run.threads(), run.train_size(), run.validation_size(), run.steps_per_epoch(),
+               trainer::to_string(config.conv),
+               inherited > 0 ? ", resuming after epoch " + std::to_string(inherited) : std::string());
+
+  console_observer console(options.quiet);
+  tracking::snapshot_recorder recorder(writer, run, &console, [] { return stop_signal() != 0; });
+  try {
+    const int last = last_epoch > 0 ? last_epoch : config.epochs;
+    for (int epoch = inherited + 1; epoch <= last; ++epoch) run.train_epoch(epoch, &recorder);
+  } catch (const tracking::run_interrupted& e) {
+    writer.finish("interrupted", e.what());
+    spdlog::warn("{}: {} keeps {} completed epochs; continue with: trackbench train --resume {}", e.what(),
+                 writer.path().string(), writer.record().epochs.size(), writer.path().string());
+    return {writer.path(), "interrupted", 128 + stop_signal()};
+  } catch (const tracking::snapshot_write_error&) {
+    throw;  // the file cannot take a final status either; it keeps its completed epochs
+  } catch (const std::exception& e) {
+    try {
+      writer.finish("failed", e.what());
+    } catch (const tracking::snapshot_write_error& write_error) {
+      spdlog::error("{}", write_error.what());
+    }
+    throw;
+  }
+  writer.finish("completed", "");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  spdlog::info("snapshot {}: {:.2f} s spent writing it ({:.2f}% of the run)", writer.path().string(),
+               writer.seconds_writing(), 100.0 * writer.seconds_writing() / seconds);
+  print_summary(run, data.name, writer.record().epochs, seconds);
+  fmt::print("  {:<22} {}\n", "snapshot", writer.path().string());
+  return {writer.path(), "completed", 0};
+}
+
+trainer::dataset load_recorded_data(const tracking::run_record& record, trainer::train_config& config,
+                                    const std::string& data_dir, bool allow_mismatch) {
+  if (!data_dir.empty()) config.data_dir = data_dir;
+  auto data = trainer::load_dataset(config.dataset, config.data_dir);
+  const auto digest = tracking::data_content_sha256(data);
+  const auto expected = record.data.at("content_sha256").get<std::string>();
+  if (digest != expected) {
+    const std::string message = "data set " + data.name + " from " + data.source + " has content digest " + digest +
+                                ", but the run recorded " + expected + " (from " +
+                                record.data.at("source").get<std::string>() + ")";
+    if (!allow_mismatch) throw input_error(message + "; point --data-dir at the recorded data");
+    spdlog::warn("{}; continuing as asked", message);
+  }
+  return data;
+}
+
+void add_tag(nlohmann::ordered_json& tags, const std::string& assignment) {
+  static const std::regex key_pattern("[A-Za-z0-9_.+-]{1,128}");
+  const auto equals = assignment.find('=');
+  const std::string key = assignment.substr(0, equals);
+  if (equals == std::string::npos || !std::regex_match(key, key_pattern)) {
+    throw input_error("--tag '" + assignment + "': expected key=value with a key of letters, digits and _.+- (at most 128)");
+  }
+  const std::string value = assignment.substr(equals + 1);
+  if (value.size() > 4096) throw input_error("--tag " + key + ": the value is longer than 4096 bytes");
+  tags[key] = value;
+}
+
+}  // namespace trackbench::cli

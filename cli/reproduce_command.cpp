@@ -1,0 +1,148 @@
+// reproduce: re-run a recorded run with its config, seed and threads, and check every epoch.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <memory>
+#include <set>
+
+#include "commands.h"
+#include "console.h"
+#include "recorded_run.h"
+#include "trackbench/tracking/compare.h"
+#include "trackbench/tracking/environment.h"
+#include "trackbench/tracking/recorder.h"
+#include "trackbench/tracking/snapshot.h"
+#include "trackbench/trainer/errors.h"
+
+namespace trackbench::cli {
+namespace {
+
+// Where a run that is not bitwise deterministic (CUDA without --deterministic) must land.
+constexpr double accuracy_tolerance_points = 1.0;
+constexpr double loss_tolerance = 0.05;
+
+struct reproduce_flags {
+  std::string snapshot;
+  std::string data_dir;
+  std::string out = "runs";
+  std::vector<std::string> tags;
+  bool strict = false;
+  bool allow_data_mismatch = false;
+};
+
+// Recorded facts that can change a result; a difference is warned about, or refused with --strict.
+bool affects_results(const std::string& field) {
+  static const std::set<std::string> fields{
+      "code.build_commit",          "code.commit",          "code.tree",
+      "code.diff_sha256",           "environment.cpu_model", "environment.compiler",
+      "environment.cxx_flags",      "environment.build_type", "environment.libtorch_version",
+      "environment.libtorch_cuda_version", "environment.cudnn_version", "environment.cuda_runtime_version",
+      "environment.nvidia_driver_version"};
+  return fields.count(field) > 0 || (field.rfind("environment.gpus[", 0) == 0 && field.find("].name") != std::string::npos);
+}
+
+void check_environment(const tracking::run_record& recorded, bool strict) {
+  tracking::run_record now;
+  now.environment = tracking::to_json(tracking::capture_environment());
+  now.code = tracking::capture_code().fields;
+  tracking::run_record then;
+  then.environment = recorded.environment;
+  then.code = recorded.code;
+  std::vector<std::string> changes;
+  for (const auto& difference : tracking::differing_fields({&then, &now})) {
+    if (!affects_results(difference.field)) continue;
+    changes.push_back(fmt::format("{}: recorded '{}', now '{}'", difference.field, printable(difference.values[0]),
+                                  printable(difference.values[1])));
+  }
+  for (const auto& change : changes) spdlog::warn("{}", change);
+  if (strict && !changes.empty()) {
+    throw input_error("--strict: " + std::to_string(changes.size()) +
+                      " recorded code or environment facts differ from this machine (listed above)");
+  }
+}
+
+std::string describe(const tracking::epoch_match& match) {
+  const std::string metrics = match.metrics_equal ? "bitwise equal"
+                                                  : fmt::format("differ (largest: {} by {:.3g})", match.worst_metric,
+                                                                match.metric_difference);
+  const std::string weights = match.weights_equal ? "bitwise equal"
+                                                  : fmt::format("differ (largest |dw| {:.3g} in {})", match.weight_difference,
+                                                                match.worst_weight);
+  return fmt::format("{:>5}  metrics {:<48}  weights {}", match.epoch, metrics, weights);
+}
+
+int reproduce(const reproduce_flags& flags, const global_options& globals) {
+  const tracking::snapshot_reader original(flags.snapshot);
+  const auto& record = original.record();
+  if (record.epochs.empty()) throw input_error(flags.snapshot + ": the run completed no epoch; there is nothing to reproduce");
+  auto config = tracking::config_from_record(record.config);
+  check_environment(record, flags.strict);
+  trainer::dataset data;
+  try {
+    data = load_recorded_data(record, config, flags.data_dir, flags.allow_data_mismatch);
+  } catch (const input_error& e) {
+    throw input_error(std::string(e.what()) + ", or pass --allow-data-mismatch");
+  }
+
+  recording_options options;
+  options.out_dir = flags.out;
+  for (const auto& tag : flags.tags) add_tag(options.tags, tag);
+  options.command_line = globals.command_line;
+  options.quiet = globals.quiet;
+  const int epochs = static_cast<int>(record.epochs.size());
+  spdlog::info("reproducing run {}: {} epochs with seed {} on {} threads", record.identity["run_id"].get<std::string>(),
+               epochs, config.seed, config.threads);
+  const tracking::run_origin origin{"reproduce", record.identity["run_id"].get<std::string>(), 0};
+  const auto outcome = run_recorded(config, data, origin, nullptr, options, epochs);
+  if (outcome.status != "completed") return outcome.exit_code;
+
+  const tracking::snapshot_reader repeated(outcome.snapshot);
+  const bool bitwise_expected = config.device == trainer::device_kind::cpu || config.deterministic;
+  bool bitwise = true;
+  bool within_tolerance = true;
+  fmt::print("\nreproduction of {} ({})\n{:>5}  {}\n", record.identity["run_id"].get<std::string>(),
+             bitwise_expected ? "bitwise expected: CPU or --deterministic run" : "CUDA run without --deterministic: tolerance applies",
+             "epoch", "check");
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    const auto match = tracking::match_epoch(record.epochs[static_cast<std::size_t>(epoch - 1)],
+                                             repeated.record().epochs[static_cast<std::size_t>(epoch - 1)],
+                                             original.weights(epoch), repeated.weights(epoch));
+    fmt::print("{}\n", describe(match));
+    bitwise = bitwise && match.metrics_equal && match.weights_equal;
+    within_tolerance = within_tolerance && match.test_accuracy_difference <= accuracy_tolerance_points &&
+                       match.test_loss_difference <= loss_tolerance;
+  }
+  if (bitwise) {
+    fmt::print("reproduced: every epoch's metrics and weights are bitwise equal\n");
+    return 0;
+  }
+  if (!bitwise_expected && within_tolerance) {
+    fmt::print("reproduced within tolerance (test accuracy within {} points, test loss within {} at every epoch)\n",
+               accuracy_tolerance_points, loss_tolerance);
+    return 0;
+  }
+  spdlog::error("not reproduced: {}", bitwise_expected ? "the run should be bitwise equal and is not"
+                                                       : "the differences exceed the tolerance");
+  return 1;
+}
+
+}  // namespace
+
+command add_reproduce_command(CLI::App& app, const global_options& globals) {
+  auto* sub = app.add_subcommand(
+      "reproduce", "Re-run a recorded run with its config, seed and threads, and check every epoch's metrics and weights");
+  auto flags = std::make_shared<reproduce_flags>();
+  sub->add_option("snapshot", flags->snapshot, "Run snapshot (.h5) to reproduce")->required()->check(CLI::ExistingFile);
+  sub->add_option("--data-dir", flags->data_dir, "Where the recorded data set is now (default: where it was)")
+      ->check(CLI::ExistingDirectory);
+  sub->add_option("--out", flags->out, "Folder the reproduction's snapshot goes to")->capture_default_str();
+  sub->add_option("--tag", flags->tags, "Tag the reproduction: key=value (repeatable; default: none)");
+  sub->add_flag("--strict", flags->strict,
+                "Refuse to run when the code commit or environment differs from the record (default: warn)");
+  sub->add_flag("--allow-data-mismatch", flags->allow_data_mismatch,
+                "Run even when the data's content digest differs from the record (default: refuse)");
+  return {sub, [flags, &globals] { return reproduce(*flags, globals); }};
+}
+
+}  // namespace trackbench::cli

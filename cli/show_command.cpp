@@ -1,0 +1,129 @@
+// show: one snapshot in full; ls: the snapshots in a folder, one line each.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "commands.h"
+#include "console.h"
+#include "trackbench/tracking/snapshot.h"
+#include "trackbench/trainer/errors.h"
+
+namespace trackbench::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+std::string format_value(const json& value) {
+  if (value.is_string()) return printable(value.get<std::string>());
+  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+  if (value.is_array()) {
+    std::string joined;
+    for (const auto& item : value) joined += (joined.empty() ? "" : " ") + format_value(item);
+    return joined;
+  }
+  if (value.is_object()) {
+    std::string joined;
+    for (const auto& [key, item] : value.items()) joined += (joined.empty() ? "" : ", ") + key + " " + format_value(item);
+    return joined;
+  }
+  return value.dump();
+}
+
+void print_section(const std::string& title, const json& section) {
+  fmt::print("{}\n", title);
+  for (const auto& [key, value] : section.items()) {
+    if (value.is_array() && !value.empty() && value.front().is_object()) {
+      for (const auto& item : value) fmt::print("  {:<24} {}\n", key, format_value(item));
+      continue;
+    }
+    fmt::print("  {:<24} {}\n", key, format_value(value));
+  }
+}
+
+void show(const std::string& path, bool as_json) {
+  const tracking::snapshot_reader reader(path);
+  const auto& record = reader.record();
+  if (as_json) {
+    auto document = tracking::to_json(record);
+    document["displayed_status"] = tracking::displayed_status(record);
+    fmt::print("{}\n", document.dump(2, ' ', false, json::error_handler_t::replace));
+    return;
+  }
+  json identity = record.identity;
+  if (identity["status"] == "running") identity["status"] = "interrupted (the writer never finished: killed or crashed)";
+  print_section("run", identity);
+  if (!record.tags.empty()) print_section("tags", record.tags);
+  print_section("config", record.config);
+  print_section("environment", record.environment);
+  print_section("code", record.code);
+  print_section("data", record.data);
+  fmt::print("epochs\n");
+  if (record.epochs.empty()) {
+    fmt::print("  none completed\n");
+    return;
+  }
+  console_observer table(false);
+  for (const auto& epoch : record.epochs) table.on_epoch(epoch);
+}
+
+std::string list_line(const fs::path& path) {
+  const tracking::snapshot_reader reader(path);
+  const auto& record = reader.record();
+  const std::string accuracy = record.epochs.empty() ? "-" : percent(record.epochs.back().test.accuracy);
+  double seconds = 0.0;
+  for (const auto& epoch : record.epochs) seconds += epoch.epoch_seconds;
+  return fmt::format("{:<32} {:<11} {:<14} {:>3}/{:<3} {:>8} {:>8}  {}", printable(record.identity["run_id"].get<std::string>()),
+                     tracking::displayed_status(record), printable(record.data["name"].get<std::string>()),
+                     record.epochs.size(), record.config["epochs"].get<std::int64_t>(), accuracy,
+                     format_duration(seconds), printable(record.identity["start_time"].get<std::string>()));
+}
+
+int list(const std::string& folder) {
+  std::error_code error;
+  if (!fs::is_directory(folder, error)) throw input_error("ls: " + folder + " is not a folder");
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    const auto name = entry.path().filename().string();
+    if (entry.is_regular_file() && entry.path().extension() == ".h5" && name.front() != '.') files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  fmt::print("{:<32} {:<11} {:<14} {:>7} {:>8} {:>8}  {}\n", "run", "status", "data set", "epochs", "test_acc", "time",
+             "started (UTC)");
+  int unreadable = 0;
+  for (const auto& file : files) {
+    try {
+      fmt::print("{}\n", list_line(file));
+    } catch (const tracking::snapshot_error& e) {
+      spdlog::error("{}", printable(e.what()));
+      ++unreadable;
+    }
+  }
+  if (files.empty()) spdlog::info("no snapshots (*.h5) in {}", folder);
+  return unreadable > 0 ? 2 : 0;
+}
+
+}  // namespace
+
+command add_show_command(CLI::App& app) {
+  auto* sub = app.add_subcommand("show", "Show a run snapshot: identity, config, environment, code, data and epochs");
+  auto path = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  sub->add_option("snapshot", *path, "Run snapshot (.h5)")->required();
+  sub->add_flag("--json", *as_json, "Print the whole record as JSON (default: off)");
+  return {sub, [path, as_json] {
+            show(*path, *as_json);
+            return 0;
+          }};
+}
+
+command add_ls_command(CLI::App& app) {
+  auto* sub = app.add_subcommand("ls", "List the run snapshots in a folder, one line each");
+  auto folder = std::make_shared<std::string>("runs");
+  sub->add_option("folder", *folder, "Folder of snapshots")->capture_default_str();
+  return {sub, [folder] { return list(*folder); }};
+}
+
+}  // namespace trackbench::cli

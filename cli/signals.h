@@ -1,0 +1,10 @@
+#pragma once
+// SIGINT and SIGTERM ask a run to stop: the current snapshot write finishes, the run is
+// marked interrupted and trackbench exits. A second signal terminates at once.
+namespace trackbench::cli {
+
+void install_stop_handlers();
+// The signal that asked to stop, or 0.
+int stop_signal();
+
+}  // namespace trackbench::cli

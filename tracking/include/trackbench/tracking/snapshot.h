@@ -1,0 +1,135 @@
+#pragma once
+// Run snapshots: one HDF5 file per run holding identity, config, environment, code, data,
+// per-epoch metrics and weights, and the state to resume from. docs/snapshot-format.md is the
+// field-by-field reference; schema.cpp is the table both this code and that document follow.
+//
+// The file on disk is always a complete, closed HDF5 file: each change is made to a copy that
+// is flushed, fsynced and renamed over the original, so a kill at any moment leaves either the
+// previous or the new version, and a failed write (a full disk) leaves the previous one.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "trackbench/trainer/errors.h"
+#include "trackbench/trainer/metrics.h"
+
+namespace trackbench::tracking {
+
+inline constexpr const char* schema_name = "trackbench.run";
+inline constexpr std::int64_t schema_version = 1;
+
+// A snapshot that cannot be read: truncated, corrupt, foreign, crafted or from a newer
+// schema. The message names the file and the object.
+class snapshot_error : public input_error {
+ public:
+  using input_error::input_error;
+};
+
+// Writing a snapshot failed (a full disk, a vanished folder); what was written before stays.
+class snapshot_write_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class element_type { float32, int64, uint8 };
+
+// A named array as stored: parameters, optimizer state, generator states.
+struct array_record {
+  std::string name;
+  element_type type = element_type::float32;
+  std::vector<std::int64_t> shape;  // empty for a scalar
+  std::vector<std::uint8_t> bytes;  // native byte order, row-major
+  std::int64_t element_count() const;
+  std::string sha256() const;  // of `bytes`
+};
+
+// What a resumed run starts from after `epochs_done` epochs.
+struct saved_state {
+  std::int64_t epochs_done = 0;
+  std::uint64_t next_shuffle_seed = 0;  // the seed the shuffle of epoch epochs_done + 1 uses
+  std::vector<array_record> optimizer;  // conv1.weight.exp_avg, conv1.weight.step, ...
+  array_record cpu_generator;
+  std::optional<array_record> cuda_generator;
+};
+
+// Everything of a run except its weights and state. Each section is a flat JSON object whose
+// keys and value types the schema fixes; lists (GPUs, data files) are arrays of such objects,
+// and class counts arrays of integers.
+struct run_record {
+  nlohmann::ordered_json identity;  // schema, schema_version, run_id, ..., status, error, times
+  nlohmann::ordered_json tags = nlohmann::ordered_json::object();  // user key -> text
+  nlohmann::ordered_json config;
+  nlohmann::ordered_json environment;
+  nlohmann::ordered_json code;
+  nlohmann::ordered_json data;
+  std::string code_diff;  // `git diff HEAD`, cut to code.diff_stored_bytes
+  std::vector<trainer::epoch_metrics> epochs;
+};
+
+// Writes a snapshot as a run goes. Each call leaves a complete file in place.
+class snapshot_writer {
+ public:
+  // Creates `path` (which must not exist) with the record's sections, status "running" and no
+  // epochs. The folder must exist. Throws snapshot_write_error.
+  snapshot_writer(std::filesystem::path path, run_record record);
+
+  // Adds one completed epoch: its metrics row, the model's parameters after it, and the state
+  // to resume from it (replacing the previous state).
+  void append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
+                    const saved_state& state);
+
+  // Sets the final status ("completed", "failed", "interrupted"), the error text and the end time.
+  void finish(const std::string& status, const std::string& error);
+
+  const std::filesystem::path& path() const { return path_; }
+  const run_record& record() const { return record_; }
+  double seconds_writing() const { return seconds_writing_; }  // total time spent in writes
+
+ private:
+  std::filesystem::path path_;
+  run_record record_;
+  double seconds_writing_ = 0.0;
+};
+
+// Opens and fully validates a snapshot before anything is read from it: only objects, links,
+// types, shapes and filters the schema defines are accepted. Throws snapshot_error.
+class snapshot_reader {
+ public:
+  explicit snapshot_reader(const std::filesystem::path& path);
+  // The same, from a file image in memory (`name` is used in messages).
+  snapshot_reader(const std::vector<std::uint8_t>& image, const std::string& name);
+  ~snapshot_reader();
+  snapshot_reader(snapshot_reader&&) noexcept;
+  snapshot_reader& operator=(snapshot_reader&&) = delete;
+  snapshot_reader(const snapshot_reader&) = delete;
+  snapshot_reader& operator=(const snapshot_reader&) = delete;
+
+  const run_record& record() const;
+  // The parameters after `epoch` (1-based), each checked against its stored SHA-256.
+  std::vector<array_record> weights(int epoch) const;
+  // Absent for a run that completed no epoch.
+  std::optional<saved_state> state() const;
+
+  struct impl;  // the open file and what was validated; defined in snapshot.cpp
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+// The record as one JSON document: the sections, the diff as text and one object per epoch
+// with every metric column (absent values as null) and the confusion matrices.
+nlohmann::ordered_json to_json(const run_record& record);
+
+// Now, as ISO 8601 UTC with milliseconds: 2026-11-27T02:37:55.120Z.
+std::string utc_timestamp();
+
+// "running" in a file means the writer never finished: the process was killed or crashed.
+std::string displayed_status(const run_record& record);
+
+}  // namespace trackbench::tracking

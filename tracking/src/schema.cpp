@@ -1,0 +1,225 @@
+#include "schema.h"
+
+#include <cmath>
+#include <limits>
+
+namespace trackbench::tracking::schema {
+namespace {
+
+constexpr double absent = std::numeric_limits<double>::quiet_NaN();
+
+using t = value_type;
+
+}  // namespace
+
+const std::vector<field>& identity_fields() {
+  static const std::vector<field> fields{
+      {"schema", t::text, "", "always \"trackbench.run\""},
+      {"schema_version", t::int64, "", "1 for this layout; readers refuse a newer version"},
+      {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
+      {"run_id", t::text, "", "unique, sorts by start time: <UTC yyyymmddThhmmss.mmmZ>-<8 random hex digits>"},
+      {"parent_run_id", t::text, "", "run this one resumed or reproduced; empty for a fresh run"},
+      {"origin", t::text, "", "train, resume or reproduce"},
+      {"resumed_from_epoch", t::int64, "epochs", "epochs inherited from the parent (resume); 0 otherwise"},
+      {"status", t::text, "",
+       "running (still writing, or killed: readers show it as interrupted), completed, failed or interrupted"},
+      {"error", t::text, "", "why the run failed or stopped; empty otherwise"},
+      {"start_time", t::text, "UTC", "ISO 8601, e.g. 2026-11-27T02:37:55.120Z"},
+      {"end_time", t::text, "UTC", "ISO 8601; empty while running"},
+      {"command_line", t::text, "", "the full command line, arguments joined by spaces, shell-quoted where needed"},
+  };
+  return fields;
+}
+
+const std::vector<field>& config_fields() {
+  static const std::vector<field> fields{
+      {"model", t::text, "", "network: digit_cnn (PyTorch examples/mnist CNN)"},
+      {"dataset", t::text, "", "mnist-sample, mnist, fashion-mnist or custom (--data-dir)"},
+      {"data_dir", t::text, "", "--data-dir as given; empty when not given"},
+      {"conv", t::text, "", "convolution backend (--conv)"},
+      {"optimizer", t::text, "", "adam or sgd"},
+      {"learning_rate", t::float64, "", "--lr (the peak rate with the one-cycle schedule)"},
+      {"momentum", t::float64, "", "SGD momentum (unused by adam)"},
+      {"weight_decay", t::float64, "", "L2 weight decay"},
+      {"schedule", t::text, "", "constant or one_cycle"},
+      {"batch_size", t::int64, "images", "training batch size"},
+      {"eval_batch_size", t::int64, "images", "evaluation batch size"},
+      {"epochs", t::int64, "epochs", "epochs the run was asked for"},
+      {"seed", t::uint64, "", "seed of initialisation, dropout, split and shuffles"},
+      {"threads", t::int64, "threads", "--threads as given (0: every hardware thread)"},
+      {"threads_used", t::int64, "threads", "CPU threads LibTorch ran with; reproduce uses this"},
+      {"deterministic", t::boolean, "", "--deterministic: deterministic algorithms only"},
+      {"device", t::text, "", "--device as given: auto, cpu or cuda"},
+      {"device_used", t::text, "", "device trained on: cpu or cuda:<index>"},
+      {"validation_fraction", t::float64, "fraction", "share of the training set held out for validation"},
+  };
+  return fields;
+}
+
+const std::vector<field>& environment_fields() {
+  static const std::vector<field> fields{
+      {"cpu_model", t::text, "", "/proc/cpuinfo model name"},
+      {"cpu_cores", t::int64, "cores", "physical cores"},
+      {"hardware_threads", t::int64, "threads", "logical processors"},
+      {"libtorch_threads", t::int64, "threads", "LibTorch intra-op threads in use when the run started (the threads it trained with)"},
+      {"memory_bytes", t::int64, "bytes", "physical memory"},
+      {"os", t::text, "", "PRETTY_NAME of /etc/os-release"},
+      {"kernel", t::text, "", "uname: system, release, machine"},
+      {"hostname", t::text, "", "host name"},
+      {"compiler", t::text, "", "C++ compiler that built trackbench"},
+      {"cxx_flags", t::text, "", "its flags for the build type"},
+      {"build_type", t::text, "", "CMake build type"},
+      {"cuda_compiler", t::text, "", "CUDA compiler; empty in a build without CUDA"},
+      {"libtorch_version", t::text, "", "LibTorch version"},
+      {"libtorch_cuda_version", t::text, "", "CUDA version LibTorch was built for; empty for a CPU LibTorch"},
+      {"cudnn_version", t::text, "", "cuDNN version LibTorch loads; empty when none"},
+      {"cuda_built", t::boolean, "", "trackbench was built with its CUDA kernels"},
+      {"cuda_usable", t::boolean, "", "the CUDA runtime found a usable GPU"},
+      {"cuda_reason", t::text, "", "why CUDA was not usable; empty when it was"},
+      {"cuda_runtime_version", t::text, "", "CUDA runtime version, e.g. 13.0; none when unknown"},
+      {"cuda_driver_version", t::text, "", "highest CUDA version the driver supports; none without a driver"},
+      {"nvidia_driver_version", t::text, "", "NVIDIA kernel driver version, e.g. 580.65.06; empty without one"},
+  };
+  return fields;
+}
+
+const std::vector<field>& gpu_fields() {
+  static const std::vector<field> fields{
+      {"index", t::int64, "", "CUDA device index (also the group's name)"},
+      {"name", t::text, "", "device name"},
+      {"uuid", t::text, "", "GPU-xxxxxxxx-... as nvidia-smi prints it"},
+      {"compute_capability", t::text, "", "major.minor"},
+      {"sm_count", t::int64, "SMs", "streaming multiprocessors"},
+      {"memory_bytes", t::int64, "bytes", "device memory"},
+      {"driver_version", t::text, "", "NVIDIA driver version"},
+  };
+  return fields;
+}
+
+const std::vector<field>& code_fields() {
+  static const std::vector<field> fields{
+      {"build_commit", t::text, "", "git commit trackbench was built from; unknown when not built in a checkout"},
+      {"build_tree", t::text, "", "clean, dirty (uncommitted changes at build time) or unknown"},
+      {"checkout_dir", t::text, "", "source checkout the build came from, inspected when the run started"},
+      {"commit", t::text, "", "its HEAD commit at run time; unknown when it is not a git checkout (or git is missing)"},
+      {"branch", t::text, "", "its branch; HEAD when detached; unknown outside git"},
+      {"tree", t::text, "", "clean, dirty or unknown"},
+      {"diff_sha256", t::text, "hex", "SHA-256 of the full `git diff HEAD` output; empty when unknown"},
+      {"diff_bytes", t::int64, "bytes", "size of the full diff"},
+      {"diff_stored_bytes", t::int64, "bytes", "bytes of it kept in /code/diff (at most 1 MiB)"},
+  };
+  return fields;
+}
+
+const std::vector<field>& data_fields() {
+  static const std::vector<field> fields{
+      {"name", t::text, "", "data set name"},
+      {"source", t::text, "", "embedded (built into trackbench) or the directory read"},
+      {"content_sha256", t::text, "hex",
+       "SHA-256 over the decoded data: train images (uint8, N x 784), train labels (one uint8 each), "
+       "test images, test labels; equal for the same data however it is compressed"},
+      {"train_count", t::int64, "images", "images in the training file"},
+      {"test_count", t::int64, "images", "images in the test file"},
+      {"split_seed", t::uint64, "", "seed of the train/validation split"},
+      {"split_sha256", t::text, "hex",
+       "SHA-256 over the training indices then the validation indices (int64 little-endian, ascending)"},
+      {"split_train_count", t::int64, "images", "images trained on"},
+      {"split_validation_count", t::int64, "images", "images held out for validation"},
+      {"train_class_counts", t::int64_array, "images", "per class 0..9, of the images trained on"},
+      {"validation_class_counts", t::int64_array, "images", "per class 0..9, of the validation images"},
+      {"test_class_counts", t::int64_array, "images", "per class 0..9, of the test images"},
+  };
+  return fields;
+}
+
+const std::vector<field>& data_file_fields() {
+  static const std::vector<field> fields{
+      {"sha256", t::text, "hex", "SHA-256 of the file as stored"},
+      {"bytes", t::int64, "bytes", "file size"},
+  };
+  return fields;
+}
+
+const std::vector<metric_column>& metric_columns() {
+  using m = trainer::epoch_metrics;
+  static const std::vector<metric_column> columns{
+      {"epoch", true, "", "1-based epoch number", [](const m& e) { return double(e.epoch); },
+       [](m& e, double v) { e.epoch = static_cast<int>(v); }},
+      {"train_loss", false, "nats", "mean training loss over the epoch's steps",
+       [](const m& e) { return e.train_loss; }, [](m& e, double v) { e.train_loss = v; }},
+      {"train_accuracy", false, "fraction", "training accuracy during the epoch (dropout on)",
+       [](const m& e) { return e.train_accuracy; }, [](m& e, double v) { e.train_accuracy = v; }},
+      {"validation_loss", false, "nats", "validation loss; NaN without a validation split",
+       [](const m& e) { return e.validation ? e.validation->loss : absent; },
+       [](m& e, double v) {
+         if (!std::isnan(v)) e.validation.emplace().loss = v;
+       }},
+      {"validation_accuracy", false, "fraction", "validation accuracy; NaN without a validation split",
+       [](const m& e) { return e.validation ? e.validation->accuracy : absent; },
+       [](m& e, double v) {
+         if (e.validation) e.validation->accuracy = v;
+       }},
+      {"validation_precision", false, "fraction", "validation macro precision; NaN without a validation split",
+       [](const m& e) { return e.validation ? e.validation->precision : absent; },
+       [](m& e, double v) {
+         if (e.validation) e.validation->precision = v;
+       }},
+      {"validation_recall", false, "fraction", "validation macro recall; NaN without a validation split",
+       [](const m& e) { return e.validation ? e.validation->recall : absent; },
+       [](m& e, double v) {
+         if (e.validation) e.validation->recall = v;
+       }},
+      {"validation_f1", false, "fraction", "validation macro F1; NaN without a validation split",
+       [](const m& e) { return e.validation ? e.validation->f1 : absent; },
+       [](m& e, double v) {
+         if (e.validation) e.validation->f1 = v;
+       }},
+      {"test_loss", false, "nats", "test loss", [](const m& e) { return e.test.loss; },
+       [](m& e, double v) { e.test.loss = v; }},
+      {"test_accuracy", false, "fraction", "test accuracy", [](const m& e) { return e.test.accuracy; },
+       [](m& e, double v) { e.test.accuracy = v; }},
+      {"test_precision", false, "fraction", "test macro precision", [](const m& e) { return e.test.precision; },
+       [](m& e, double v) { e.test.precision = v; }},
+      {"test_recall", false, "fraction", "test macro recall", [](const m& e) { return e.test.recall; },
+       [](m& e, double v) { e.test.recall = v; }},
+      {"test_f1", false, "fraction", "test macro F1", [](const m& e) { return e.test.f1; },
+       [](m& e, double v) { e.test.f1 = v; }},
+      {"learning_rate", false, "", "learning rate at the end of the epoch", [](const m& e) { return e.learning_rate; },
+       [](m& e, double v) { e.learning_rate = v; }},
+      {"epoch_seconds", false, "s", "wall time of training and evaluation", [](const m& e) { return e.epoch_seconds; },
+       [](m& e, double v) { e.epoch_seconds = v; }},
+      {"train_seconds", false, "s", "wall time of the training steps alone", [](const m& e) { return e.train_seconds; },
+       [](m& e, double v) { e.train_seconds = v; }},
+      {"images_per_second", false, "images/s", "training images / train_seconds",
+       [](const m& e) { return e.images_per_second; }, [](m& e, double v) { e.images_per_second = v; }},
+      {"peak_rss_bytes", true, "bytes", "process resident set high-water mark during the epoch",
+       [](const m& e) { return double(e.peak_rss_bytes); },
+       [](m& e, double v) { e.peak_rss_bytes = static_cast<std::int64_t>(v); }},
+      {"peak_cuda_bytes", true, "bytes", "CUDA caching allocator peak during the epoch; -1 for a CPU run",
+       [](const m& e) { return e.peak_cuda_bytes ? double(*e.peak_cuda_bytes) : -1.0; },
+       [](m& e, double v) {
+         if (v >= 0) e.peak_cuda_bytes = static_cast<std::int64_t>(v);
+       }},
+  };
+  return columns;
+}
+
+std::string type_name(value_type type) {
+  switch (type) {
+    case t::text:
+      return "text";
+    case t::int64:
+      return "int64";
+    case t::uint64:
+      return "uint64";
+    case t::float64:
+      return "float64";
+    case t::boolean:
+      return "boolean";
+    case t::int64_array:
+      return "int64[10]";
+  }
+  return "unknown";
+}
+
+}  // namespace trackbench::tracking::schema
