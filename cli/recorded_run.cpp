@@ -41,8 +41,11 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
   }
   const auto run_id = record.identity["run_id"].get<std::string>();
   tracking::snapshot_writer writer(options.out_dir / (run_id + ".h5"), std::move(record));
-  for (int epoch = 1; epoch <= inherited; ++epoch) {
-    writer.append_epoch(parent->record().epochs[static_cast<std::size_t>(epoch - 1)], parent->weights(epoch), *state);
+  if (inherited > 0) {
+    std::vector<std::vector<tracking::array_record>> weights;
+    for (int epoch = 1; epoch <= inherited; ++epoch) weights.push_back(parent->weights(epoch));
+    const auto& epochs = parent->record().epochs;
+    writer.append_epochs({epochs.begin(), epochs.begin() + inherited}, weights, *state);
   }
   spdlog::info("run {} recording to {}", run_id, writer.path().string());
   spdlog::info("training on {} with {} threads: {} train / {} validation images, {} steps per epoch, conv {}{}",

@@ -14,9 +14,9 @@ struct process_result {
   std::string output;  // stdout and stderr together
 };
 
-// `arguments` is appended to the executable's path as shell words.
-inline process_result run_trackbench(const std::string& arguments) {
-  const std::string command = std::string("'") + TRACKBENCH_EXECUTABLE + "' " + arguments + " 2>&1 < /dev/null";
+// Runs a shell command line with no input.
+inline process_result run_command(const std::string& shell_command) {
+  const std::string command = "{ " + shell_command + "; } 2>&1 < /dev/null";
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) throw std::runtime_error("popen failed for " + command);
   process_result result;
@@ -26,6 +26,11 @@ inline process_result run_trackbench(const std::string& arguments) {
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+// `arguments` is appended to the executable's path as shell words.
+inline process_result run_trackbench(const std::string& arguments) {
+  return run_command(std::string("'") + TRACKBENCH_EXECUTABLE + "' " + arguments);
 }
 
 }  // namespace trackbench::testing

@@ -204,27 +204,74 @@ void fsync_path(const fs::path& path, int flags) {
   if (status != 0) throw std::system_error(saved, std::generic_category(), "fsync " + path.string());
 }
 
-// Makes one change to the snapshot at `target` so that the file is never seen half-written:
-// the change goes to a copy (or a new file), which is closed, fsynced and renamed over it.
+std::vector<std::uint8_t> read_file(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + path.string());
+  std::vector<std::uint8_t> bytes(fs::file_size(path));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (got <= 0) {
+      const int saved = got < 0 ? errno : EIO;
+      ::close(fd);
+      throw std::system_error(saved, std::generic_category(), "read " + path.string());
+    }
+    done += static_cast<std::size_t>(got);
+  }
+  ::close(fd);
+  return bytes;
+}
+
+// Writes and fsyncs a new file; the error names the path and the system's reason (ENOSPC, EFBIG).
+void write_new_file(const fs::path& path, const std::vector<std::uint8_t>& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "create " + path.string());
+  std::size_t done = 0;
+  int failure = 0;
+  while (done < bytes.size() && failure == 0) {
+    const ssize_t put = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) failure = put < 0 ? errno : EIO;
+    else done += static_cast<std::size_t>(put);
+  }
+  if (failure == 0 && ::fsync(fd) != 0) failure = errno;
+  ::close(fd);
+  if (failure != 0) throw std::system_error(failure, std::generic_category(), "write " + path.string());
+}
+
+// Makes one change to the snapshot at `target` so that the file is never seen half-written.
+// HDF5 works on an in-memory image (its core driver), so it never meets a failing disk, which
+// it does not survive cleanly; the image is then written to a temporary file, fsynced and
+// renamed over the target.
 template <typename Change>
 double replace_atomically(const fs::path& target, bool copy_existing, std::size_t epochs_kept, Change&& change) {
   const auto start = std::chrono::steady_clock::now();
   const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".tmp");
   try {
     hdf5::initialise();
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
+    const hdf5::id access = hdf5::plist(H5Pcreate(H5P_FILE_ACCESS), "file access");
+    hdf5::check(H5Pset_fapl_core(access.get(), 1 << 20, false), "core driver");
+    std::vector<std::uint8_t> image;
     hdf5::id file;
     if (copy_existing) {
-      fs::copy_file(target, temporary);
-      file = hdf5::file(H5Fopen(temporary.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "opening " + temporary.string());
+      image = read_file(target);
+      hdf5::check(H5Pset_file_image(access.get(), image.data(), image.size()), "file image");
+      file = hdf5::file(H5Fopen(temporary.c_str(), H5F_ACC_RDWR, access.get()), "opening " + target.string());
     } else {
-      file = hdf5::file(H5Fcreate(temporary.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT),
-                        "creating " + temporary.string());
+      file = hdf5::file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
+                        "creating " + target.string());
     }
     change(file.get());
+    hdf5::check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flushing");
+    const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
+    hdf5::check(static_cast<hid_t>(size), "file image size");
+    image.assign(static_cast<std::size_t>(size), 0);
+    hdf5::check(static_cast<hid_t>(H5Fget_file_image(file.get(), image.data(), image.size())), "file image");
     file.close();
-    fsync_path(temporary, O_RDONLY);
+
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    write_new_file(temporary, image);
     fs::rename(temporary, target);
     fsync_path(target.parent_path().empty() ? fs::path(".") : target.parent_path(), O_RDONLY | O_DIRECTORY);
   } catch (const std::exception& e) {
@@ -494,14 +541,23 @@ snapshot_writer::snapshot_writer(fs::path path, run_record record) : path_(std::
 
 void snapshot_writer::append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
                                    const saved_state& state) {
+  append_epochs({metrics}, {parameters}, state);
+}
+
+void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
+                                    const std::vector<std::vector<array_record>>& parameters, const saved_state& state) {
+  if (metrics.size() != parameters.size()) throw std::logic_error("append_epochs: one parameter list per epoch");
   seconds_writing_ += replace_atomically(path_, true, record_.epochs.size(), [&](hid_t file) {
-    append_metrics(file, metrics);
     const hdf5::id weights = hdf5::group(H5Gopen2(file, "weights", H5P_DEFAULT), "weights");
-    const hdf5::id epoch = hdf5::create_group(weights.get(), epoch_group(static_cast<std::int64_t>(record_.epochs.size()) + 1));
-    for (const auto& parameter : parameters) write_array_record(epoch.get(), parameter, true);
+    for (std::size_t i = 0; i < metrics.size(); ++i) {
+      append_metrics(file, metrics[i]);
+      const auto epoch_number = static_cast<std::int64_t>(record_.epochs.size() + i) + 1;
+      const hdf5::id epoch = hdf5::create_group(weights.get(), epoch_group(epoch_number));
+      for (const auto& parameter : parameters[i]) write_array_record(epoch.get(), parameter, true);
+    }
     write_state(file, state);
   });
-  record_.epochs.push_back(metrics);
+  record_.epochs.insert(record_.epochs.end(), metrics.begin(), metrics.end());
 }
 
 void snapshot_writer::finish(const std::string& status, const std::string& error) {

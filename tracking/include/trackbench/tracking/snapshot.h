@@ -83,6 +83,10 @@ class snapshot_writer {
   // to resume from it (replacing the previous state).
   void append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
                     const saved_state& state);
+  // Several epochs in one write (a resume's inherited ones), so the file never holds a state
+  // that is not for its last epoch. parameters[i] belongs to metrics[i].
+  void append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
+                     const std::vector<std::vector<array_record>>& parameters, const saved_state& state);
 
   // Sets the final status ("completed", "failed", "interrupted"), the error text and the end time.
   void finish(const std::string& status, const std::string& error);

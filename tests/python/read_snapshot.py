@@ -1,0 +1,55 @@
+"""Reads a trackbench snapshot with nothing but h5py, as an outside user would.
+
+Usage: read_snapshot.py RUNS_DIR   (checks the newest snapshot there)
+Exits 77 (skipped) when this Python has no h5py, 1 on any mismatch with the documented schema.
+"""
+import hashlib
+import pathlib
+import sys
+
+try:
+    import h5py
+    import numpy as np
+except ImportError as error:  # ctest reports 77 as a skip, with this reason
+    print(f"skipped: {sys.executable} cannot import h5py/numpy ({error}); install python3-h5py")
+    sys.exit(77)
+
+
+def check(condition, message):
+    if not condition:
+        print(f"FAIL: {message}")
+        sys.exit(1)
+
+
+runs = sorted(p for p in pathlib.Path(sys.argv[1]).glob("*.h5") if not p.name.startswith("."))
+check(runs, f"no snapshot in {sys.argv[1]}")
+path = runs[-1]
+with h5py.File(path, "r") as f:
+    check(f.attrs["schema"] == "trackbench.run", "schema attribute")
+    check(f.attrs["schema_version"] == 1, "schema_version")
+    check(f.attrs["status"] == "completed", f"status is {f.attrs['status']}")
+    check(f.attrs["run_id"] == path.stem, "run_id names the file")
+    check(isinstance(f["config"].attrs["deterministic"], np.bool_), "booleans read as numpy.bool_")
+
+    epochs = f["metrics/epoch"][()]
+    check(list(epochs) == list(range(1, len(epochs) + 1)), f"epoch column {epochs}")
+    accuracy = f["metrics/test_accuracy"][()]
+    check(accuracy.dtype == np.float64 and 0.0 <= accuracy[-1] <= 1.0, "test_accuracy is a fraction")
+    confusion = f["metrics/test_confusion"][()]
+    check(confusion.shape == (len(epochs), 10, 10), f"confusion shape {confusion.shape}")
+    check(np.isclose(np.trace(confusion[-1]) / confusion[-1].sum(), accuracy[-1]), "confusion matches accuracy")
+    check(int(confusion[-1].sum()) == int(f["data"].attrs["test_count"]), "every test image counted")
+    check(int(f["data/test_class_counts"][()].sum()) == int(f["data"].attrs["test_count"]), "class counts")
+
+    for epoch in range(1, len(epochs) + 1):
+        group = f[f"weights/epoch_{epoch:04d}"]
+        check("fc1.weight" in group and group["fc1.weight"].shape == (128, 9216), "fc1.weight")
+        for name, dataset in group.items():
+            check(dataset.dtype == np.float32 and dataset.compression == "gzip", f"{name} float32, compressed")
+            digest = hashlib.sha256(dataset[()].astype("<f4").tobytes()).hexdigest()
+            check(digest == dataset.attrs["sha256"], f"{name} matches its sha256")
+
+    check(int(f["state"].attrs["epochs_done"]) == len(epochs), "state after the last epoch")
+    check(f["state/rng/cpu"].dtype == np.uint8, "cpu generator state")
+    check(f["state/optimizer/fc1.weight.step"][()] > 0, "Adam step count")
+print(f"read {path.name}: {len(epochs)} epochs, final test accuracy {accuracy[-1]:.4f}")

@@ -1,0 +1,309 @@
+// End to end: real training runs of the trackbench executable, recorded, killed, resumed,
+// reproduced and compared, on 640 real digits so each run takes seconds.
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <thread>
+
+#include "support/idx_files.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+#include "trackbench/tracking/snapshot.h"
+
+extern char** environ;
+
+namespace trackbench::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using tracking::snapshot_reader;
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+// Snapshots in `dir`, oldest first (run ids sort by start time).
+std::vector<fs::path> snapshots(const fs::path& dir) {
+  std::vector<fs::path> found;
+  if (!fs::exists(dir)) return found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const auto name = entry.path().filename().string();
+    if (entry.path().extension() == ".h5" && name.front() != '.') found.push_back(entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// Starts trackbench in the background; `exec` makes the pid trackbench's own.
+pid_t spawn_trackbench(const std::string& arguments) {
+  const std::string command = std::string("exec '") + TRACKBENCH_EXECUTABLE + "' " + arguments + " >/dev/null 2>&1 </dev/null";
+  const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
+  pid_t pid = -1;
+  if (::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) return -1;
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Waits until the single snapshot in `dir` holds at least `epochs` epochs (0: until it exists).
+fs::path wait_for_epochs(const fs::path& dir, std::size_t epochs) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto found = snapshots(dir);
+    if (!found.empty()) {
+      try {
+        if (snapshot_reader(found.front()).record().epochs.size() >= epochs) return found.front();
+      } catch (const tracking::snapshot_error&) {
+        // Never expected: every version of the file is complete. Reported by the caller's read.
+        return found.front();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ADD_FAILURE() << "no snapshot with " << epochs << " epochs appeared in " << dir;
+  return {};
+}
+
+class Runs : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = new temp_dir();
+    write_sample_subset(data_->path(), 640, 200);
+  }
+  static void TearDownTestSuite() { delete data_; }
+
+  static std::string train(const fs::path& out, int epochs, const std::string& extra = "") {
+    return "-q train --data-dir " + quoted(data_->path()) + " --device cpu --threads 2 --epochs " +
+           std::to_string(epochs) + " --out " + quoted(out) + " " + extra;
+  }
+
+  // Trains to completion and returns the snapshot.
+  fs::path trained(const std::string& name, int epochs, const std::string& extra = "") {
+    const auto out = dir_ / name;
+    const auto result = run_trackbench(train(out, epochs, extra));
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    const auto found = snapshots(out);
+    EXPECT_EQ(found.size(), 1u) << result.output;
+    return found.empty() ? fs::path() : found.front();
+  }
+
+  static temp_dir* data_;
+  temp_dir dir_;
+};
+
+temp_dir* Runs::data_ = nullptr;
+
+TEST_F(Runs, TrainThenReproduceIsBitwiseEqualOnCpu) {
+  const auto original = trained("original", 2, "--tag purpose=ci --tag owner=ml");
+  const auto show = run_trackbench("show " + quoted(original));
+  EXPECT_EQ(show.exit_code, 0) << show.output;
+  for (const char* text : {"status                   completed", "purpose", "content_sha256", "epochs", "test_acc"}) {
+    EXPECT_NE(show.output.find(text), std::string::npos) << text << "\n" << show.output;
+  }
+  const auto listing = run_trackbench("ls " + quoted(original.parent_path()));
+  EXPECT_EQ(listing.exit_code, 0) << listing.output;
+  EXPECT_NE(listing.output.find(original.stem().string() + " "), std::string::npos) << listing.output;
+
+  const auto out = dir_ / "reproduced";
+  const auto result = run_trackbench("-q reproduce " + quoted(original) + " --out " + quoted(out));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("    1  metrics bitwise equal"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("    2  metrics bitwise equal"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("reproduced: every epoch's metrics and weights are bitwise equal"), std::string::npos);
+  const auto found = snapshots(out);
+  ASSERT_EQ(found.size(), 1u);
+  const snapshot_reader parent(original);
+  const snapshot_reader child(found.front());
+  EXPECT_EQ(child.record().identity["origin"], "reproduce");
+  EXPECT_EQ(child.record().identity["parent_run_id"], parent.record().identity["run_id"]);
+  EXPECT_EQ(parent.record().tags["owner"], "ml");
+}
+
+TEST_F(Runs, ShowJsonCarriesTheWholeRecord) {
+  const auto path = trained("json", 1);
+  const auto result = run_trackbench("show --json " + quoted(path) + " 2>/dev/null");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto document = nlohmann::json::parse(result.output);
+  EXPECT_EQ(document["status"], "completed");
+  EXPECT_EQ(document["config"]["epochs"], 1);
+  EXPECT_EQ(document["data"]["train_count"], 640);
+  EXPECT_EQ(document["epochs"].size(), 1u);
+  EXPECT_EQ(document["epochs"][0]["test_confusion"].size(), 10u);
+  EXPECT_TRUE(document["environment"]["gpus"].is_array());
+}
+
+// SIGKILL when the file has just appeared, right after an epoch, and during a later epoch or
+// its write: every time the file opens, says "running" and holds whole epochs only.
+TEST_F(Runs, KilledRunsLeaveASnapshotHoldingEveryCompletedEpoch) {
+  struct kill_point {
+    std::size_t epochs_seen;
+    int extra_ms;
+  };
+  int index = 0;
+  for (const kill_point point : {kill_point{0, 0}, kill_point{1, 0}, kill_point{2, 150}, kill_point{2, 400}}) {
+    const auto out = dir_ / ("killed-" + std::to_string(index++));
+    const pid_t pid = spawn_trackbench(train(out, 5));
+    ASSERT_GT(pid, 0);
+    const auto path = wait_for_epochs(out, point.epochs_seen);
+    std::this_thread::sleep_for(std::chrono::milliseconds(point.extra_ms));
+    ::kill(pid, SIGKILL);
+    EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
+    ASSERT_FALSE(path.empty());
+    const snapshot_reader reader(path);
+    const auto& record = reader.record();
+    EXPECT_EQ(record.identity["status"], "running");
+    EXPECT_EQ(tracking::displayed_status(record), "interrupted");
+    EXPECT_GE(record.epochs.size(), point.epochs_seen);
+    EXPECT_LT(record.epochs.size(), 5u);
+    for (int epoch = 1; epoch <= static_cast<int>(record.epochs.size()); ++epoch) EXPECT_NO_THROW(reader.weights(epoch));
+    if (!record.epochs.empty()) EXPECT_EQ(reader.state()->epochs_done, static_cast<std::int64_t>(record.epochs.size()));
+    const auto listing = run_trackbench("ls " + quoted(out));
+    EXPECT_EQ(listing.exit_code, 0) << listing.output;
+    EXPECT_NE(listing.output.find("interrupted"), std::string::npos) << listing.output;
+  }
+}
+
+TEST_F(Runs, ResumeAfterSigkillEndsBitwiseEqualToAnUninterruptedRun) {
+  const auto uninterrupted = trained("uninterrupted", 3);
+
+  const auto out = dir_ / "crashed";
+  const pid_t pid = spawn_trackbench(train(out, 3));
+  ASSERT_GT(pid, 0);
+  const auto crashed = wait_for_epochs(out, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // into epoch 2
+  ::kill(pid, SIGKILL);
+  wait_exit(pid);
+  const auto done = snapshot_reader(crashed).record().epochs.size();
+  ASSERT_GE(done, 1u);
+  ASSERT_LT(done, 3u) << "the run finished before the kill";
+
+  const auto resumed_dir = dir_ / "resumed";
+  const auto result = run_trackbench("-q train --resume " + quoted(crashed) + " --out " + quoted(resumed_dir));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto found = snapshots(resumed_dir);
+  ASSERT_EQ(found.size(), 1u);
+  const snapshot_reader resumed(found.front());
+  const snapshot_reader reference(uninterrupted);
+  EXPECT_EQ(resumed.record().identity["origin"], "resume");
+  EXPECT_EQ(resumed.record().identity["parent_run_id"], snapshot_reader(crashed).record().identity["run_id"]);
+  EXPECT_EQ(resumed.record().identity["resumed_from_epoch"], static_cast<std::int64_t>(done));
+  ASSERT_EQ(resumed.record().epochs.size(), 3u);
+  for (int epoch = 1; epoch <= 3; ++epoch) {
+    const auto want = reference.weights(epoch);
+    const auto got = resumed.weights(epoch);
+    ASSERT_EQ(want.size(), got.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(want[i].bytes, got[i].bytes) << "epoch " << epoch << " " << want[i].name;
+    }
+    EXPECT_EQ(reference.record().epochs[epoch - 1].test.loss, resumed.record().epochs[epoch - 1].test.loss);
+  }
+}
+
+TEST_F(Runs, SigintFinishesTheWriteAndMarksTheRunInterrupted) {
+  const auto out = dir_ / "stopped";
+  const pid_t pid = spawn_trackbench(train(out, 5));
+  ASSERT_GT(pid, 0);
+  const auto path = wait_for_epochs(out, 1);
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 128 + SIGINT);
+  const snapshot_reader reader(path);
+  EXPECT_EQ(reader.record().identity["status"], "interrupted");
+  EXPECT_NE(reader.record().identity["error"].get<std::string>().find("stopped by a signal"), std::string::npos);
+  EXPECT_NE(reader.record().identity["end_time"], "");
+  EXPECT_GE(reader.record().epochs.size(), 1u);
+  EXPECT_LT(reader.record().epochs.size(), 5u);
+}
+
+TEST_F(Runs, CompareFailsOnAnInjectedAccuracyRegressionAndPassesOtherwise) {
+  const auto baseline = trained("baseline", 2);
+  const auto same = trained("same", 2);
+  const auto regressed = trained("regressed", 2, "--lr 0.00002");  // the injected regression
+  const auto pass = run_trackbench("compare " + quoted(baseline) + " " + quoted(same) + " --fail-on test_acc:-0.5");
+  EXPECT_EQ(pass.exit_code, 0) << pass.output;
+  EXPECT_NE(pass.output.find("pass  test_acc:-0.5"), std::string::npos) << pass.output;
+
+  const auto fail = run_trackbench("compare " + quoted(baseline) + " " + quoted(regressed) +
+                                   " --fail-on test_acc:-0.5 --fail-on epoch_seconds:+1000%");
+  EXPECT_EQ(fail.exit_code, 1) << fail.output;
+  EXPECT_NE(fail.output.find("FAIL  test_acc:-0.5"), std::string::npos) << fail.output;
+  EXPECT_NE(fail.output.find("pass  epoch_seconds:+1000%"), std::string::npos) << fail.output;
+  EXPECT_NE(fail.output.find("config.learning_rate"), std::string::npos) << fail.output;
+
+  const auto json = run_trackbench("compare --json " + quoted(baseline) + " " + quoted(regressed) +
+                                   " --fail-on test_acc:-0.5 2>/dev/null");
+  EXPECT_EQ(json.exit_code, 1);
+  EXPECT_FALSE(nlohmann::json::parse(json.output)["passed"].get<bool>());
+
+  const auto bad_rule = run_trackbench("compare " + quoted(baseline) + " " + quoted(same) + " --fail-on test_acc=0.5");
+  EXPECT_EQ(bad_rule.exit_code, 2) << bad_rule.output;
+  EXPECT_NE(bad_rule.output.find("--fail-on 'test_acc=0.5'"), std::string::npos) << bad_rule.output;
+}
+
+TEST_F(Runs, BadSnapshotsAndFlagsExitWithCode2) {
+  const auto good = trained("good", 1);
+  const auto cut = dir_ / "good" / "cut.h5";
+  fs::copy_file(good, cut);
+  fs::resize_file(cut, fs::file_size(good) / 2);
+  for (const std::string command : {"show " + quoted(cut), "reproduce " + quoted(cut), "train --resume " + quoted(cut),
+                                    "compare " + quoted(good) + " " + quoted(cut)}) {
+    const auto result = run_trackbench(command);
+    EXPECT_EQ(result.exit_code, 2) << command << "\n" << result.output;
+    EXPECT_NE(result.output.find(cut.string()), std::string::npos) << command << "\n" << result.output;
+  }
+  const auto listing = run_trackbench("ls " + quoted(dir_ / "good"));
+  EXPECT_EQ(listing.exit_code, 2) << listing.output;
+  EXPECT_NE(listing.output.find(good.stem().string()), std::string::npos) << listing.output;
+
+  const auto finished = run_trackbench("train --resume " + quoted(good));
+  EXPECT_EQ(finished.exit_code, 2);
+  EXPECT_NE(finished.output.find("nothing to resume"), std::string::npos) << finished.output;
+  const auto mixed = run_trackbench("train --resume " + quoted(good) + " --lr 0.1");
+  EXPECT_EQ(mixed.exit_code, 2);
+  EXPECT_NE(mixed.output.find("--lr cannot be combined with --resume"), std::string::npos) << mixed.output;
+  const auto tag = run_trackbench(train(dir_ / "tagged", 1, "--tag 'no equals'"));
+  EXPECT_EQ(tag.exit_code, 2);
+  EXPECT_NE(tag.output.find("--tag 'no equals'"), std::string::npos) << tag.output;
+}
+
+TEST_F(Runs, ReproduceRefusesOtherDataUnlessAllowed) {
+  const auto original = trained("data", 1);
+  temp_dir other;
+  write_sample_subset(other.path(), 600, 200);
+  const auto refused = run_trackbench("reproduce " + quoted(original) + " --data-dir " + quoted(other.path()));
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("content digest"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("--allow-data-mismatch"), std::string::npos) << refused.output;
+  const auto allowed = run_trackbench("-q reproduce " + quoted(original) + " --data-dir " + quoted(other.path()) +
+                                      " --allow-data-mismatch --out " + quoted(dir_ / "other-data"));
+  EXPECT_EQ(allowed.exit_code, 1) << allowed.output;  // it runs, and on other data it cannot match
+  EXPECT_NE(allowed.output.find("not reproduced"), std::string::npos) << allowed.output;
+}
+
+// A file size limit stands in for a full disk: the write fails and the run stops with a clear
+// error, and the snapshot keeps the epochs written before.
+TEST_F(Runs, AFullDiskStopsTheRunAndKeepsEarlierEpochs) {
+  const auto out = dir_ / "full";
+  const auto size_after_one_epoch = fs::file_size(trained("probe", 1));
+  // ulimit -f counts 512-byte blocks in POSIX sh; leave room for one epoch, not two.
+  const auto limit_blocks = (size_after_one_epoch + 2 * 1024 * 1024) / 512;
+  const auto result = run_command("trap '' XFSZ; ulimit -f " + std::to_string(limit_blocks) + "; exec '" +
+                                  TRACKBENCH_EXECUTABLE + "' " + train(out, 3));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("writing snapshot"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("keeps its previous content (1 epochs)"), std::string::npos) << result.output;
+  const auto found = snapshots(out);
+  ASSERT_EQ(found.size(), 1u);
+  const snapshot_reader reader(found.front());
+  EXPECT_EQ(reader.record().epochs.size(), 1u);
+  EXPECT_NO_THROW(reader.weights(1));
+}
+
+}  // namespace
+}  // namespace trackbench::testing

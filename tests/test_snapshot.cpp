@@ -1,0 +1,391 @@
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "support/error_message.h"
+#include "support/temp_dir.h"
+#include "trackbench/tracking/recorder.h"
+#include "trackbench/tracking/snapshot.h"
+#include "trackbench/trainer/errors.h"
+#include "trackbench/trainer/train.h"
+
+namespace trackbench::tracking {
+namespace {
+
+using testing::error_message;
+using testing::temp_dir;
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+struct written_epoch {
+  trainer::epoch_metrics metrics;
+  std::vector<array_record> weights;
+  saved_state state;
+};
+
+// A real, tiny run: two epochs on 128 digits, recorded as `train` would.
+class SnapshotTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto data = trainer::load_dataset("mnist-sample", std::nullopt);
+    data.train.images = data.train.images.slice(0, 0, 128);
+    data.train.labels = data.train.labels.slice(0, 0, 128);
+    data.test.images = data.test.images.slice(0, 0, 100);
+    data.test.labels = data.test.labels.slice(0, 0, 100);
+    trainer::train_config config;
+    config.device = trainer::device_kind::cpu;
+    config.threads = 1;
+    config.epochs = 2;
+    trainer::trainer run(config, data);
+    record_ = new run_record(describe_run(run, data, run_origin{}, "trackbench train --epochs 2", json{{"team", "ml"}}));
+    epochs_ = new std::vector<written_epoch>();
+    for (int epoch = 1; epoch <= 2; ++epoch) {
+      const auto metrics = run.train_epoch(epoch);
+      const auto state = run.capture_state(epoch);
+      epochs_->push_back({metrics, to_records(state.parameters), to_saved_state(state, run.shuffle_seed(epoch + 1))});
+    }
+  }
+  static void TearDownTestSuite() {
+    delete record_;
+    delete epochs_;
+  }
+
+  // A snapshot with the first `epochs` epochs, finished as `status` (empty: left running).
+  fs::path write(std::size_t epochs, const std::string& status = "completed") {
+    const auto path = dir_ / ("run-" + std::to_string(++written_) + ".h5");
+    snapshot_writer writer(path, *record_);
+    for (std::size_t i = 0; i < epochs; ++i) {
+      writer.append_epoch((*epochs_)[i].metrics, (*epochs_)[i].weights, (*epochs_)[i].state);
+    }
+    if (!status.empty()) writer.finish(status, status == "failed" ? "loss became nan" : "");
+    return path;
+  }
+
+  static run_record* record_;
+  static std::vector<written_epoch>* epochs_;
+  temp_dir dir_;
+  int written_ = 0;
+};
+
+run_record* SnapshotTest::record_ = nullptr;
+std::vector<written_epoch>* SnapshotTest::epochs_ = nullptr;
+
+std::map<std::string, array_record> by_name(const std::vector<array_record>& arrays) {
+  std::map<std::string, array_record> named;
+  for (const auto& array : arrays) named.emplace(array.name, array);
+  return named;
+}
+
+void expect_same_arrays(const std::vector<array_record>& expected, const std::vector<array_record>& actual) {
+  const auto want = by_name(expected);
+  const auto got = by_name(actual);
+  ASSERT_EQ(want.size(), got.size());
+  for (const auto& [name, array] : want) {
+    ASSERT_EQ(got.count(name), 1u) << name;
+    EXPECT_EQ(got.at(name).shape, array.shape) << name;
+    EXPECT_EQ(got.at(name).type, array.type) << name;
+    EXPECT_EQ(got.at(name).bytes, array.bytes) << name;
+  }
+}
+
+json sorted_files(json section) {
+  auto& files = section["files"];
+  std::sort(files.begin(), files.end(), [](const json& a, const json& b) { return a["name"] < b["name"]; });
+  return section;
+}
+
+TEST_F(SnapshotTest, RoundTripKeepsEverySectionMetricWeightAndState) {
+  const auto path = write(2);
+  const snapshot_reader reader(path);
+  const auto& record = reader.record();
+  EXPECT_EQ(record.identity["status"], "completed");
+  EXPECT_EQ(record.identity["schema"], "trackbench.run");
+  EXPECT_EQ(record.identity["schema_version"], 1);
+  EXPECT_EQ(record.identity["run_id"], record_->identity["run_id"]);
+  EXPECT_EQ(record.identity["command_line"], "trackbench train --epochs 2");
+  EXPECT_NE(record.identity["end_time"], "");
+  EXPECT_EQ(record.tags, (json{{"team", "ml"}}));
+  EXPECT_EQ(record.config, record_->config);
+  EXPECT_EQ(record.environment, record_->environment);
+  EXPECT_EQ(record.code, record_->code);
+  EXPECT_EQ(record.code_diff, record_->code_diff);
+  EXPECT_EQ(sorted_files(record.data), sorted_files(record_->data));
+
+  ASSERT_EQ(record.epochs.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& want = (*epochs_)[i].metrics;
+    const auto& got = record.epochs[i];
+    EXPECT_EQ(got.epoch, want.epoch);
+    EXPECT_EQ(got.train_loss, want.train_loss);
+    EXPECT_EQ(got.test.loss, want.test.loss);
+    EXPECT_EQ(got.test.accuracy, want.test.accuracy);
+    EXPECT_EQ(got.test.f1, want.test.f1);
+    EXPECT_EQ(got.test.confusion, want.test.confusion);
+    ASSERT_TRUE(got.validation.has_value());
+    EXPECT_EQ(got.validation->confusion, want.validation->confusion);
+    EXPECT_EQ(got.validation->recall, want.validation->recall);
+    EXPECT_EQ(got.epoch_seconds, want.epoch_seconds);
+    EXPECT_EQ(got.peak_rss_bytes, want.peak_rss_bytes);
+    EXPECT_FALSE(got.peak_cuda_bytes.has_value());
+    expect_same_arrays((*epochs_)[i].weights, reader.weights(static_cast<int>(i) + 1));
+  }
+  const auto state = reader.state();
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->epochs_done, 2);
+  EXPECT_EQ(state->next_shuffle_seed, (*epochs_)[1].state.next_shuffle_seed);
+  expect_same_arrays((*epochs_)[1].state.optimizer, state->optimizer);
+  EXPECT_EQ(state->cpu_generator.bytes, (*epochs_)[1].state.cpu_generator.bytes);
+  EXPECT_FALSE(state->cuda_generator.has_value());
+}
+
+TEST_F(SnapshotTest, RestoredStateHoldsTheSavedParameters) {
+  const auto path = write(1, "");
+  const snapshot_reader reader(path);
+  const auto restored = to_training_state(reader.weights(1), *reader.state());
+  EXPECT_EQ(restored.epochs_done, 1);
+  const auto written = by_name((*epochs_)[0].weights);
+  for (const auto& [name, tensor] : restored.parameters) {
+    const auto& saved = written.at(name);
+    EXPECT_EQ(std::memcmp(tensor.data_ptr(), saved.bytes.data(), saved.bytes.size()), 0) << name;
+  }
+}
+
+TEST_F(SnapshotTest, AFileLeftRunningIsShownAsInterrupted) {
+  const auto path = write(1, "");
+  const snapshot_reader reader(path);
+  EXPECT_EQ(reader.record().identity["status"], "running");
+  EXPECT_EQ(displayed_status(reader.record()), "interrupted");
+  EXPECT_EQ(reader.record().epochs.size(), 1u);
+}
+
+TEST_F(SnapshotTest, ARunWithoutEpochsHasNoState) {
+  const auto path = write(0, "failed");
+  const snapshot_reader reader(path);
+  EXPECT_EQ(reader.record().identity["status"], "failed");
+  EXPECT_EQ(reader.record().identity["error"], "loss became nan");
+  EXPECT_FALSE(reader.state().has_value());
+  EXPECT_THROW(reader.weights(1), snapshot_error);
+}
+
+TEST_F(SnapshotTest, WriterRefusesToOverwriteAFile) {
+  const auto path = write(0);
+  EXPECT_THROW(snapshot_writer(path, *record_), snapshot_write_error);
+}
+
+// A full disk is simulated by a file size limit in a child process: the write fails with
+// EFBIG instead of ENOSPC, through the same code path.
+TEST_F(SnapshotTest, AFailedWriteKeepsThePreviousEpochs) {
+  const auto path = dir_ / "full.h5";
+  snapshot_writer writer(path, *record_);
+  writer.append_epoch((*epochs_)[0].metrics, (*epochs_)[0].weights, (*epochs_)[0].state);
+  const auto size = fs::file_size(path);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{size + 4096, size + 4096};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    try {
+      writer.append_epoch((*epochs_)[1].metrics, (*epochs_)[1].weights, (*epochs_)[1].state);
+    } catch (const snapshot_write_error& e) {
+      const std::string message = e.what();
+      const bool clear = message.find(path.string()) != std::string::npos &&
+                         message.find("keeps its previous content (1 epochs)") != std::string::npos;
+      ::_exit(clear ? 0 : 3);
+    }
+    ::_exit(4);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: unclear message, 4: the write did not fail";
+  const snapshot_reader reader(path);
+  EXPECT_EQ(reader.record().epochs.size(), 1u);
+  expect_same_arrays((*epochs_)[0].weights, reader.weights(1));
+  EXPECT_FALSE(fs::exists(dir_ / ".full.h5.tmp"));
+}
+
+// ---- bad snapshots -------------------------------------------------------------------------
+
+void with_file(const fs::path& path, const std::function<void(hid_t)>& change) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  change(file);
+  ASSERT_GE(H5Fclose(file), 0);
+}
+
+void set_int_attribute(hid_t object, const char* name, std::int64_t value) {
+  H5Adelete(object, name);
+  const hid_t space = H5Screate(H5S_SCALAR);
+  const hid_t attr = H5Acreate2(object, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(attr, H5T_NATIVE_INT64, &value);
+  H5Aclose(attr);
+  H5Sclose(space);
+}
+
+void set_text_attribute(hid_t object, const char* name, const char* value) {
+  H5Adelete(object, name);
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  const hid_t space = H5Screate(H5S_SCALAR);
+  const hid_t attr = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(attr, type, &value);
+  H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+void add_dataset(hid_t parent, const char* name, hid_t create_plist = H5P_DEFAULT) {
+  const hsize_t dims[1] = {4};
+  const float values[4] = {1, 2, 3, 4};
+  const hid_t space = H5Screate_simple(1, dims, nullptr);
+  const hid_t set = H5Dcreate2(parent, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, create_plist, H5P_DEFAULT);
+  H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values);
+  H5Dclose(set);
+  H5Sclose(space);
+}
+
+void expect_refused(const fs::path& path, const std::string& fragment) {
+  const std::string message = error_message<snapshot_error>([&] { snapshot_reader reader(path); });
+  EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+  EXPECT_NE(message.find(fragment), std::string::npos) << message;
+}
+
+TEST_F(SnapshotTest, RefusesWhatIsNotASnapshot) {
+  expect_refused(dir_ / "missing.h5", "no such snapshot file");
+  testing::write_file(dir_ / "empty.h5", {});
+  expect_refused(dir_ / "empty.h5", "not an HDF5 file");
+  testing::write_file(dir_ / "text.h5", {'h', 'e', 'l', 'l', 'o'});
+  expect_refused(dir_ / "text.h5", "not an HDF5 file");
+
+  const auto foreign = dir_ / "foreign.h5";
+  const hid_t file = H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  add_dataset(file, "x");
+  H5Fclose(file);
+  expect_refused(foreign, "no 'schema' attribute");
+}
+
+TEST_F(SnapshotTest, RefusesATruncatedFile) {
+  const auto path = write(2);
+  for (const double fraction : {0.5, 0.9, 0.999}) {
+    const auto cut = dir_ / ("cut-" + std::to_string(fraction) + ".h5");
+    fs::copy_file(path, cut);
+    fs::resize_file(cut, static_cast<std::uintmax_t>(static_cast<double>(fs::file_size(path)) * fraction));
+    EXPECT_THROW(
+        {
+          snapshot_reader reader(cut);
+          for (int epoch = 1; epoch <= 2; ++epoch) reader.weights(epoch);
+        },
+        snapshot_error)
+        << fraction;
+  }
+}
+
+TEST_F(SnapshotTest, RefusesANewerSchemaVersion) {
+  const auto path = write(1);
+  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 2); });
+  expect_refused(path, "schema version 2; this trackbench reads up to 1");
+}
+
+TEST_F(SnapshotTest, RefusesObjectsAndAttributesTheSchemaDoesNotDefine) {
+  const auto extra = write(1);
+  with_file(extra, [](hid_t file) {
+    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
+    add_dataset(config, "extra");
+    H5Gclose(config);
+  });
+  expect_refused(extra, "'config/extra' is not part of the snapshot schema");
+
+  const auto attribute = dir_ / "attribute.h5";
+  fs::copy_file(write(1, ""), attribute, fs::copy_options::overwrite_existing);
+  with_file(attribute, [](hid_t file) {
+    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
+    set_text_attribute(config, "evil", "x");
+    H5Gclose(config);
+  });
+  expect_refused(attribute, "config has attribute 'evil'");
+}
+
+TEST_F(SnapshotTest, RefusesExternalAndSoftLinks) {
+  const auto external = write(1);
+  with_file(external, [](hid_t file) { H5Lcreate_external("/etc/other.h5", "/x", file, "data/link", H5P_DEFAULT, H5P_DEFAULT); });
+  expect_refused(external, "'data/link' is a external link");
+
+  const auto soft = dir_ / "soft.h5";
+  fs::copy_file(write(1, ""), soft, fs::copy_options::overwrite_existing);
+  with_file(soft, [](hid_t file) { H5Lcreate_soft("/config", file, "weights/epoch_0001/alias", H5P_DEFAULT, H5P_DEFAULT); });
+  expect_refused(soft, "soft or user-defined link");
+}
+
+TEST_F(SnapshotTest, RefusesWrongTypesShapesAndValues) {
+  const auto type = write(1);
+  with_file(type, [](hid_t file) {
+    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
+    set_text_attribute(config, "epochs", "ten");
+    H5Gclose(config);
+  });
+  expect_refused(type, "attribute 'epochs' is not an integer");
+
+  const auto status = dir_ / "status.h5";
+  fs::copy_file(write(1, ""), status, fs::copy_options::overwrite_existing);
+  with_file(status, [](hid_t file) { set_text_attribute(file, "status", "\x1b[31mhacked"); });
+  expect_refused(status, "expected running, completed, failed or interrupted");
+
+  const auto rows = dir_ / "rows.h5";
+  fs::copy_file(write(1, ""), rows, fs::copy_options::overwrite_existing);
+  with_file(rows, [](hid_t file) {
+    H5Ldelete(file, "metrics/test_loss", H5P_DEFAULT);
+    add_dataset(file, "metrics/test_loss");
+  });
+  expect_refused(rows, "metrics/test_loss");
+}
+
+TEST_F(SnapshotTest, RefusesFiltersOtherThanShuffleAndDeflate) {
+  const auto path = write(1);
+  with_file(path, [](hid_t file) {
+    H5Ldelete(file, "weights/epoch_0001/fc2.bias", H5P_DEFAULT);
+    const hid_t create = H5Pcreate(H5P_DATASET_CREATE);
+    const hsize_t chunk[1] = {4};
+    H5Pset_chunk(create, 1, chunk);
+    H5Pset_fletcher32(create);
+    add_dataset(file, "weights/epoch_0001/fc2.bias", create);
+    H5Pclose(create);
+  });
+  expect_refused(path, "uses filter 3; snapshots use only shuffle and deflate");
+}
+
+TEST_F(SnapshotTest, DetectsWeightsThatDoNotMatchTheirDigest) {
+  const auto path = write(1);
+  with_file(path, [](hid_t file) {
+    const hid_t set = H5Dopen2(file, "weights/epoch_0001/fc2.bias", H5P_DEFAULT);
+    const std::vector<float> zeros(10, 0.0f);
+    H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data());
+    H5Dclose(set);
+  });
+  const snapshot_reader reader(path);
+  const std::string message = error_message<snapshot_error>([&] { reader.weights(1); });
+  EXPECT_NE(message.find("weights/epoch_0001/fc2.bias does not match its SHA-256"), std::string::npos) << message;
+}
+
+TEST_F(SnapshotTest, ReadsTheSameFromAFileImage) {
+  const auto path = write(2);
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<std::uint8_t> image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const snapshot_reader reader(image, "image");
+  EXPECT_EQ(reader.record().epochs.size(), 2u);
+  expect_same_arrays((*epochs_)[1].weights, reader.weights(2));
+  const std::vector<std::uint8_t> half(image.begin(), image.begin() + static_cast<std::ptrdiff_t>(image.size() / 2));
+  EXPECT_THROW(snapshot_reader(half, "half"), snapshot_error);
+}
+
+}  // namespace
+}  // namespace trackbench::tracking
