@@ -384,7 +384,14 @@ TEST_F(SnapshotTest, ReadsTheSameFromAFileImage) {
   EXPECT_EQ(reader.record().epochs.size(), 2u);
   expect_same_arrays((*epochs_)[1].weights, reader.weights(2));
   const std::vector<std::uint8_t> half(image.begin(), image.begin() + static_cast<std::ptrdiff_t>(image.size() / 2));
-  EXPECT_THROW(snapshot_reader(half, "half"), snapshot_error);
+  EXPECT_THROW(
+      {
+        const snapshot_reader cut(half, "half");
+        for (int epoch = 1; epoch <= 2; ++epoch) cut.weights(epoch);
+        cut.state();
+      },
+      snapshot_error);
+  EXPECT_THROW(snapshot_reader({}, "empty"), snapshot_error);
 }
 
 }  // namespace

@@ -144,7 +144,7 @@ const std::vector<metric_column>& metric_columns() {
   using m = trainer::epoch_metrics;
   static const std::vector<metric_column> columns{
       {"epoch", true, "", "1-based epoch number", [](const m& e) { return double(e.epoch); },
-       [](m& e, double v) { e.epoch = static_cast<int>(v); }},
+       [](m& e, double v) { e.epoch = v >= 1.0 && v <= 1e6 ? static_cast<int>(v) : -1; }},
       {"train_loss", false, "nats", "mean training loss over the epoch's steps",
        [](const m& e) { return e.train_loss; }, [](m& e, double v) { e.train_loss = v; }},
       {"train_accuracy", false, "fraction", "training accuracy during the epoch (dropout on)",

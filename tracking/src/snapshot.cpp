@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -253,6 +254,8 @@ double replace_atomically(const fs::path& target, bool copy_existing, std::size_
     hdf5::check(H5Pset_fapl_core(access.get(), 1 << 20, false), "core driver");
     std::vector<std::uint8_t> image;
     hdf5::id file;
+    std::error_code ignored;
+    fs::remove(temporary, ignored);  // a leftover of a killed write
     if (copy_existing) {
       image = read_file(target);
       hdf5::check(H5Pset_file_image(access.get(), image.data(), image.size()), "file image");
@@ -268,9 +271,6 @@ double replace_atomically(const fs::path& target, bool copy_existing, std::size_
     image.assign(static_cast<std::size_t>(size), 0);
     hdf5::check(static_cast<hid_t>(H5Fget_file_image(file.get(), image.data(), image.size())), "file image");
     file.close();
-
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
     write_new_file(temporary, image);
     fs::rename(temporary, target);
     fsync_path(target.parent_path().empty() ? fs::path(".") : target.parent_path(), O_RDONLY | O_DIRECTORY);
@@ -426,7 +426,13 @@ std::vector<double> read_column(hid_t group, const std::string& name, bool integ
   if (integer) {
     std::vector<std::int64_t> stored(static_cast<std::size_t>(rows));
     if (rows > 0) hdf5::read_array(set.get(), type, stored.data(), "metrics/" + name);
-    for (std::size_t i = 0; i < stored.size(); ++i) values[i] = static_cast<double>(stored[i]);
+    for (std::size_t i = 0; i < stored.size(); ++i) {
+      // Counts and bytes; beyond 2^50 a value is corrupt, and would not survive the trip through double.
+      if (stored[i] < -1 || stored[i] > (std::int64_t{1} << 50)) {
+        throw hdf5::error("metrics/" + name + " row " + std::to_string(i) + " holds an impossible value");
+      }
+      values[i] = static_cast<double>(stored[i]);
+    }
   } else if (rows > 0) {
     hdf5::read_array(set.get(), type, values.data(), "metrics/" + name);
   }
@@ -458,7 +464,8 @@ array_layout check_array(hid_t parent, const std::string& name, element_type typ
   std::int64_t count = 1;
   for (const auto dim : shape) {
     if (dim < 1) throw hdf5::error(what + " is empty");
-    count *= dim;
+    if (dim > max_array_bytes) throw hdf5::error(what + " is larger than 1 GiB");
+    count *= dim;  // at most 2^30 * 2^30: checked below before it can grow further
     if (count * static_cast<std::int64_t>(hdf5::element_size(to_hdf5(type))) > max_array_bytes) {
       throw hdf5::error(what + " is larger than 1 GiB");
     }
@@ -593,6 +600,8 @@ void snapshot_reader::impl::check_structure() {
   hdf5::check(H5Lvisit(file.get(), H5_INDEX_NAME, H5_ITER_INC, collect_link, &links), "walking the file");
   if (links.size() >= max_links) throw hdf5::error("the file holds more objects than a snapshot can");
   for (const auto& link : links) {
+    // Long names are refused before any pattern match, and never echoed whole.
+    if (link.path.size() > 512) throw hdf5::error("an object name is longer than 512 characters: '" + link.path.substr(0, 64) + "...'");
     if (link.type != H5L_TYPE_HARD) {
       throw hdf5::error("'" + link.path + "' is a " + (link.type == H5L_TYPE_EXTERNAL ? "external" : "soft or user-defined") +
                         " link; snapshots hold only plain objects");
@@ -805,10 +814,16 @@ snapshot_reader::snapshot_reader(const fs::path& path) {
 
 snapshot_reader::snapshot_reader(const std::vector<std::uint8_t>& image, const std::string& name) {
   impl_ = open_snapshot(name, [&] {
+    // Without an image the core driver would read a file of the given name from disk instead.
+    if (image.empty()) throw hdf5::error("empty file image");
     const hdf5::id access = hdf5::plist(H5Pcreate(H5P_FILE_ACCESS), "file access");
     hdf5::check(H5Pset_fapl_core(access.get(), 1 << 16, false), "core driver");
     hdf5::check(H5Pset_file_image(access.get(), const_cast<std::uint8_t*>(image.data()), image.size()), "file image");
-    return hdf5::file(H5Fopen(name.c_str(), H5F_ACC_RDONLY, access.get()), "cannot open as HDF5");
+    // A name no file can have, so only the image is read; unique, because HDF5 hands out an
+    // image already open under the same name instead of this one.
+    static std::atomic<std::uint64_t> opened{0};
+    const std::string unique = "/proc/self/trackbench-file-image-" + std::to_string(++opened);
+    return hdf5::file(H5Fopen(unique.c_str(), H5F_ACC_RDONLY, access.get()), "cannot open as HDF5");
   });
 }
 

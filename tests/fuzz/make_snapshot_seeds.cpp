@@ -1,0 +1,205 @@
+// Writes the seed corpus of fuzz_snapshot_reader into the folder given as argv[1]: valid
+// snapshots made by snapshot_writer (so the fuzzer starts from the real layout) and
+// truncated copies of one (so it starts from the damage a killed copy leaves too).
+// Each valid seed is read back first: a corpus the reader refuses would fuzz little.
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "support/temp_dir.h"
+#include "trackbench/tracking/snapshot.h"
+
+namespace trackbench::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+using tracking::array_record;
+using tracking::element_type;
+
+const std::string zero_digest(64, '0');
+
+std::vector<std::int64_t> class_counts(std::int64_t per_class) { return std::vector<std::int64_t>(10, per_class); }
+
+// Every field the schema requires (tracking/src/schema.cpp), with plausible values.
+tracking::run_record make_record() {
+  tracking::run_record record;
+  record.identity = {{"schema", tracking::schema_name},
+                     {"schema_version", tracking::schema_version},
+                     {"trackbench_version", "0.1.0"},
+                     {"run_id", "20261127T023755.120Z-0badf00d"},
+                     {"parent_run_id", ""},
+                     {"origin", "train"},
+                     {"resumed_from_epoch", 0},
+                     {"status", "running"},
+                     {"error", ""},
+                     {"start_time", "2026-11-27T02:37:55.120Z"},
+                     {"end_time", ""},
+                     {"command_line", "trackbench train --epochs 2"}};
+  record.tags = {{"purpose", "fuzz-seed"}};
+  record.config = {{"model", "digit_cnn"},      {"dataset", "mnist-sample"},  {"data_dir", ""},
+                   {"conv", "torch"},           {"optimizer", "adam"},        {"learning_rate", 0.001},
+                   {"momentum", 0.9},           {"weight_decay", 0.0},        {"schedule", "constant"},
+                   {"batch_size", 64},          {"eval_batch_size", 256},     {"epochs", 2},
+                   {"seed", std::uint64_t{42}}, {"threads", 0},               {"threads_used", 2},
+                   {"deterministic", true},     {"device", "cpu"},            {"device_used", "cpu"},
+                   {"validation_fraction", 0.1}};
+  record.environment = {{"cpu_model", "Fuzz CPU"},
+                        {"cpu_cores", 2},
+                        {"hardware_threads", 2},
+                        {"libtorch_threads", 2},
+                        {"memory_bytes", std::int64_t{8} << 30},
+                        {"os", "Debian GNU/Linux 12 (bookworm)"},
+                        {"kernel", "Linux 6.1.0 x86_64"},
+                        {"hostname", "fuzz"},
+                        {"compiler", "clang 14.0.6"},
+                        {"cxx_flags", "-O2"},
+                        {"build_type", "RelWithDebInfo"},
+                        {"cuda_compiler", ""},
+                        {"libtorch_version", "2.5.0"},
+                        {"libtorch_cuda_version", ""},
+                        {"cudnn_version", ""},
+                        {"cuda_built", false},
+                        {"cuda_usable", false},
+                        {"cuda_reason", "built without CUDA"},
+                        {"cuda_runtime_version", "none"},
+                        {"cuda_driver_version", "none"},
+                        {"nvidia_driver_version", ""},
+                        {"gpus", json::array()}};
+  record.code = {{"build_commit", "unknown"}, {"build_tree", "unknown"}, {"checkout_dir", "/src/trackbench"},
+                 {"commit", "unknown"},       {"branch", "unknown"},     {"tree", "unknown"},
+                 {"diff_sha256", ""},         {"diff_bytes", 0},         {"diff_stored_bytes", 0}};
+  record.data = {{"name", "mnist-sample"},
+                 {"source", "embedded"},
+                 {"content_sha256", zero_digest},
+                 {"train_count", 1000},
+                 {"test_count", 200},
+                 {"split_seed", std::uint64_t{42}},
+                 {"split_sha256", zero_digest},
+                 {"split_train_count", 900},
+                 {"split_validation_count", 100},
+                 {"train_class_counts", class_counts(90)},
+                 {"validation_class_counts", class_counts(10)},
+                 {"test_class_counts", class_counts(20)},
+                 {"files", json::array({{{"name", "train-images-idx3-ubyte.gz"}, {"sha256", zero_digest}, {"bytes", 1234}}})}};
+  return record;
+}
+
+template <typename T>
+array_record make_array(const std::string& name, element_type type, std::vector<std::int64_t> shape, T first) {
+  array_record array{name, type, std::move(shape), {}};
+  std::vector<T> values(static_cast<std::size_t>(array.element_count()));
+  for (auto& value : values) value = first++;
+  array.bytes.resize(values.size() * sizeof(T));
+  std::memcpy(array.bytes.data(), values.data(), array.bytes.size());
+  return array;
+}
+
+// A tiny stand-in for the model's parameters, changing with the epoch.
+std::vector<array_record> make_parameters(int epoch) {
+  const float base = static_cast<float>(epoch);
+  return {make_array("conv1.weight", element_type::float32, {2, 1, 3, 3}, base),
+          make_array("conv1.bias", element_type::float32, {2}, base),
+          make_array("fc.weight", element_type::float32, {10, 2}, base),
+          make_array("fc.bias", element_type::float32, {10}, base)};
+}
+
+// Adam's per-parameter state and a CPU generator state after `epoch`.
+tracking::saved_state make_state(int epoch, const std::vector<array_record>& parameters) {
+  tracking::saved_state state;
+  state.epochs_done = epoch;
+  state.next_shuffle_seed = 1000 + static_cast<std::uint64_t>(epoch);
+  for (const auto& parameter : parameters) {
+    for (const char* moment : {".exp_avg", ".exp_avg_sq"}) {
+      state.optimizer.push_back(make_array(parameter.name + moment, element_type::float32, parameter.shape, 0.5f));
+    }
+    state.optimizer.push_back(make_array(parameter.name + ".step", element_type::int64, {}, std::int64_t{epoch} * 15));
+  }
+  state.cpu_generator = make_array("cpu", element_type::uint8, {64}, static_cast<std::uint8_t>(epoch));
+  return state;
+}
+
+trainer::epoch_metrics make_metrics(int epoch) {
+  trainer::epoch_metrics metrics;
+  metrics.epoch = epoch;
+  metrics.train_loss = 1.0 / epoch;
+  metrics.train_accuracy = 0.8;
+  // Loss 0.5 and every test image right, set by hand: derive_from_confusion lives in
+  // metrics.cpp, which is not linked here.
+  metrics.test = {0.5, 1.0, 1.0, 1.0, 1.0, {}};
+  for (std::size_t c = 0; c < 10; ++c) metrics.test.confusion[c][c] = 20;
+  metrics.validation = metrics.test;
+  metrics.learning_rate = 0.001;
+  metrics.epoch_seconds = 2.0;
+  metrics.train_seconds = 1.5;
+  metrics.images_per_second = 600.0;
+  metrics.peak_rss_bytes = std::int64_t{200} << 20;
+  return metrics;
+}
+
+std::vector<std::uint8_t> read_bytes(const fs::path& path) {
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(fs::file_size(path)));
+  std::ifstream in(path, std::ios::binary);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  return bytes;
+}
+
+// Reads the image back as the fuzzer does and checks it holds `epochs` epochs.
+void check_readable(const std::vector<std::uint8_t>& image, const std::string& name, std::size_t epochs) {
+  const tracking::snapshot_reader reader(image, name);
+  if (reader.record().epochs.size() != epochs) throw std::runtime_error(name + " reads back with the wrong epoch count");
+  for (int epoch = 1; epoch <= static_cast<int>(epochs); ++epoch) reader.weights(epoch);
+  if (reader.state().has_value() != (epochs > 0)) throw std::runtime_error(name + " reads back with the wrong state");
+}
+
+void write_seeds(const fs::path& out) {
+  const temp_dir scratch;
+
+  const fs::path no_epochs_path = scratch / "no-epochs.h5";
+  tracking::snapshot_writer{no_epochs_path, make_record()};  // killed before its first epoch: status "running"
+  const auto no_epochs = read_bytes(no_epochs_path);
+  check_readable(no_epochs, "seed-no-epochs.h5", 0);
+  write_file(out / "seed-no-epochs.h5", no_epochs);
+
+  const fs::path completed_path = scratch / "completed.h5";
+  tracking::snapshot_writer writer(completed_path, make_record());
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    const auto parameters = make_parameters(epoch);
+    writer.append_epoch(make_metrics(epoch), parameters, make_state(epoch, parameters));
+  }
+  writer.finish("completed", "");
+  const auto completed = read_bytes(completed_path);
+  check_readable(completed, "seed-completed.h5", 2);
+  write_file(out / "seed-completed.h5", completed);
+
+  const auto truncated = [&](std::size_t size) {
+    return std::vector<std::uint8_t>(completed.begin(), completed.begin() + static_cast<std::ptrdiff_t>(size));
+  };
+  write_file(out / "seed-truncated-half.h5", truncated(completed.size() / 2));
+  write_file(out / "seed-truncated-1k.h5", truncated(1024));
+  write_file(out / "seed-truncated-last-byte.h5", truncated(completed.size() - 1));
+}
+
+}  // namespace
+}  // namespace trackbench::testing
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: make_snapshot_seeds <output folder>\n";
+    return 2;
+  }
+  try {
+    std::filesystem::create_directories(argv[1]);
+    trackbench::testing::write_seeds(argv[1]);
+  } catch (const std::exception& e) {
+    std::cerr << "make_snapshot_seeds: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
