@@ -37,12 +37,9 @@ std::string with_delta(const std::optional<double>& value, const std::optional<d
   return fmt::format("{:.6g} ({:+.3g})", *value, *value - *baseline);
 }
 
-// An epoch's value of a column, as summary_metric scales it (percent for accuracies).
 std::optional<double> epoch_value(const tracking::run_record& run, std::size_t epoch, const std::string& metric) {
   if (epoch >= run.epochs.size()) return std::nullopt;
-  tracking::run_record one;
-  one.epochs = {run.epochs[epoch]};
-  return tracking::summary_metric(one, metric);
+  return tracking::epoch_metric(run.epochs[epoch], metric);
 }
 
 json optional_json(const std::optional<double>& value) { return value ? json(*value) : json(nullptr); }

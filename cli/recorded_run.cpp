@@ -21,6 +21,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
   trainer::trainer run(config, data);
   const auto inherited = static_cast<int>(origin.resumed_from_epoch);
   std::optional<tracking::saved_state> state;
+  std::vector<std::vector<tracking::array_record>> inherited_weights;
   if (parent != nullptr && inherited > 0) {
     state = parent->state();
     if (!state || state->epochs_done != inherited) {
@@ -30,7 +31,8 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
       throw input_error("the snapshot's shuffle seed for epoch " + std::to_string(inherited + 1) +
                         " differs from this trackbench's: it was written by an incompatible version");
     }
-    run.restore_state(tracking::to_training_state(parent->weights(inherited), *state));
+    for (int epoch = 1; epoch <= inherited; ++epoch) inherited_weights.push_back(parent->weights(epoch));
+    run.restore_state(tracking::to_training_state(inherited_weights.back(), *state));
   }
 
   auto record = tracking::describe_run(run, data, origin, options.command_line, options.tags);
@@ -42,10 +44,8 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
   const auto run_id = record.identity["run_id"].get<std::string>();
   tracking::snapshot_writer writer(options.out_dir / (run_id + ".h5"), std::move(record));
   if (inherited > 0) {
-    std::vector<std::vector<tracking::array_record>> weights;
-    for (int epoch = 1; epoch <= inherited; ++epoch) weights.push_back(parent->weights(epoch));
     const auto& epochs = parent->record().epochs;
-    writer.append_epochs({epochs.begin(), epochs.begin() + inherited}, weights, *state);
+    writer.append_epochs({epochs.begin(), epochs.begin() + inherited}, inherited_weights, *state);
   }
   spdlog::info("run {} recording to {}", run_id, writer.path().string());
   spdlog::info("training on {} with {} threads: {} train / {} validation images, {} steps per epoch, conv {}{}",

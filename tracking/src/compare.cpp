@@ -96,21 +96,41 @@ std::vector<std::string> summary_metric_names() {
   return names;
 }
 
-std::optional<double> summary_metric(const run_record& run, const std::string& metric) {
+namespace {
+
+// The column a metric name (or alias) stands for; throws input_error listing the known names.
+const schema::metric_column& column_of(const std::string& metric) {
   const auto* column = find_column(metric);
   if (column == nullptr) {
     std::string known;
     for (const auto& name : summary_metric_names()) known += (known.empty() ? "" : ", ") + name;
     throw input_error("unknown metric '" + metric + "'; expected one of " + known);
   }
+  return *column;
+}
+
+// Absent values (no validation split, a CPU run's CUDA peak) become nullopt; fractions percent.
+std::optional<double> scaled(const schema::metric_column& column, double value) {
+  if (std::isnan(value) || (column.unit == "bytes" && value < 0)) return std::nullopt;
+  return column.unit == "fraction" ? 100.0 * value : value;
+}
+
+}  // namespace
+
+std::optional<double> epoch_metric(const trainer::epoch_metrics& epoch, const std::string& metric) {
+  const auto& column = column_of(metric);
+  return scaled(column, column.get(epoch));
+}
+
+std::optional<double> summary_metric(const run_record& run, const std::string& metric) {
+  const auto& column = column_of(metric);
   if (run.epochs.empty()) return std::nullopt;
   std::vector<double> values;
-  for (const auto& epoch : run.epochs) values.push_back(column->get(epoch));
+  for (const auto& epoch : run.epochs) values.push_back(column.get(epoch));
   double value = values.back();
-  if (column->unit == "s" || column->unit == "images/s") value = median(values);
-  if (column->unit == "bytes") value = *std::max_element(values.begin(), values.end());
-  if (std::isnan(value) || (column->unit == "bytes" && value < 0)) return std::nullopt;
-  return column->unit == "fraction" ? 100.0 * value : value;
+  if (column.unit == "s" || column.unit == "images/s") value = median(values);
+  if (column.unit == "bytes") value = *std::max_element(values.begin(), values.end());
+  return scaled(column, value);
 }
 
 gate_rule parse_rule(const std::string& text) {
@@ -122,10 +142,10 @@ gate_rule parse_rule(const std::string& text) {
                       "epoch_seconds:+10%");
   }
   gate_rule rule{text, match[1].str(), match[2].str() == "+", std::stod(match[3].str()), !match[5].str().empty()};
-  if (find_column(rule.metric) == nullptr) {
-    std::string known;
-    for (const auto& name : summary_metric_names()) known += (known.empty() ? "" : ", ") + name;
-    throw input_error("--fail-on '" + text + "': unknown metric '" + rule.metric + "'; expected one of " + known);
+  try {
+    column_of(rule.metric);
+  } catch (const input_error& e) {
+    throw input_error("--fail-on '" + text + "': " + e.what());
   }
   return rule;
 }

@@ -235,8 +235,8 @@ std::size_t element_size(element type) {
   return 1;
 }
 
-void write_array(hid_t parent, const std::string& name, element type, const std::vector<std::int64_t>& shape,
-                 const void* data, bool compress) {
+id write_array(hid_t parent, const std::string& name, element type, const std::vector<std::int64_t>& shape,
+               const void* data, bool compress) {
   const std::string what = "dataset " + name;
   const id space = simple_space(shape);
   const id create = plist(H5Pcreate(H5P_DATASET_CREATE), what);
@@ -248,8 +248,9 @@ void write_array(hid_t parent, const std::string& name, element type, const std:
     check(H5Pset_shuffle(create.get()), what);
     check(H5Pset_deflate(create.get(), 1), what);
   }
-  const id set = dataset(H5Dcreate2(parent, name.c_str(), native(type), space.get(), H5P_DEFAULT, create.get(), H5P_DEFAULT), what);
+  id set = dataset(H5Dcreate2(parent, name.c_str(), native(type), space.get(), H5P_DEFAULT, create.get(), H5P_DEFAULT), what);
   if (count > 0) write_whole(set.get(), type, data, what);
+  return set;
 }
 
 void create_growing(hid_t parent, const std::string& name, element type, const std::vector<std::int64_t>& row_shape) {

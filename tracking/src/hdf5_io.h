@@ -73,7 +73,8 @@ enum class element { float32, float64, int64, uint8 };
 std::size_t element_size(element type);
 
 // A dataset of fixed shape; chunked and compressed (shuffle + deflate) when `compress`.
-void write_array(hid_t parent, const std::string& name, element type, const std::vector<std::int64_t>& shape,
+// Returns it open, for attributes.
+id write_array(hid_t parent, const std::string& name, element type, const std::vector<std::int64_t>& shape,
                  const void* data, bool compress);
 
 // A 1-D (or [n, ...] with fixed trailing dims) dataset that grows along its first dimension.

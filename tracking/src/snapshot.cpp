@@ -100,8 +100,7 @@ void write_fields(hid_t group, const std::vector<schema::field>& fields, const j
 }
 
 void write_array_record(hid_t parent, const array_record& array, bool compress) {
-  hdf5::write_array(parent, array.name, to_hdf5(array.type), array.shape, array.bytes.data(), compress);
-  const hdf5::id set = hdf5::dataset(H5Dopen2(parent, array.name.c_str(), H5P_DEFAULT), array.name);
+  const hdf5::id set = hdf5::write_array(parent, array.name, to_hdf5(array.type), array.shape, array.bytes.data(), compress);
   hdf5::write_text(set.get(), "sha256", array.sha256());
 }
 
@@ -196,13 +195,14 @@ void write_state(hid_t file, const saved_state& state) {
   if (state.cuda_generator) overwrite_array_record(rng.get(), *state.cuda_generator);
 }
 
-void fsync_path(const fs::path& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + path.string());
+// Makes a rename in `dir` durable.
+void fsync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + dir.string());
   const int status = ::fsync(fd);
   const int saved = errno;
   ::close(fd);
-  if (status != 0) throw std::system_error(saved, std::generic_category(), "fsync " + path.string());
+  if (status != 0) throw std::system_error(saved, std::generic_category(), "fsync " + dir.string());
 }
 
 std::vector<std::uint8_t> read_file(const fs::path& path) {
@@ -273,7 +273,7 @@ double replace_atomically(const fs::path& target, bool copy_existing, std::size_
     file.close();
     write_new_file(temporary, image);
     fs::rename(temporary, target);
-    fsync_path(target.parent_path().empty() ? fs::path(".") : target.parent_path(), O_RDONLY | O_DIRECTORY);
+    fsync_directory(target.parent_path().empty() ? fs::path(".") : target.parent_path());
   } catch (const std::exception& e) {
     std::error_code ignored;
     fs::remove(temporary, ignored);

@@ -24,6 +24,8 @@ std::vector<field_difference> differing_fields(const std::vector<const run_recor
 // times and throughput as the median over epochs (the first epoch carries warm-up);
 // peak memory as the maximum; everything else at the final epoch. nullopt when not recorded.
 std::optional<double> summary_metric(const run_record& run, const std::string& metric);
+// The same metric for one epoch, scaled alike; nullopt when the epoch does not record it.
+std::optional<double> epoch_metric(const trainer::epoch_metrics& epoch, const std::string& metric);
 // Metric names summary_metric accepts: the metric columns and the short aliases test_acc,
 // val_acc, train_acc, val_loss.
 std::vector<std::string> summary_metric_names();
