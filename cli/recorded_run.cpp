@@ -75,8 +75,9 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
   }
   writer.finish("completed", "");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  spdlog::info("snapshot {}: {:.2f} s spent writing it ({:.2f}% of the run)", writer.path().string(),
-               writer.seconds_writing(), 100.0 * writer.seconds_writing() / seconds);
+  const double recording = recorder.seconds_capturing() + writer.seconds_writing();
+  spdlog::info("snapshot {}: {:.2f} s spent recording it ({:.2f}% of the run)", writer.path().string(), recording,
+               100.0 * recording / seconds);
   print_summary(run, data.name, writer.record().epochs, seconds);
   fmt::print("  {:<22} {}\n", "snapshot", writer.path().string());
   return {writer.path(), "completed", 0};

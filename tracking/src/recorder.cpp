@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -323,8 +324,12 @@ void snapshot_recorder::on_step(const trainer::step_progress& progress) {
 
 void snapshot_recorder::on_epoch(const trainer::epoch_metrics& metrics) {
   if (inner_ != nullptr) inner_->on_epoch(metrics);
+  const auto start = std::chrono::steady_clock::now();
   const auto state = run_.capture_state(metrics.epoch);
-  writer_.append_epoch(metrics, to_records(state.parameters), to_saved_state(state, run_.shuffle_seed(metrics.epoch + 1)));
+  auto parameters = to_records(state.parameters);
+  const auto saved = to_saved_state(state, run_.shuffle_seed(metrics.epoch + 1));
+  seconds_capturing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  writer_.append_epoch(metrics, parameters, saved);
   if (stop_requested_ && stop_requested_() && metrics.epoch < run_.config().epochs) {
     throw run_interrupted("stopped by a signal after epoch " + std::to_string(metrics.epoch));
   }

@@ -205,24 +205,6 @@ void fsync_directory(const fs::path& dir) {
   if (status != 0) throw std::system_error(saved, std::generic_category(), "fsync " + dir.string());
 }
 
-std::vector<std::uint8_t> read_file(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + path.string());
-  std::vector<std::uint8_t> bytes(fs::file_size(path));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (got <= 0) {
-      const int saved = got < 0 ? errno : EIO;
-      ::close(fd);
-      throw std::system_error(saved, std::generic_category(), "read " + path.string());
-    }
-    done += static_cast<std::size_t>(got);
-  }
-  ::close(fd);
-  return bytes;
-}
-
 // Writes and fsyncs a new file; the error names the path and the system's reason (ENOSPC, EFBIG).
 void write_new_file(const fs::path& path, const std::vector<std::uint8_t>& bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -238,51 +220,6 @@ void write_new_file(const fs::path& path, const std::vector<std::uint8_t>& bytes
   if (failure == 0 && ::fsync(fd) != 0) failure = errno;
   ::close(fd);
   if (failure != 0) throw std::system_error(failure, std::generic_category(), "write " + path.string());
-}
-
-// Makes one change to the snapshot at `target` so that the file is never seen half-written.
-// HDF5 works on an in-memory image (its core driver), so it never meets a failing disk, which
-// it does not survive cleanly; the image is then written to a temporary file, fsynced and
-// renamed over the target.
-template <typename Change>
-double replace_atomically(const fs::path& target, bool copy_existing, std::size_t epochs_kept, Change&& change) {
-  const auto start = std::chrono::steady_clock::now();
-  const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".tmp");
-  try {
-    hdf5::initialise();
-    const hdf5::id access = hdf5::plist(H5Pcreate(H5P_FILE_ACCESS), "file access");
-    hdf5::check(H5Pset_fapl_core(access.get(), 1 << 20, false), "core driver");
-    std::vector<std::uint8_t> image;
-    hdf5::id file;
-    std::error_code ignored;
-    fs::remove(temporary, ignored);  // a leftover of a killed write
-    if (copy_existing) {
-      image = read_file(target);
-      hdf5::check(H5Pset_file_image(access.get(), image.data(), image.size()), "file image");
-      file = hdf5::file(H5Fopen(temporary.c_str(), H5F_ACC_RDWR, access.get()), "opening " + target.string());
-    } else {
-      file = hdf5::file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
-                        "creating " + target.string());
-    }
-    change(file.get());
-    hdf5::check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flushing");
-    const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
-    hdf5::check(static_cast<hid_t>(size), "file image size");
-    image.assign(static_cast<std::size_t>(size), 0);
-    hdf5::check(static_cast<hid_t>(H5Fget_file_image(file.get(), image.data(), image.size())), "file image");
-    file.close();
-    write_new_file(temporary, image);
-    fs::rename(temporary, target);
-    fsync_directory(target.parent_path().empty() ? fs::path(".") : target.parent_path());
-  } catch (const std::exception& e) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    const std::string kept = copy_existing ? "; " + target.string() + " keeps its previous content (" +
-                                                 std::to_string(epochs_kept) + " epochs)"
-                                           : "";
-    throw snapshot_write_error("writing snapshot " + target.string() + " failed: " + e.what() + kept);
-  }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // ---- reading -------------------------------------------------------------------------------
@@ -537,14 +474,62 @@ nlohmann::ordered_json to_json(const run_record& record) {
 
 // ---- snapshot_writer ---------------------------------------------------------------------
 
+// HDF5 works on an image in memory (its core driver) and never writes to disk itself: it does
+// not survive a failing disk write cleanly, and a commit must replace the file whole anyway.
+struct snapshot_writer::in_memory_file {
+  hdf5::id file;
+  std::vector<std::uint8_t> image;  // reused, so later commits do not reallocate
+};
+
+template <typename Change>
+void snapshot_writer::commit(Change&& change) {
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path temporary = path_.parent_path() / ("." + path_.filename().string() + ".tmp");
+  const bool creating = !file_;
+  try {
+    if (failed_) throw std::runtime_error("an earlier write of this snapshot failed");
+    if (creating) {
+      hdf5::initialise();
+      const hdf5::id access = hdf5::plist(H5Pcreate(H5P_FILE_ACCESS), "file access");
+      hdf5::check(H5Pset_fapl_core(access.get(), std::size_t{8} << 20, false), "core driver");
+      file_ = std::make_unique<in_memory_file>();
+      file_->file = hdf5::file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
+                               "creating " + path_.string());
+    }
+    change(file_->file.get());
+    hdf5::check(H5Fflush(file_->file.get(), H5F_SCOPE_GLOBAL), "flushing");
+    const ssize_t size = H5Fget_file_image(file_->file.get(), nullptr, 0);
+    hdf5::check(static_cast<hid_t>(size), "file image size");
+    auto& image = file_->image;
+    image.resize(static_cast<std::size_t>(size));
+    hdf5::check(static_cast<hid_t>(H5Fget_file_image(file_->file.get(), image.data(), image.size())), "file image");
+    std::error_code ignored;
+    fs::remove(temporary, ignored);  // a leftover of a killed write
+    write_new_file(temporary, image);
+    fs::rename(temporary, path_);
+    fsync_directory(path_.parent_path().empty() ? fs::path(".") : path_.parent_path());
+  } catch (const std::exception& e) {
+    // The image in memory may now hold a change the disk does not: nothing more is written.
+    failed_ = true;
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    const std::string kept = creating ? "" : "; " + path_.string() + " keeps its previous content (" +
+                                                 std::to_string(record_.epochs.size()) + " epochs)";
+    throw snapshot_write_error("writing snapshot " + path_.string() + " failed: " + e.what() + kept);
+  }
+  seconds_writing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 snapshot_writer::snapshot_writer(fs::path path, run_record record) : path_(std::move(path)), record_(std::move(record)) {
   record_.identity["status"] = "running";
   record_.identity["error"] = "";
   record_.identity["end_time"] = "";
   record_.epochs.clear();
   if (fs::exists(path_)) throw snapshot_write_error("snapshot " + path_.string() + " already exists");
-  seconds_writing_ += replace_atomically(path_, false, 0, [&](hid_t file) { write_sections(file, record_); });
+  commit([&](hid_t file) { write_sections(file, record_); });
 }
+
+snapshot_writer::~snapshot_writer() = default;
 
 void snapshot_writer::append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
                                    const saved_state& state) {
@@ -554,7 +539,7 @@ void snapshot_writer::append_epoch(const trainer::epoch_metrics& metrics, const 
 void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
                                     const std::vector<std::vector<array_record>>& parameters, const saved_state& state) {
   if (metrics.size() != parameters.size()) throw std::logic_error("append_epochs: one parameter list per epoch");
-  seconds_writing_ += replace_atomically(path_, true, record_.epochs.size(), [&](hid_t file) {
+  commit([&](hid_t file) {
     const hdf5::id weights = hdf5::group(H5Gopen2(file, "weights", H5P_DEFAULT), "weights");
     for (std::size_t i = 0; i < metrics.size(); ++i) {
       append_metrics(file, metrics[i]);
@@ -568,7 +553,7 @@ void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& m
 }
 
 void snapshot_writer::finish(const std::string& status, const std::string& error) {
-  seconds_writing_ += replace_atomically(path_, true, record_.epochs.size(), [&](hid_t file) {
+  commit([&](hid_t file) {
     const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
     hdf5::write_text(root.get(), "status", status);
     hdf5::write_text(root.get(), "error", error);

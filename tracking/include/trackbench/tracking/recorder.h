@@ -65,12 +65,16 @@ class snapshot_recorder : public trainer::training_observer {
                     std::function<bool()> stop_requested);
   void on_step(const trainer::step_progress& progress) override;
   void on_epoch(const trainer::epoch_metrics& metrics) override;
+  // Time spent copying weights and state out of the model for the snapshot; the writer
+  // counts the writing itself.
+  double seconds_capturing() const { return seconds_capturing_; }
 
  private:
   snapshot_writer& writer_;
   trainer::trainer& run_;
   trainer::training_observer* inner_;
   std::function<bool()> stop_requested_;
+  double seconds_capturing_ = 0.0;
 };
 
 }  // namespace trackbench::tracking

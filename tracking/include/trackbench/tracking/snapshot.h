@@ -3,9 +3,10 @@
 // per-epoch metrics and weights, and the state to resume from. docs/snapshot-format.md is the
 // field-by-field reference; schema.cpp is the table both this code and that document follow.
 //
-// The file on disk is always a complete, closed HDF5 file: each change is made to a copy that
-// is flushed, fsynced and renamed over the original, so a kill at any moment leaves either the
-// previous or the new version, and a failed write (a full disk) leaves the previous one.
+// The file on disk is always a complete, closed HDF5 file: the writer keeps the file in memory,
+// and each change is written whole to a temporary file, fsynced and renamed over the original,
+// so a kill at any moment leaves either the previous or the new version, and a failed write (a
+// full disk) leaves the previous one.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -72,12 +73,16 @@ struct run_record {
   std::vector<trainer::epoch_metrics> epochs;
 };
 
-// Writes a snapshot as a run goes. Each call leaves a complete file in place.
+// Writes a snapshot as a run goes. Each call leaves a complete file in place. After a failed
+// write every later call fails too: the file on disk keeps what the last good write left.
 class snapshot_writer {
  public:
   // Creates `path` (which must not exist) with the record's sections, status "running" and no
   // epochs. The folder must exist. Throws snapshot_write_error.
   snapshot_writer(std::filesystem::path path, run_record record);
+  ~snapshot_writer();
+  snapshot_writer(const snapshot_writer&) = delete;
+  snapshot_writer& operator=(const snapshot_writer&) = delete;
 
   // Adds one completed epoch: its metrics row, the model's parameters after it, and the state
   // to resume from it (replacing the previous state).
@@ -96,8 +101,14 @@ class snapshot_writer {
   double seconds_writing() const { return seconds_writing_; }  // total time spent in writes
 
  private:
+  struct in_memory_file;  // the HDF5 file, open on the core driver
+  template <typename Change>
+  void commit(Change&& change);
+
   std::filesystem::path path_;
   run_record record_;
+  std::unique_ptr<in_memory_file> file_;
+  bool failed_ = false;
   double seconds_writing_ = 0.0;
 };
 
