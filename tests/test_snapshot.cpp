@@ -211,6 +211,7 @@ TEST_F(SnapshotTest, AFailedWriteKeepsThePreviousEpochs) {
   const auto path = dir_ / "full.h5";
   snapshot_writer writer(path, *record_);
   writer.append_epoch((*epochs_)[0].metrics, (*epochs_)[0].weights, (*epochs_)[0].state);
+  writer.wait();  // no write in flight across the fork: the child would not have its thread
   const auto size = fs::file_size(path);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
@@ -222,6 +223,7 @@ TEST_F(SnapshotTest, AFailedWriteKeepsThePreviousEpochs) {
     ::setrlimit(RLIMIT_FSIZE, &limit);
     try {
       writer.append_epoch((*epochs_)[1].metrics, (*epochs_)[1].weights, (*epochs_)[1].state);
+      writer.wait();  // the write to disk goes on in the background
     } catch (const snapshot_write_error& e) {
       const std::string message = e.what();
       const bool clear = message.find(path.string()) != std::string::npos &&

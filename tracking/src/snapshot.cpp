@@ -1,6 +1,7 @@
 #include "trackbench/tracking/snapshot.h"
 
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <map>
 #include <regex>
 #include <set>
@@ -474,26 +476,68 @@ nlohmann::ordered_json to_json(const run_record& record) {
 
 // ---- snapshot_writer ---------------------------------------------------------------------
 
+namespace {
+
+double thread_cpu_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
+
+// Writes the image beside the target, fsyncs it and renames it over the target.
+void write_durably(const fs::path& target, const std::vector<std::uint8_t>& image) {
+  const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".tmp");
+  try {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);  // a leftover of a killed write
+    write_new_file(temporary, image);
+    fs::rename(temporary, target);
+    fsync_directory(target.parent_path().empty() ? fs::path(".") : target.parent_path());
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    throw;
+  }
+}
+
+}  // namespace
+
 // HDF5 works on an image in memory (its core driver) and never writes to disk itself: it does
 // not survive a failing disk write cleanly, and a commit must replace the file whole anyway.
 struct snapshot_writer::in_memory_file {
   hdf5::id file;
   std::vector<std::uint8_t> image;  // reused, so later commits do not reallocate
+  std::future<double> writing;      // of `image`, while valid; gives the CPU seconds it took
+  std::size_t epochs_on_disk = 0;
+  std::size_t epochs_being_written = 0;
+  double background_cpu_seconds = 0.0;
 };
 
-template <typename Change>
-void snapshot_writer::commit(Change&& change) {
-  const auto start = std::chrono::steady_clock::now();
-  const fs::path temporary = path_.parent_path() / ("." + path_.filename().string() + ".tmp");
-  const bool creating = !file_;
+void snapshot_writer::wait_for_disk() {
+  if (!file_ || !file_->writing.valid()) return;
   try {
-    if (failed_) throw std::runtime_error("an earlier write of this snapshot failed");
-    if (creating) {
+    file_->background_cpu_seconds += file_->writing.get();
+    file_->epochs_on_disk = file_->epochs_being_written;
+  } catch (const std::exception& e) {
+    failed_ = true;
+    throw snapshot_write_error("writing snapshot " + path_.string() + " failed: " + e.what() + "; " + path_.string() +
+                               " keeps its previous content (" + std::to_string(file_->epochs_on_disk) + " epochs)");
+  }
+}
+
+template <typename Change>
+void snapshot_writer::commit(Change&& change, std::size_t epochs_after, bool wait_after) {
+  const auto start = std::chrono::steady_clock::now();
+  if (failed_) throw snapshot_write_error("writing snapshot " + path_.string() + ": an earlier write of it failed");
+  wait_for_disk();  // frees the image buffer; an earlier failure surfaces here
+  try {
+    if (!file_) {
       hdf5::initialise();
       const hdf5::id access = hdf5::plist(H5Pcreate(H5P_FILE_ACCESS), "file access");
       hdf5::check(H5Pset_fapl_core(access.get(), std::size_t{8} << 20, false), "core driver");
       file_ = std::make_unique<in_memory_file>();
-      file_->file = hdf5::file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
+      const std::string name = path_.string() + " (in memory)";
+      file_->file = hdf5::file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
                                "creating " + path_.string());
     }
     change(file_->file.get());
@@ -503,20 +547,20 @@ void snapshot_writer::commit(Change&& change) {
     auto& image = file_->image;
     image.resize(static_cast<std::size_t>(size));
     hdf5::check(static_cast<hid_t>(H5Fget_file_image(file_->file.get(), image.data(), image.size())), "file image");
-    std::error_code ignored;
-    fs::remove(temporary, ignored);  // a leftover of a killed write
-    write_new_file(temporary, image);
-    fs::rename(temporary, path_);
-    fsync_directory(path_.parent_path().empty() ? fs::path(".") : path_.parent_path());
   } catch (const std::exception& e) {
-    // The image in memory may now hold a change the disk does not: nothing more is written.
+    // The file in memory may now hold part of a change: nothing more is written.
     failed_ = true;
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    const std::string kept = creating ? "" : "; " + path_.string() + " keeps its previous content (" +
-                                                 std::to_string(record_.epochs.size()) + " epochs)";
-    throw snapshot_write_error("writing snapshot " + path_.string() + " failed: " + e.what() + kept);
+    const std::size_t kept = file_ ? file_->epochs_on_disk : 0;
+    throw snapshot_write_error("writing snapshot " + path_.string() + " failed: " + e.what() + "; " + path_.string() +
+                               " keeps its previous content (" + std::to_string(kept) + " epochs)");
   }
+  file_->epochs_being_written = epochs_after;
+  file_->writing = std::async(std::launch::async, [this] {
+    const double cpu_start = thread_cpu_seconds();
+    write_durably(path_, file_->image);
+    return thread_cpu_seconds() - cpu_start;
+  });
+  if (wait_after) wait_for_disk();
   seconds_writing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
@@ -526,10 +570,27 @@ snapshot_writer::snapshot_writer(fs::path path, run_record record) : path_(std::
   record_.identity["end_time"] = "";
   record_.epochs.clear();
   if (fs::exists(path_)) throw snapshot_write_error("snapshot " + path_.string() + " already exists");
-  commit([&](hid_t file) { write_sections(file, record_); });
+  commit([&](hid_t file) { write_sections(file, record_); }, 0, true);
 }
 
-snapshot_writer::~snapshot_writer() = default;
+snapshot_writer::~snapshot_writer() {
+  try {
+    wait_for_disk();
+  } catch (const snapshot_write_error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());  // plain stdio: the reader's fuzz build has no spdlog
+  }
+}
+
+void snapshot_writer::wait() {
+  if (failed_) throw snapshot_write_error("writing snapshot " + path_.string() + ": an earlier write of it failed");
+  const auto start = std::chrono::steady_clock::now();
+  wait_for_disk();
+  seconds_writing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double snapshot_writer::seconds_writing_in_background() const {
+  return file_ ? file_->background_cpu_seconds : 0.0;
+}
 
 void snapshot_writer::append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
                                    const saved_state& state) {
@@ -539,7 +600,7 @@ void snapshot_writer::append_epoch(const trainer::epoch_metrics& metrics, const 
 void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
                                     const std::vector<std::vector<array_record>>& parameters, const saved_state& state) {
   if (metrics.size() != parameters.size()) throw std::logic_error("append_epochs: one parameter list per epoch");
-  commit([&](hid_t file) {
+  const auto change = [&](hid_t file) {
     const hdf5::id weights = hdf5::group(H5Gopen2(file, "weights", H5P_DEFAULT), "weights");
     for (std::size_t i = 0; i < metrics.size(); ++i) {
       append_metrics(file, metrics[i]);
@@ -548,17 +609,19 @@ void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& m
       for (const auto& parameter : parameters[i]) write_array_record(epoch.get(), parameter, true);
     }
     write_state(file, state);
-  });
+  };
+  commit(change, record_.epochs.size() + metrics.size(), false);
   record_.epochs.insert(record_.epochs.end(), metrics.begin(), metrics.end());
 }
 
 void snapshot_writer::finish(const std::string& status, const std::string& error) {
-  commit([&](hid_t file) {
+  const auto change = [&](hid_t file) {
     const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
     hdf5::write_text(root.get(), "status", status);
     hdf5::write_text(root.get(), "error", error);
     hdf5::write_text(root.get(), "end_time", utc_timestamp());
-  });
+  };
+  commit(change, record_.epochs.size(), true);
   record_.identity["status"] = status;
   record_.identity["error"] = error;
 }

@@ -73,13 +73,17 @@ struct run_record {
   std::vector<trainer::epoch_metrics> epochs;
 };
 
-// Writes a snapshot as a run goes. Each call leaves a complete file in place. After a failed
-// write every later call fails too: the file on disk keeps what the last good write left.
+// Writes a snapshot as a run goes. Each change is made in memory at once and written to disk
+// by a background thread while training goes on; the next call (or wait()) waits for that
+// write and throws its failure. After a failed write every later call fails too: the file on
+// disk keeps what the last good write left.
 class snapshot_writer {
  public:
   // Creates `path` (which must not exist) with the record's sections, status "running" and no
-  // epochs. The folder must exist. Throws snapshot_write_error.
+  // epochs, and waits until it is on disk. The folder must exist. Throws snapshot_write_error.
   snapshot_writer(std::filesystem::path path, run_record record);
+  // Waits for a write still in progress; a failure nobody asked about (no wait() or finish()
+  // after the last change) is logged.
   ~snapshot_writer();
   snapshot_writer(const snapshot_writer&) = delete;
   snapshot_writer& operator=(const snapshot_writer&) = delete;
@@ -93,17 +97,24 @@ class snapshot_writer {
   void append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
                      const std::vector<std::vector<array_record>>& parameters, const saved_state& state);
 
-  // Sets the final status ("completed", "failed", "interrupted"), the error text and the end time.
+  // Sets the final status ("completed", "failed", "interrupted"), the error text and the end
+  // time, and waits until it is on disk.
   void finish(const std::string& status, const std::string& error);
+  // Waits until every change so far is on disk.
+  void wait();
 
   const std::filesystem::path& path() const { return path_; }
   const run_record& record() const { return record_; }
-  double seconds_writing() const { return seconds_writing_; }  // total time spent in writes
+  // Time the caller spent in the writer: changes in memory, and waits for the disk.
+  double seconds_writing() const { return seconds_writing_; }
+  // CPU time the background writes waited for so far took (not their waits for the disk).
+  double seconds_writing_in_background() const;
 
  private:
-  struct in_memory_file;  // the HDF5 file, open on the core driver
+  struct in_memory_file;  // the HDF5 file, open on the core driver, and the write in flight
   template <typename Change>
-  void commit(Change&& change);
+  void commit(Change&& change, std::size_t epochs_after, bool wait_for_disk);
+  void wait_for_disk();
 
   std::filesystem::path path_;
   run_record record_;
