@@ -11,7 +11,7 @@
 #
 # The GPU machine needs python3 with torch 2.11.0 (its lib folder provides LibTorch and its
 # CUDA libraries) and an NVIDIA driver; it needs none of the Debian libraries, which travel
-# in STAGE/lib. The run part takes about 3 minutes on an H100.
+# in STAGE/lib. The run part is sized to fit in 5 minutes on one H100 (not yet measured).
 # TRACKBENCH_GPU_CHECK_BUILD=DIR stages an existing build instead (it must include sm_90).
 set -euo pipefail
 
