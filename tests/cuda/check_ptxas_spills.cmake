@@ -1,7 +1,7 @@
 # ctest -P script: compiles SOURCE for each of ARCHITECTURES with ptxas's verbose report and
 # fails when a kernel of the default version (conv2d_default_version in HEADER, kernels named
 # *_v<version>_kernel) spills registers, or when none of them is found.
-# Variables: NVCC, SOURCE, HEADER, INCLUDE_DIRS (;-list), ARCHITECTURES (comma-separated), WORK_DIR.
+# Variables: NVCC, SOURCE, HEADER, INCLUDE_DIRS (a ;-list), ARCHITECTURES (comma-separated), WORK_DIR.
 file(STRINGS "${HEADER}" _default REGEX "constexpr int conv2d_default_version = [0-9]+;")
 string(REGEX MATCH "[0-9]+" version "${_default}")
 if(NOT version)
