@@ -88,7 +88,8 @@ command add_train_command(CLI::App& app, const global_options& globals) {
   sub->add_option("--data-dir", flags->data_dir,
                   "Directory holding the four IDX files (train/t10k images/labels, raw or .gz); default: none, --dataset decides")
       ->check(CLI::ExistingDirectory);
-  sub->add_option("--conv", flags->conv, "Convolution backend: cudnn (LibTorch's own)")
+  sub->add_option("--conv", flags->conv, "Convolution backend: cudnn (LibTorch's own), custom (the project's CUDA kernels; GPU only) or "
+                  "reference (the same op on their CPU references; CPU only)")
       ->check(CLI::IsMember(trainer::conv_backend_names()))
       ->capture_default_str();
   sub->add_option("--optimizer", flags->optimizer, "Optimizer: adam or sgd (with --momentum)")

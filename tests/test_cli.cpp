@@ -19,7 +19,7 @@ TEST(Cli, HelpDocumentsFlagsWithDefaults) {
   const auto help = run_trackbench("train --help");
   EXPECT_EQ(help.exit_code, 0) << help.output;
   for (const char* flag : {"--epochs INT=10", "--batch-size INT=64", "--lr FLOAT=0.001", "--seed UINT=1",
-                           "--device TEXT:{auto,cpu,cuda}=auto", "--conv TEXT:{cudnn}=cudnn", "--deterministic"}) {
+                           "--device TEXT:{auto,cpu,cuda}=auto", "--conv TEXT:{cudnn,custom,reference}=cudnn", "--deterministic"}) {
     EXPECT_NE(help.output.find(flag), std::string::npos) << flag << "\n" << help.output;
   }
 }

@@ -2,7 +2,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <iostream>
 
+#include "support/error_message.h"
+#include "trackbench/kernels/conv2d.h"
 #include "trackbench/kernels/cuda_device.h"
 #include "trackbench/kernels/normalize.h"
 
@@ -57,6 +60,204 @@ TEST(NormalizeKernels, CudaMatchesTheReference) {
     // The GPU may fuse the multiply-add: one rounding fewer, so not always bitwise equal.
     const auto worst = compare(output.data_ptr<float>(), expected.data(), count, 1e-6, 1e-6);
     EXPECT_TRUE(worst.within) << "count " << count << ": worst abs " << worst.abs << ", rel " << worst.rel;
+  }
+}
+
+// Shapes of the digit CNN and LeNet, and odd ones: batch 1, sizes and channel counts that
+// fill no tile exactly, a 1x1 output, both kernels and both paddings.
+const std::vector<conv2d_shape> conv_shapes = {
+    {2, 1, 32, 28, 28, 3, 0},  // digit CNN conv1
+    {2, 32, 64, 26, 26, 3, 0},  // digit CNN conv2
+    {1, 1, 6, 32, 32, 5, 0},    // LeNet conv1
+    {3, 6, 16, 14, 14, 5, 0},   // LeNet conv2
+    {3, 3, 5, 9, 7, 3, 1},     {1, 17, 19, 7, 5, 3, 1}, {2, 3, 4, 11, 13, 5, 1},
+    {1, 2, 3, 5, 5, 5, 0},     {1, 1, 1, 3, 3, 3, 0},   {33, 2, 3, 6, 5, 3, 1},
+};
+
+struct conv_tensors {
+  torch::Tensor input, weight, bias;
+};
+
+conv_tensors random_conv_tensors(const conv2d_shape& s, torch::Device device = torch::kCPU) {
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  return {torch::randn({s.batch, s.in_channels, s.height, s.width}, options),
+          torch::randn({s.out_channels, s.in_channels, s.kernel_size, s.kernel_size}, options),
+          torch::randn({s.out_channels}, options)};
+}
+
+struct conv_gradients {
+  torch::Tensor input, weight, bias;
+};
+
+// LibTorch's convolution (before any ReLU) and its autograd gradients for the loss
+// sum(output * grad_output), in double precision.
+std::pair<torch::Tensor, conv_gradients> libtorch_conv(const conv_tensors& t, const torch::Tensor& grad_output,
+                                                       std::int64_t padding) {
+  auto input = t.input.to(torch::kFloat64).requires_grad_();
+  auto weight = t.weight.to(torch::kFloat64).requires_grad_();
+  auto bias = t.bias.to(torch::kFloat64).requires_grad_();
+  const auto output = torch::conv2d(input, weight, bias, 1, padding);
+  (output * grad_output.to(torch::kFloat64)).sum().backward();
+  return {output.detach(), {input.grad(), weight.grad(), bias.grad()}};
+}
+
+torch::Tensor reference_forward(const conv_tensors& t, const conv2d_shape& s, bool relu) {
+  auto output = torch::empty({s.batch, s.out_channels, s.out_height(), s.out_width()});
+  conv2d_forward_reference(t.input.data_ptr<float>(), t.weight.data_ptr<float>(), t.bias.data_ptr<float>(),
+                           output.data_ptr<float>(), s, relu);
+  return output;
+}
+
+conv_gradients reference_backward(const conv_tensors& t, const torch::Tensor& grad, const conv2d_shape& s) {
+  conv_gradients g{torch::empty_like(t.input), torch::empty_like(t.weight), torch::empty_like(t.bias)};
+  conv2d_backward_input_reference(grad.data_ptr<float>(), t.weight.data_ptr<float>(), g.input.data_ptr<float>(), s);
+  conv2d_backward_weight_reference(t.input.data_ptr<float>(), grad.data_ptr<float>(), g.weight.data_ptr<float>(),
+                                   g.bias.data_ptr<float>(), s);
+  return g;
+}
+
+// The gradient a fused ReLU passes back: zero where the layer's output was clipped. Both sides
+// of a comparison use the same mask, so an output within rounding of zero cannot flip it.
+torch::Tensor through_relu(const torch::Tensor& grad_output, const torch::Tensor& output, bool relu) {
+  return relu ? grad_output.masked_fill(output <= 0, 0.0) : grad_output;
+}
+
+// Compares `actual` (float, any device) with `expected` (any type and device), printing the worst errors.
+void expect_close(const char* what, const conv2d_shape& s, const torch::Tensor& actual, const torch::Tensor& expected,
+                  double tolerance) {
+  const auto a = actual.cpu().contiguous();
+  const auto e = expected.cpu().to(torch::kFloat64).contiguous();
+  ASSERT_EQ(a.sizes(), e.sizes()) << what << " " << describe(s);
+  const auto worst = compare(a.data_ptr<float>(), e.data_ptr<double>(), a.numel(), tolerance, tolerance);
+  std::cout << describe(s) << " " << what << ": worst abs " << worst.abs << ", rel " << worst.rel << "\n";
+  EXPECT_TRUE(worst.within) << what << " " << describe(s) << ": worst abs " << worst.abs << ", rel " << worst.rel;
+}
+
+void expect_close(const conv2d_shape& s, const conv_gradients& actual, const conv_gradients& expected, double tolerance) {
+  expect_close("grad_input", s, actual.input, expected.input, tolerance);
+  expect_close("grad_weight", s, actual.weight, expected.weight, tolerance);
+  expect_close("grad_bias", s, actual.bias, expected.bias, tolerance);
+}
+
+// Float sums of up to a few thousand O(1) terms: 1e-4 absolute plus 1e-4 relative.
+constexpr double float_tolerance = 1e-4;
+
+TEST(ConvKernels, ReferencesMatchLibtorchAndItsGradients) {
+  torch::manual_seed(3);
+  for (const auto& s : conv_shapes) {
+    for (bool relu : {false, true}) {
+      const auto t = random_conv_tensors(s);
+      const auto output = reference_forward(t, s, relu);
+      const auto grad = through_relu(torch::randn(output.sizes()), output, relu);
+      const auto [expected_output, expected_gradients] = libtorch_conv(t, grad, s.padding);
+      expect_close(relu ? "forward+relu" : "forward", s, output,
+                   relu ? torch::relu(expected_output) : expected_output, float_tolerance);
+      expect_close(s, reference_backward(t, grad, s), expected_gradients, float_tolerance);
+    }
+  }
+}
+
+TEST(ConvKernels, UnsupportedShapesAreClearErrors) {
+  const conv2d_shape good{1, 1, 1, 8, 8, 3, 0};
+  auto message = [&](auto change) {
+    auto bad = good;
+    change(bad);
+    return testing::error_message<std::invalid_argument>([&] { check_conv2d_shape(bad); });
+  };
+  EXPECT_NE(message([](conv2d_shape& s) { s.kernel_size = 4; })
+                .find("conv2d: only 3x3 and 5x5 kernels are supported (N=1 C=1 K=1 HxW=8x8 kernel=4 padding=0)"),
+            std::string::npos);
+  EXPECT_NE(message([](conv2d_shape& s) { s.padding = 2; }).find("only padding 0 and 1"), std::string::npos);
+  EXPECT_NE(message([](conv2d_shape& s) { s.width = 129; }).find("larger than 128x128"), std::string::npos);
+  EXPECT_NE(message([](conv2d_shape& s) { s.height = 2; }).find("smaller than the kernel"), std::string::npos);
+  EXPECT_NE(message([](conv2d_shape& s) { s.batch = 0; }).find("must be >= 1"), std::string::npos);
+  EXPECT_NO_THROW(check_conv2d_shape(good));
+  auto bad = good;
+  bad.padding = 3;
+  EXPECT_THROW(conv2d_forward_reference(nullptr, nullptr, nullptr, nullptr, bad, false), std::invalid_argument);
+}
+
+// Empty when a GPU is usable; otherwise why not.
+std::string no_gpu_reason() {
+  const auto cuda = probe_cuda();
+  if (!cuda.usable) return cuda.reason;
+  return torch::cuda::is_available() ? "" : "LibTorch cannot use the GPU the runtime reports";
+}
+
+torch::Tensor cuda_forward(const conv_tensors& t, const conv2d_shape& s, bool relu, int version) {
+  auto output = torch::empty({s.batch, s.out_channels, s.out_height(), s.out_width()}, t.input.options());
+  conv2d_forward_cuda(t.input.data_ptr<float>(), t.weight.data_ptr<float>(), t.bias.data_ptr<float>(),
+                      output.data_ptr<float>(), s, relu, nullptr, version);
+  return output;
+}
+
+conv_gradients cuda_backward(const conv_tensors& t, const torch::Tensor& grad, const conv2d_shape& s, int version) {
+  conv_gradients g{torch::empty_like(t.input), torch::empty_like(t.weight), torch::empty_like(t.bias)};
+  conv2d_backward_input_cuda(grad.data_ptr<float>(), t.weight.data_ptr<float>(), g.input.data_ptr<float>(), s, nullptr,
+                             version);
+  const auto workspace =
+      torch::empty({std::max<std::int64_t>(1, conv2d_backward_weight_workspace_floats(s, version))}, t.input.options());
+  conv2d_backward_weight_cuda(t.input.data_ptr<float>(), grad.data_ptr<float>(), g.weight.data_ptr<float>(),
+                              g.bias.data_ptr<float>(), workspace.data_ptr<float>(), s, nullptr, version);
+  return g;
+}
+
+conv_tensors to_gpu(const conv_tensors& t) { return {t.input.cuda(), t.weight.cuda(), t.bias.cuda()}; }
+
+TEST(ConvKernels, CudaVersionsMatchTheReferences) {
+  if (const auto why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << "no usable CUDA device: " << why;
+  torch::manual_seed(4);
+  for (const auto& s : conv_shapes) {
+    for (bool relu : {false, true}) {
+      const auto t = random_conv_tensors(s);
+      const auto output = reference_forward(t, s, relu);
+      const auto grad = through_relu(torch::randn(output.sizes()), output, relu);
+      const auto expected = reference_backward(t, grad, s);
+      const auto gpu = to_gpu(t);
+      for (int version = 1; version <= conv2d_version_count; ++version) {
+        SCOPED_TRACE("version " + std::to_string(version));
+        expect_close("forward", s, cuda_forward(gpu, s, relu, version), output, float_tolerance);
+        expect_close(s, cuda_backward(gpu, grad.cuda(), s, version), expected, float_tolerance);
+      }
+    }
+  }
+}
+
+TEST(ConvKernels, CudaDefaultMatchesCudnn) {
+  if (const auto why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << "no usable CUDA device: " << why;
+  // cuDNN may otherwise round its inputs to TF32, a 1e-3 difference that is not ours.
+  at::globalContext().setAllowTF32CuDNN(false);
+  torch::manual_seed(5);
+  for (const conv2d_shape& s : {conv2d_shape{128, 1, 32, 28, 28, 3, 0}, conv2d_shape{128, 32, 64, 26, 26, 3, 0},
+                                conv2d_shape{16, 6, 16, 14, 14, 5, 1}}) {
+    const auto t = to_gpu(random_conv_tensors(s));
+    auto input = t.input.clone().requires_grad_();
+    auto weight = t.weight.clone().requires_grad_();
+    auto bias = t.bias.clone().requires_grad_();
+    const auto cudnn_output = torch::conv2d(input, weight, bias, 1, s.padding);
+    const auto grad = torch::randn(cudnn_output.sizes(), cudnn_output.options());
+    cudnn_output.backward(grad);
+    expect_close("forward", s, cuda_forward(t, s, false, 0), cudnn_output.detach(), float_tolerance);
+    expect_close(s, cuda_backward(t, grad, s, 0), {input.grad(), weight.grad(), bias.grad()}, float_tolerance);
+  }
+}
+
+TEST(ConvKernels, CudaVersionsAreBitwiseDeterministic) {
+  if (const auto why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << "no usable CUDA device: " << why;
+  torch::manual_seed(6);
+  const conv2d_shape s{256, 32, 64, 26, 26, 3, 0};
+  const auto t = to_gpu(random_conv_tensors(s));
+  const auto grad = torch::randn({s.batch, s.out_channels, s.out_height(), s.out_width()}, t.input.options());
+  for (int version = 1; version <= conv2d_version_count; ++version) {
+    const auto first_output = cuda_forward(t, s, true, version);
+    const auto first = cuda_backward(t, grad, s, version);
+    for (int run = 0; run < 3; ++run) {
+      EXPECT_TRUE(torch::equal(cuda_forward(t, s, true, version), first_output)) << "version " << version;
+      const auto again = cuda_backward(t, grad, s, version);
+      EXPECT_TRUE(torch::equal(again.input, first.input)) << "version " << version;
+      EXPECT_TRUE(torch::equal(again.weight, first.weight)) << "version " << version;
+      EXPECT_TRUE(torch::equal(again.bias, first.bias)) << "version " << version;
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "support/error_message.h"
+#include "trackbench/kernels/cuda_device.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/model.h"
 
@@ -39,7 +40,7 @@ TEST(Model, ConvSeamComputesAConvolution) {
   const auto weight = torch::randn({4, 3, 3, 3});
   const auto bias = torch::randn({4});
   for (std::int64_t padding : {0, 1}) {
-    const auto output = conv2d(conv_backend::cudnn, input, weight, bias, padding);
+    const auto output = conv2d(conv_backend::cudnn, input, weight, bias, padding, /*relu=*/false);
     // One output element by the definition of a convolution.
     const std::int64_t n = 1, k = 2, y = 3, x = 4;
     double expected = bias[k].item<double>();
@@ -61,6 +62,107 @@ TEST(Model, ConvBackendNamesRoundTrip) {
   for (const auto& name : conv_backend_names()) EXPECT_EQ(to_string(parse_conv_backend(name)), name);
   const auto message = testing::error_message<input_error>([] { parse_conv_backend("winograd"); });
   EXPECT_NE(message.find("--conv: unknown backend 'winograd'"), std::string::npos) << message;
+}
+
+struct conv_case {
+  std::vector<std::int64_t> input, weight;
+  std::int64_t padding;
+  bool relu;
+};
+
+// The digit CNN's two layers, a LeNet-style 5x5 layer, and odd sizes with padding.
+const std::vector<conv_case> conv_cases = {{{3, 1, 28, 28}, {32, 1, 3, 3}, 0, true},
+                                           {{5, 32, 26, 26}, {64, 32, 3, 3}, 0, true},
+                                           {{3, 3, 9, 7}, {4, 3, 5, 5}, 1, false},
+                                           {{9, 2, 6, 5}, {3, 2, 3, 3}, 1, true}};
+
+struct seam_result {
+  torch::Tensor output, grad_input, grad_weight, grad_bias;
+};
+
+// Output and autograd gradients of sum(output * grad_output) through the seam.
+seam_result through_seam(conv_backend backend, const conv_case& c, const torch::Tensor& input, const torch::Tensor& weight,
+                         const torch::Tensor& bias, const torch::Tensor& grad_output) {
+  auto x = input.clone().requires_grad_();
+  auto w = weight.clone().requires_grad_();
+  auto b = bias.clone().requires_grad_();
+  const auto output = conv2d(backend, x, w, b, c.padding, c.relu);
+  (output * grad_output).sum().backward();
+  return {output.detach(), x.grad(), w.grad(), b.grad()};
+}
+
+void expect_close(const char* what, const torch::Tensor& actual, const torch::Tensor& expected) {
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const double worst = (actual.cpu() - expected.cpu()).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(actual.cpu(), expected.cpu(), 1e-4, 1e-4)) << what << ": worst abs error " << worst;
+}
+
+void expect_backends_agree(conv_backend backend, torch::Device device) {
+  torch::manual_seed(7);
+  for (const auto& c : conv_cases) {
+    SCOPED_TRACE(c10::str("input ", c10::IntArrayRef(c.input), ", weight ", c10::IntArrayRef(c.weight)));
+    const auto options = torch::TensorOptions().device(device);
+    const auto input = torch::randn(c.input, options);
+    const auto weight = torch::randn(c.weight, options);
+    const auto bias = torch::randn({c.weight[0]}, options);
+    const auto expected_output = conv2d(conv_backend::cudnn, input, weight, bias, c.padding, c.relu);
+    const auto grad_output = torch::randn(expected_output.sizes(), options);
+    const auto expected = through_seam(conv_backend::cudnn, c, input, weight, bias, grad_output);
+    const auto actual = through_seam(backend, c, input, weight, bias, grad_output);
+    expect_close("output", actual.output, expected.output);
+    expect_close("grad_input", actual.grad_input, expected.grad_input);
+    expect_close("grad_weight", actual.grad_weight, expected.grad_weight);
+    expect_close("grad_bias", actual.grad_bias, expected.grad_bias);
+  }
+}
+
+TEST(Model, ReferenceBackendMatchesLibtorchAutograd) { expect_backends_agree(conv_backend::reference, torch::kCPU); }
+
+TEST(Model, CustomBackendMatchesCudnnAutograd) {
+  const auto cuda = kernels::probe_cuda();
+  if (!cuda.usable || !torch::cuda::is_available()) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
+  at::globalContext().setAllowTF32CuDNN(false);  // compare against cuDNN's float32, not its TF32
+  expect_backends_agree(conv_backend::custom, torch::Device(torch::kCUDA, 0));
+}
+
+TEST(Model, ReferenceBackendGradientsDoNotDependOnThreadCount) {
+  torch::manual_seed(8);
+  const conv_case c{{37, 32, 26, 26}, {64, 32, 3, 3}, 0, true};
+  const auto input = torch::randn(c.input), weight = torch::randn(c.weight), bias = torch::randn({64});
+  const auto grad_output = torch::randn({37, 64, 24, 24});
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  const auto one = through_seam(conv_backend::reference, c, input, weight, bias, grad_output);
+  torch::set_num_threads(2);
+  const auto two = through_seam(conv_backend::reference, c, input, weight, bias, grad_output);
+  torch::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one.output, two.output));
+  EXPECT_TRUE(torch::equal(one.grad_input, two.grad_input));
+  EXPECT_TRUE(torch::equal(one.grad_weight, two.grad_weight));
+  EXPECT_TRUE(torch::equal(one.grad_bias, two.grad_bias));
+}
+
+TEST(Model, ConvOpChecksItsArguments) {
+  const auto input = torch::randn({2, 3, 8, 8}), weight = torch::randn({4, 3, 3, 3}), bias = torch::randn({4});
+  auto message = [](auto&& call) { return testing::error_message<c10::Error>(call); };
+  EXPECT_NE(message([&] { conv2d(conv_backend::reference, input.to(torch::kFloat64), weight, bias, 0, false); })
+                .find("custom conv2d: input must be float32"),
+            std::string::npos);
+  EXPECT_NE(message([&] { conv2d(conv_backend::reference, input.transpose(2, 3), weight, bias, 0, false); })
+                .find("custom conv2d: input must be contiguous"),
+            std::string::npos);
+  EXPECT_NE(message([&] { conv2d(conv_backend::reference, input, torch::randn({4, 2, 3, 3}), bias, 0, false); })
+                .find("the input has 3 channels but the weight expects 2"),
+            std::string::npos);
+  EXPECT_NE(message([&] { conv2d(conv_backend::reference, input, weight, torch::randn({5}), 0, false); })
+                .find("bias must be [4]"),
+            std::string::npos);
+  EXPECT_NE(message([&] { conv2d(conv_backend::reference, input, weight, bias, 2, false); })
+                .find("only padding 0 and 1 are supported"),
+            std::string::npos);
+  EXPECT_NE(message([&] { conv2d(conv_backend::custom, input, weight, bias, 0, false); })
+                .find("conv backend custom runs the CUDA kernels"),
+            std::string::npos);
 }
 
 }  // namespace

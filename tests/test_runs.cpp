@@ -126,6 +126,15 @@ TEST_F(Runs, TrainThenReproduceIsBitwiseEqualOnCpu) {
   EXPECT_EQ(parent.record().tags["owner"], "ml");
 }
 
+TEST_F(Runs, ReferenceConvIsRecordedAndReproducesBitwise) {
+  const auto original = trained("reference", 1, "--conv reference");
+  EXPECT_EQ(snapshot_reader(original).record().config["conv"], "reference");
+  const auto result = run_trackbench("-q reproduce " + quoted(original) + " --out " + quoted(dir_ / "reproduced"));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("reproduced: every epoch's metrics and weights are bitwise equal"), std::string::npos)
+      << result.output;
+}
+
 TEST_F(Runs, ShowJsonCarriesTheWholeRecord) {
   const auto path = trained("json", 1);
   const auto result = run_trackbench("show --json " + quoted(path) + " 2>/dev/null");

@@ -158,6 +158,38 @@ TEST(Train, AutoDeviceFallsBackToCpuWithoutGpu) {
   EXPECT_TRUE(resolve_device(device_kind::automatic).is_cpu());
 }
 
+// The same run with LibTorch's convolution and with the project's op: same seed, same
+// initialisation, so the accuracies differ only through rounding.
+void expect_trains_like_cudnn(train_config config, conv_backend backend) {
+  const auto data = small_sample(1200);
+  config.epochs = 2;
+  trainer cudnn_run(config, data);
+  const double cudnn_accuracy = cudnn_run.run().back().test.accuracy;
+  config.conv = backend;
+  trainer run(config, data);
+  const double accuracy = run.run().back().test.accuracy;
+  EXPECT_GT(cudnn_accuracy, 0.8);
+  EXPECT_NEAR(accuracy, cudnn_accuracy, 0.02) << to_string(backend) << " against cudnn";
+}
+
+TEST(Train, ReferenceConvTrainsLikeCudnn) { expect_trains_like_cudnn(cpu_config(), conv_backend::reference); }
+
+TEST(Train, CustomConvTrainsLikeCudnnOnGpu) {
+  const auto cuda = kernels::probe_cuda();
+  if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
+  auto config = cpu_config();
+  config.device = device_kind::cuda;
+  expect_trains_like_cudnn(config, conv_backend::custom);
+}
+
+TEST(Train, ConvBackendMustSuitTheDevice) {
+  if (kernels::probe_cuda().usable) GTEST_SKIP() << "a usable GPU is present; this checks --conv custom without one";
+  auto config = cpu_config();
+  config.conv = conv_backend::custom;
+  const auto message = error_message<input_error>([&] { trainer run(config, small_sample(100)); });
+  EXPECT_NE(message.find("--conv custom runs the CUDA kernels and needs a GPU"), std::string::npos) << message;
+}
+
 TEST(Train, ValidationNamesTheFlag) {
   auto config = cpu_config();
   config.batch_size = 0;

@@ -1,11 +1,14 @@
 #include "trackbench/trainer/model.h"
 
+#include "conv_op.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::trainer {
 
 conv_backend parse_conv_backend(const std::string& name) {
   if (name == "cudnn") return conv_backend::cudnn;
+  if (name == "custom") return conv_backend::custom;
+  if (name == "reference") return conv_backend::reference;
   std::string names;
   for (const auto& known : conv_backend_names()) names += (names.empty() ? "" : ", ") + known;
   throw input_error("--conv: unknown backend '" + name + "'; expected one of " + names);
@@ -15,17 +18,29 @@ std::string to_string(conv_backend backend) {
   switch (backend) {
     case conv_backend::cudnn:
       return "cudnn";
+    case conv_backend::custom:
+      return "custom";
+    case conv_backend::reference:
+      return "reference";
   }
   return "unknown";
 }
 
-std::vector<std::string> conv_backend_names() { return {"cudnn"}; }
+std::vector<std::string> conv_backend_names() { return {"cudnn", "custom", "reference"}; }
 
 torch::Tensor conv2d(conv_backend backend, const torch::Tensor& input, const torch::Tensor& weight,
-                     const torch::Tensor& bias, std::int64_t padding) {
+                     const torch::Tensor& bias, std::int64_t padding, bool relu) {
   switch (backend) {
-    case conv_backend::cudnn:
-      return torch::conv2d(input, weight, bias, /*stride=*/1, padding);
+    case conv_backend::cudnn: {
+      auto output = torch::conv2d(input, weight, bias, /*stride=*/1, padding);
+      return relu ? torch::relu(output) : output;
+    }
+    case conv_backend::custom:
+      TORCH_CHECK(input.is_cuda(), "conv backend custom runs the CUDA kernels; CPU tensors need --conv reference");
+      return custom_conv2d(input, weight, bias, padding, relu);
+    case conv_backend::reference:
+      TORCH_CHECK(input.is_cpu(), "conv backend reference runs on the CPU; CUDA tensors need --conv custom");
+      return custom_conv2d(input, weight, bias, padding, relu);
   }
   throw input_error("conv backend " + std::to_string(static_cast<int>(backend)) + " is not available");
 }
@@ -42,8 +57,8 @@ digit_cnn_impl::digit_cnn_impl(conv_backend backend) : backend_(backend) {
 }
 
 torch::Tensor digit_cnn_impl::forward(torch::Tensor x) {
-  x = torch::relu(conv2d(backend_, x, conv1_->weight, conv1_->bias, 0));
-  x = torch::relu(conv2d(backend_, x, conv2_->weight, conv2_->bias, 0));
+  x = conv2d(backend_, x, conv1_->weight, conv1_->bias, 0, /*relu=*/true);
+  x = conv2d(backend_, x, conv2_->weight, conv2_->bias, 0, /*relu=*/true);
   x = dropout1_(torch::max_pool2d(x, 2));
   x = torch::relu(fc1_(torch::flatten(x, 1)));
   x = fc2_(dropout2_(x));

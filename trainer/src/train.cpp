@@ -197,6 +197,12 @@ trainer::trainer(train_config config, const dataset& data)
     ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
   }
   device_ = resolve_device(config_.device);
+  if (config_.conv == conv_backend::custom && !device_.is_cuda()) {
+    throw input_error("--conv custom runs the CUDA kernels and needs a GPU; --conv reference runs the same op on the CPU");
+  }
+  if (config_.conv == conv_backend::reference && !device_.is_cpu()) {
+    throw input_error("--conv reference runs the CPU references; use --device cpu, or --conv custom on the GPU");
+  }
   threads_ = config_.threads > 0 ? config_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads_);
   at::globalContext().setDeterministicAlgorithms(config_.deterministic, /*warn_only=*/false);

@@ -9,16 +9,19 @@
 namespace trackbench::trainer {
 
 enum class conv_backend {
-  cudnn,  // LibTorch's own convolution: cuDNN on GPU, oneDNN on CPU
+  cudnn,      // LibTorch's own convolution: cuDNN on GPU, oneDNN on CPU
+  custom,     // the project's CUDA kernels (kernels/conv2d.h) as an autograd op; GPU only
+  reference,  // the same autograd op computed by the kernels' CPU references; CPU only
 };
 
 conv_backend parse_conv_backend(const std::string& name);  // throws input_error
 std::string to_string(conv_backend backend);
 std::vector<std::string> conv_backend_names();
 
-// The seam: every convolution of the model goes through here (stride 1).
+// The seam: every convolution of the model goes through here (stride 1), with the ReLU that
+// follows it, so backends that fuse it into their epilogue can.
 torch::Tensor conv2d(conv_backend backend, const torch::Tensor& input, const torch::Tensor& weight,
-                     const torch::Tensor& bias, std::int64_t padding);
+                     const torch::Tensor& bias, std::int64_t padding, bool relu);
 
 // conv 1->32 3x3, ReLU, conv 32->64 3x3, ReLU, maxpool 2, dropout 0.25,
 // fc 9216->128, ReLU, dropout 0.5, fc 128->10, log-softmax.

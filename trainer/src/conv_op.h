@@ -1,0 +1,12 @@
+#pragma once
+// The project's own convolution as a LibTorch autograd op (stride 1, fused bias and optional
+// ReLU): the CPU references from kernels/ compute it for CPU tensors, the CUDA kernels for
+// CUDA tensors, on LibTorch's current stream.
+#include <torch/torch.h>
+
+namespace trackbench::trainer {
+
+torch::Tensor custom_conv2d(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias,
+                            std::int64_t padding, bool relu);
+
+}  // namespace trackbench::trainer
