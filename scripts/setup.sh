@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up trackbench on a fresh Debian or Ubuntu machine, idempotently:
 #   1. the Debian packages it builds against (skipped when all are installed),
-#   2. LibTorch from the PyPI torch wheel in a virtual environment (skipped when present),
+#   2. LibTorch from the PyPI torch wheel in a virtual environment (skipped when present), with h5py
+#      for scripts/read_snapshot.py,
 #   3. configure and build with CMake (incremental; nothing rebuilds needlessly).
 # Runs as root or through sudo. Usage: scripts/setup.sh [release|debug]
 set -euo pipefail
@@ -56,6 +57,17 @@ if [ -z "$python" ]; then
   python="$venv/bin/python"
 else
   say "torch $torch_version found for $python"
+fi
+
+# scripts/read_snapshot.py reads snapshots with h5py next to torch; Debian's python3-h5py
+# serves the system Python, our venv gets it from PyPI.
+if ! "$python" -c "import h5py" 2>/dev/null; then
+  if [ "$python" = "$venv/bin/python" ]; then
+    say "installing h5py into $venv"
+    "$venv/bin/python" -m pip install --quiet h5py
+  else
+    say "warning: $python has no h5py; the Python reader's test will be skipped"
+  fi
 fi
 
 # CMake 3.25 or newer; older distributions get it from PyPI next to torch.
