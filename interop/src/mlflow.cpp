@@ -10,6 +10,7 @@
 #include <map>
 #include <regex>
 
+#include "json_text.h"
 #include "rest_client.h"
 
 namespace trackbench::interop {
@@ -29,17 +30,6 @@ constexpr std::size_t max_dataset_digest = 36;  // MAX_DATASET_DIGEST_SIZE
 json key_value(const std::string& key, std::string value, std::size_t limit) {
   if (value.size() > limit) value.resize(limit);
   return {{"key", key}, {"value", std::move(value)}};
-}
-
-std::string text_of(const ordered_json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
-  if (value.is_array()) {
-    std::string joined;
-    for (const auto& item : value) joined += (joined.empty() ? "" : ",") + text_of(item);
-    return joined;
-  }
-  return value.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
 // MLflow keys allow letters, digits, _ - . / and spaces; snapshot names may also hold '+'.

@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 
+#include "json_text.h"
 #include "trackbench/tracking/compare.h"
 
 namespace trackbench::interop {
@@ -33,10 +34,6 @@ std::string escape(const std::string& text) {
     }
   }
   return out;
-}
-
-std::string text_of(const nlohmann::ordered_json& value) {
-  return value.is_string() ? value.get<std::string>() : value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 struct series {
