@@ -27,5 +27,7 @@ command add_show_command(CLI::App& app);
 command add_ls_command(CLI::App& app);
 command add_compare_command(CLI::App& app);
 command add_reproduce_command(CLI::App& app, const global_options& globals);
+command add_export_command(CLI::App& app);
+command add_report_command(CLI::App& app);
 
 }  // namespace trackbench::cli

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Sets up trackbench on a fresh Debian or Ubuntu machine, idempotently:
-#   1. the Debian packages it builds against (skipped when all are installed),
-#   2. LibTorch from the PyPI torch wheel in a virtual environment (skipped when present),
-#   3. configure and build with CMake (incremental; nothing rebuilds needlessly).
+#   1. the Debian packages it builds and tests with (skipped when all are installed),
+#   2. LibTorch from the PyPI torch wheel in a virtual environment (skipped when present), with h5py
+#      for scripts/read_snapshot.py,
+#   3. mlflow in a virtual environment of its own, for the MLflow export's tests,
+#   4. configure and build with CMake (incremental; nothing rebuilds needlessly).
 # Runs as root or through sudo. Usage: scripts/setup.sh [release|debug]
 set -euo pipefail
 
 preset="${1:-release}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 torch_version="2.11.0"
+mlflow_version="3.17.2"
 venv="${TRACKBENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/trackbench/venv}"
+# MLflow has its own environment: its many dependencies stay out of torch's.
+mlflow_venv="${TRACKBENCH_MLFLOW_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/trackbench/mlflow-venv}"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 as_root() {
@@ -20,6 +25,7 @@ packages=(
   build-essential cmake ninja-build git pkg-config python3 python3-venv python3-pip zlib1g-dev
   libhdf5-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   nlohmann-json3-dev libssl-dev libcurl4-openssl-dev dataset-fashion-mnist python3-h5py clang libclang-rt-dev
+  chromium
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -58,6 +64,27 @@ else
   say "torch $torch_version found for $python"
 fi
 
+# scripts/read_snapshot.py reads snapshots with h5py next to torch; Debian's python3-h5py
+# serves the system Python, our venv gets it from PyPI.
+if ! "$python" -c "import h5py" 2>/dev/null; then
+  if [ "$python" = "$venv/bin/python" ]; then
+    say "installing h5py into $venv"
+    "$venv/bin/python" -m pip install --quiet h5py
+  else
+    say "warning: $python has no h5py; the Python reader's test will be skipped"
+  fi
+fi
+
+# The MLflow export is tested against a real `mlflow server`.
+mlflow="$mlflow_venv/bin/mlflow"
+if ! "$mlflow_venv/bin/python" -c "import mlflow, sys; sys.exit(mlflow.__version__ != '$mlflow_version')" 2>/dev/null; then
+  say "installing mlflow==$mlflow_version into $mlflow_venv"
+  [ -x "$mlflow_venv/bin/python" ] || python3 -m venv "$mlflow_venv"
+  "$mlflow_venv/bin/python" -m pip install --quiet "mlflow==$mlflow_version"
+else
+  say "mlflow $mlflow_version found in $mlflow_venv"
+fi
+
 # CMake 3.25 or newer; older distributions get it from PyPI next to torch.
 cmake_ok() { command -v cmake >/dev/null 2>&1 && printf '%s\n3.25\n' "$(cmake --version | head -n1 | awk '{print $3}')" | sort -V -C -r; }
 if ! cmake_ok; then
@@ -71,9 +98,10 @@ fi
 
 cd "$root"
 build_dir="build/$preset"
-if [ ! -f "$build_dir/CMakeCache.txt" ] || ! grep -qx "TRACKBENCH_PYTHON:STRING=$python" "$build_dir/CMakeCache.txt"; then
+if [ ! -f "$build_dir/CMakeCache.txt" ] || ! grep -qx "TRACKBENCH_PYTHON:STRING=$python" "$build_dir/CMakeCache.txt" ||
+  ! grep -qx "TRACKBENCH_MLFLOW:FILEPATH=$mlflow" "$build_dir/CMakeCache.txt"; then
   say "configuring preset $preset"
-  cmake --preset "$preset" -DTRACKBENCH_PYTHON="$python" >/dev/null
+  cmake --preset "$preset" -DTRACKBENCH_PYTHON="$python" -DTRACKBENCH_MLFLOW="$mlflow" >/dev/null
 fi
 say "building preset $preset"
 cmake --build --preset "$preset" >&2

@@ -38,6 +38,12 @@ void local_http_server::serve(const std::string& path, std::string body) {
   files_[path] = std::move(body);
 }
 
+void local_http_server::answer_every_request(std::string status, std::string body) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fixed_status_ = std::move(status);
+  fixed_body_ = std::move(body);
+}
+
 std::string local_http_server::url(const std::string& prefix) const {
   return "http://127.0.0.1:" + std::to_string(port_) + prefix;
 }
@@ -71,7 +77,10 @@ void local_http_server::answer(int client) {
   std::string body = "not found\n";
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (const auto found = files_.find(path); request.rfind("GET ", 0) == 0 && found != files_.end()) {
+    if (!fixed_status_.empty()) {
+      status = fixed_status_;
+      body = fixed_body_;
+    } else if (const auto found = files_.find(path); request.rfind("GET ", 0) == 0 && found != files_.end()) {
       status = "200 OK";
       body = found->second;
     }

@@ -1,7 +1,8 @@
 #pragma once
 // A minimal HTTP/1.1 file server on 127.0.0.1 for download tests: GET of a
-// known path answers 200 with its bytes, anything else 404. One thread,
-// one connection at a time, closed after each response.
+// known path answers 200 with its bytes, anything else 404; or, after
+// answer_every_request, one fixed answer to everything (a server in trouble).
+// One thread, one connection at a time, closed after each response.
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -18,6 +19,7 @@ class local_http_server {
   local_http_server& operator=(const local_http_server&) = delete;
 
   void serve(const std::string& path, std::string body);  // path like "/a/b.gz"
+  void answer_every_request(std::string status, std::string body);  // status like "500 Internal Server Error"
   std::string url(const std::string& prefix = "/") const;  // http://127.0.0.1:PORT<prefix>
   int requests() const { return requests_.load(); }
 
@@ -31,6 +33,8 @@ class local_http_server {
   std::atomic<int> requests_{0};
   mutable std::mutex mutex_;
   std::map<std::string, std::string> files_;
+  std::string fixed_status_;  // empty: serve files
+  std::string fixed_body_;
   std::thread thread_;
 };
 

@@ -1,0 +1,60 @@
+// export mlflow: run snapshots into an MLflow tracking server.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "commands.h"
+#include "console.h"
+#include "trackbench/interop/mlflow.h"
+
+namespace trackbench::cli {
+namespace {
+
+struct export_flags {
+  std::vector<std::string> snapshots;
+  interop::mlflow_options options;
+};
+
+int export_mlflow(const export_flags& flags) {
+  interop::mlflow_exporter exporter(flags.options);
+  // Every snapshot is read and validated first, so a bad file stops the export before any request.
+  std::vector<tracking::snapshot_reader> readers;
+  for (const auto& path : flags.snapshots) readers.emplace_back(path);
+  for (std::size_t i = 0; i < readers.size(); ++i) {
+    const auto& record = readers[i].record();
+    try {
+      const auto result = exporter.export_run(flags.snapshots[i], record);
+      fmt::print("{} -> {}  {}: {} metric values, {} params, {} tags in {} batches; data set {}; {}\n",
+                 printable(record.identity["run_id"].get<std::string>()), printable(result.url),
+                 result.created ? "created" : "found (exported before)",
+                 result.metric_values, result.params, result.tags, result.batches,
+                 result.inputs_logged ? "logged" : "already logged", printable(result.artifact));
+    } catch (const interop::mlflow_error& e) {
+      spdlog::error("{}", printable(e.what()));
+      for (std::size_t j = i + 1; j < readers.size(); ++j) spdlog::error("not exported: {}", printable(flags.snapshots[j]));
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+command add_export_command(CLI::App& app) {
+  auto* sub = app.add_subcommand("export", "Export run snapshots to other tools");
+  sub->require_subcommand(1);
+  auto* mlflow = sub->add_subcommand(
+      "mlflow", "Export runs to an MLflow tracking server: params, per-epoch metrics, tags, data set and the snapshot "
+                "file; exporting again adds only what the server lacks");
+  auto flags = std::make_shared<export_flags>();
+  mlflow->add_option("snapshots", flags->snapshots, "Run snapshots (.h5)")->required();
+  mlflow->add_option("--tracking-uri", flags->options.tracking_uri,
+                     "MLflow server, http(s)://host:port (default: $MLFLOW_TRACKING_URI)")
+      ->envname("MLFLOW_TRACKING_URI")
+      ->required();
+  mlflow->add_option("--experiment", flags->options.experiment, "Experiment, created when missing")->capture_default_str();
+  return {mlflow, [flags] { return export_mlflow(*flags); }};
+}
+
+}  // namespace trackbench::cli

@@ -1,0 +1,285 @@
+#include "trackbench/interop/report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "json_text.h"
+#include "trackbench/tracking/compare.h"
+
+namespace trackbench::interop {
+namespace {
+
+// Okabe-Ito colours: told apart by colour-blind readers and distinct in greyscale print.
+const std::vector<std::string> palette{"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"};
+
+std::string label(std::size_t index) { return std::string(1, static_cast<char>('A' + index)); }
+std::string colour(std::size_t index) { return palette[index % palette.size()]; }
+
+// Snapshots are shared files: every text from them is escaped before it reaches the page.
+std::string escape(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+struct series {
+  std::string name;
+  std::string colour;
+  std::string dash;  // SVG stroke-dasharray; empty for a solid line
+  std::vector<std::pair<double, double>> points;  // (epoch, value)
+};
+
+// Round tick spacing (1, 2 or 5 times a power of ten) giving about `count` ticks over the span.
+double tick_step(double span, int count) {
+  const double raw = span / count;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  for (const double factor : {1.0, 2.0, 5.0}) {
+    if (raw <= factor * magnitude) return factor * magnitude;
+  }
+  return 10.0 * magnitude;
+}
+
+std::string line_chart(const std::string& id, const std::string& title, const std::string& unit,
+                       const std::vector<series>& lines) {
+  constexpr double width = 720, height = 320, left = 64, right = 190, top = 16, bottom = 44;
+  constexpr double plot_width = width - left - right, plot_height = height - top - bottom;
+  double x_max = 1, y_min = std::numeric_limits<double>::infinity(), y_max = -y_min;
+  for (const auto& line : lines) {
+    for (const auto& [x, y] : line.points) {
+      x_max = std::max(x_max, x);
+      y_min = std::min(y_min, y);
+      y_max = std::max(y_max, y);
+    }
+  }
+  std::string out = fmt::format("<figure class=\"chart line\" id=\"{}\"><figcaption>{}</figcaption>\n", id, escape(title));
+  if (!std::isfinite(y_min)) return out + "<p>No completed epoch records it.</p></figure>\n";
+  const double pad = y_max > y_min ? (y_max - y_min) * 0.08 : std::max(std::abs(y_max) * 0.1, 1e-3);
+  y_min -= pad;
+  y_max += pad;
+  const double x_min = 1, x_span = x_max > x_min ? x_max - x_min : 1;
+  const auto px = [&](double x) { return left + (x_max > x_min ? (x - x_min) / x_span * plot_width : plot_width / 2); };
+  const auto py = [&](double y) { return top + (y_max - y) / (y_max - y_min) * plot_height; };
+
+  out += fmt::format("<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\">\n", width, height, escape(title));
+  const double y_step = tick_step(y_max - y_min, 5);
+  for (double y = std::ceil(y_min / y_step) * y_step; y <= y_max; y += y_step) {
+    out += fmt::format("<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
+                       "<text class=\"tick\" x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:g}</text>\n",
+                       left, left + plot_width, py(y), py(y), left - 6, py(y) + 4, std::abs(y) < y_step / 1e6 ? 0.0 : y);
+  }
+  const int x_step = std::max(1, static_cast<int>(std::ceil(x_span / 10)));
+  for (int x = 1; x <= static_cast<int>(x_max); x += x_step) {
+    out += fmt::format("<text class=\"tick\" x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", px(x),
+                       top + plot_height + 16, x);
+  }
+  out += fmt::format("<rect class=\"frame\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n", left, top, plot_width, plot_height);
+  out += fmt::format("<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">epoch</text>\n", left + plot_width / 2,
+                     height - 6);
+  out += fmt::format("<text class=\"axis\" transform=\"translate(14 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
+                     top + plot_height / 2, escape(unit));
+  double legend_y = top + 8;
+  for (const auto& line : lines) {
+    if (line.points.empty()) continue;
+    std::string coordinates;
+    for (const auto& [x, y] : line.points) coordinates += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
+    const std::string dash = line.dash.empty() ? "" : " stroke-dasharray=\"" + line.dash + "\"";
+    out += fmt::format("<polyline class=\"series\" stroke=\"{}\"{} points=\"{}\"/>\n", line.colour, dash, coordinates);
+    for (const auto& [x, y] : line.points) {
+      out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"><title>{}, epoch {}: {:.6g}</title></circle>\n",
+                         px(x), py(y), line.colour, escape(line.name), x, y);
+    }
+    out += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>"
+                       "<text class=\"legend\" x=\"{}\" y=\"{:.1f}\">{}</text>\n",
+                       width - right + 12, width - right + 40, legend_y, legend_y, line.colour, dash, width - right + 46,
+                       legend_y + 4, escape(line.name));
+    legend_y += 18;
+  }
+  return out + "</svg></figure>\n";
+}
+
+// One series per run and split: solid for training, dashed for validation, dotted for test.
+std::vector<series> split_series(const std::vector<report_run>& runs, const std::string& train, const std::string& validation,
+                                 const std::string& test, double scale) {
+  const std::vector<std::pair<std::string, std::string>> splits{{train, ""}, {validation, "7 4"}, {test, "2 3"}};
+  std::vector<series> lines;
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    const auto document = tracking::to_json(*runs[r].record);
+    for (const auto& [column, dash] : splits) {
+      series line{label(r) + " " + column, colour(r), dash, {}};
+      for (const auto& epoch : document["epochs"]) {
+        if (epoch[column].is_number()) line.points.emplace_back(epoch["epoch"].get<double>(), epoch[column].get<double>() * scale);
+      }
+      if (!line.points.empty()) lines.push_back(std::move(line));
+    }
+  }
+  return lines;
+}
+
+std::vector<series> run_series(const std::vector<report_run>& runs, const std::string& column) {
+  std::vector<series> lines;
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    series line{label(r) + " " + column, colour(r), "", {}};
+    const auto document = tracking::to_json(*runs[r].record);
+    for (const auto& epoch : document["epochs"]) {
+      if (epoch[column].is_number()) line.points.emplace_back(epoch["epoch"].get<double>(), epoch[column].get<double>());
+    }
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+// The final epoch's test confusion matrix, each cell shaded by its share of its row (the
+// recall of that digit), with the count written in it.
+std::string confusion_heat_map(std::size_t index, const tracking::run_record& record) {
+  constexpr double cell = 30, left = 56, top = 40;
+  const auto& last = record.epochs.back();
+  const auto& matrix = last.test.confusion;
+  const int classes = static_cast<int>(matrix.size());
+  const double size = left + cell * classes + 12;
+  std::string out = fmt::format(
+      "<figure class=\"chart confusion\" id=\"chart-confusion-{}\"><figcaption>{}: test confusion after epoch {} (rows: "
+      "actual digit, columns: predicted; shade: share of the row)</figcaption>\n<svg viewBox=\"0 0 {} {}\" role=\"img\" "
+      "aria-label=\"confusion matrix of run {}\">\n",
+      label(index), label(index), last.epoch, size, size, label(index));
+  out += fmt::format("<text class=\"axis\" x=\"{}\" y=\"12\" text-anchor=\"middle\">predicted</text>\n",
+                     left + cell * classes / 2);
+  out += fmt::format("<text class=\"axis\" transform=\"translate(14 {}) rotate(-90)\" text-anchor=\"middle\">actual</text>\n",
+                     top + cell * classes / 2);
+  for (int digit = 0; digit < classes; ++digit) {
+    out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>"
+                       "<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n",
+                       left + cell * (digit + 0.5), top - 6, digit, left - 6, top + cell * (digit + 0.5) + 4, digit);
+  }
+  for (int actual = 0; actual < classes; ++actual) {
+    std::int64_t row_total = 0;
+    for (const auto count : matrix[actual]) row_total += count;
+    for (int predicted = 0; predicted < classes; ++predicted) {
+      const auto count = matrix[actual][predicted];
+      const double share = row_total > 0 ? static_cast<double>(count) / static_cast<double>(row_total) : 0.0;
+      const double x = left + cell * predicted, y = top + cell * actual;
+      out += fmt::format("<rect class=\"cell\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#0072B2\" "
+                         "fill-opacity=\"{:.3f}\"><title>actual {}, predicted {}: {} ({:.1f}% of the row)</title></rect>",
+                         x, y, cell, cell, 0.04 + 0.96 * share, actual, predicted, count, 100.0 * share);
+      out += fmt::format("<text class=\"count\" x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{}\">{}</text>\n",
+                         x + cell / 2, y + cell / 2 + 4, share > 0.5 ? "#ffffff" : "#000000", count);
+    }
+  }
+  return out + "</svg></figure>\n";
+}
+
+std::string runs_table(const std::vector<report_run>& runs) {
+  std::string out =
+      "<table id=\"runs\"><thead><tr><th></th><th>run</th><th>status</th><th>data set</th><th>epochs</th>"
+      "<th>final test accuracy</th><th>device</th><th>conv</th><th>started (UTC)</th><th>file</th></tr></thead><tbody>\n";
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    const auto& record = *runs[r].record;
+    const std::string accuracy = record.epochs.empty() ? "-" : fmt::format("{:.2f}%", 100.0 * record.epochs.back().test.accuracy);
+    out += fmt::format(
+        "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "<td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        colour(r), label(r), escape(text_of(record.identity["run_id"])), escape(tracking::displayed_status(record)),
+        escape(text_of(record.data["name"])), record.epochs.size(), text_of(record.config["epochs"]), accuracy,
+        escape(text_of(record.config["device_used"])), escape(text_of(record.config["conv"])),
+        escape(text_of(record.identity["start_time"])), escape(runs[r].path));
+  }
+  return out + "</tbody></table>\n";
+}
+
+std::string differences_table(const std::vector<report_run>& runs) {
+  if (runs.size() < 2) return "<p id=\"differences\">One run: nothing to compare.</p>\n";
+  std::vector<const tracking::run_record*> records;
+  for (const auto& run : runs) records.push_back(run.record);
+  const auto differences = tracking::differing_fields(records);
+  if (differences.empty()) return "<p id=\"differences\">None: config, environment, code and data are the same.</p>\n";
+  std::string out = "<table id=\"differences\"><thead><tr><th>field</th>";
+  for (std::size_t r = 0; r < runs.size(); ++r) out += "<th>" + label(r) + "</th>";
+  out += "</tr></thead><tbody>\n";
+  for (const auto& difference : differences) {
+    out += "<tr><td>" + escape(difference.field) + "</td>";
+    for (const auto& value : difference.values) out += "<td>" + escape(value) + "</td>";
+    out += "</tr>\n";
+  }
+  return out + "</tbody></table>\n";
+}
+
+const char* const style = R"(
+body { font: 14px/1.4 system-ui, sans-serif; color: #111; margin: 24px auto; max-width: 1100px; padding: 0 16px; }
+h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; font-size: 12px; margin: 8px 0; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
+th { background: #f2f2f2; white-space: nowrap; }
+.swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
+figure { margin: 12px 0; } figcaption { font-weight: 600; margin-bottom: 4px; }
+figure.line svg { width: 100%; max-width: 720px; height: auto; }
+figure.confusion { display: inline-block; margin-right: 16px; } figure.confusion svg { width: 360px; height: auto; }
+.grid { stroke: #e4e4e4; } .frame { fill: none; stroke: #888; }
+.series { fill: none; stroke-width: 2; }
+.tick, .legend, .count { font-size: 11px; } .axis { font-size: 12px; fill: #444; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 10pt; }
+  figure, table { break-inside: avoid; page-break-inside: avoid; }
+  figure.line svg { max-width: 17cm; }
+  figure.confusion svg { width: 8cm; }
+  h2 { break-after: avoid; page-break-after: avoid; }
+}
+)";
+
+}  // namespace
+
+std::string html_report(const std::vector<report_run>& runs, const std::string& generated_at) {
+  std::string title = "trackbench report: ";
+  for (std::size_t r = 0; r < runs.size(); ++r) title += (r ? ", " : "") + text_of(runs[r].record->identity["run_id"]);
+  std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
+                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>" +
+                    escape(title) + "</title>\n<style>" + style + "</style></head><body>\n";
+  out += "<h1>trackbench report</h1>\n<p>Generated " + escape(generated_at) + " from " + std::to_string(runs.size()) +
+         " run snapshot" + (runs.size() == 1 ? "" : "s") + ".</p>\n";
+
+  // Each section is a title and its content. Bench results (bars with their spread) become one
+  // more section here once bench snapshots (schema trackbench.bench) exist.
+  const std::vector<std::pair<std::string, std::function<std::string()>>> sections{
+      {"Runs", [&] { return runs_table(runs); }},
+      {"Loss and accuracy per epoch",
+       [&] {
+         return line_chart("chart-loss", "Loss per epoch (solid: train, dashed: validation, dotted: test)", "loss (nats)",
+                           split_series(runs, "train_loss", "validation_loss", "test_loss", 1.0)) +
+                line_chart("chart-accuracy", "Accuracy per epoch (solid: train, dashed: validation, dotted: test)",
+                           "accuracy (%)", split_series(runs, "train_accuracy", "validation_accuracy", "test_accuracy", 100.0));
+       }},
+      {"Speed per epoch",
+       [&] {
+         return line_chart("chart-epoch-time", "Epoch time: training and evaluation", "seconds",
+                           run_series(runs, "epoch_seconds")) +
+                line_chart("chart-images-per-second", "Training images per second", "images/s",
+                           run_series(runs, "images_per_second"));
+       }},
+      {"Final test confusion matrix",
+       [&] {
+         std::string maps;
+         for (std::size_t r = 0; r < runs.size(); ++r) {
+           if (!runs[r].record->epochs.empty()) maps += confusion_heat_map(r, *runs[r].record);
+         }
+         return maps.empty() ? "<p>No run completed an epoch.</p>\n" : maps;
+       }},
+      {"What differs between the runs (config, environment, code, data)", [&] { return differences_table(runs); }},
+  };
+  for (const auto& [heading, content] : sections) out += "<section>\n<h2>" + escape(heading) + "</h2>\n" + content() + "</section>\n";
+  return out + "</body></html>\n";
+}
+
+}  // namespace trackbench::interop

@@ -1,0 +1,285 @@
+// The MLflow export against a real `mlflow server` (SQLite backend, served artifacts) started
+// here on 127.0.0.1, checked through MLflow's own REST API; and its failures.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "support/http_client.h"
+#include "support/http_server.h"
+#include "support/idx_files.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+#include "trackbench/interop/mlflow.h"
+
+extern char** environ;
+
+namespace trackbench::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+// A port nothing listens on now (the kernel's pick, released at once).
+int free_port() {
+  const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(socket, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(socket);
+  return ntohs(address.sin_port);
+}
+
+json get(const std::string& url) {
+  const auto response = http_request(url);
+  EXPECT_EQ(response.status, 200) << url << ": " << response.error << response.body;
+  return json::parse(response.body, nullptr, false);
+}
+
+json post(const std::string& url, const json& body) {
+  const auto response = http_request(url, body.dump());
+  EXPECT_EQ(response.status, 200) << url << ": " << response.error << response.body;
+  return json::parse(response.body, nullptr, false);
+}
+
+std::map<std::string, std::string> key_values(const json& list) {
+  std::map<std::string, std::string> out;
+  for (const auto& item : list) out[item["key"].get<std::string>()] = item["value"].get<std::string>();
+  return out;
+}
+
+// A real 2-epoch run on 640 digits, shared by the suite's tests.
+class ExportSnapshot : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new temp_dir();
+    const auto data = dir_->path() / "data";
+    fs::create_directories(data);
+    write_sample_subset(data, 640, 200);
+    const auto trained = run_trackbench("-q train --data-dir " + quoted(data) +
+                                        " --device cpu --threads 2 --epochs 2 --tag owner=ml --out " + quoted(dir_->path() / "runs"));
+    ASSERT_EQ(trained.exit_code, 0) << trained.output;
+    for (const auto& entry : fs::directory_iterator(dir_->path() / "runs")) snapshot_ = entry.path();
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  void SetUp() override { ASSERT_FALSE(snapshot_.empty()) << "no snapshot trained"; }
+
+  static inline temp_dir* dir_ = nullptr;
+  static inline fs::path snapshot_;
+};
+
+// And an `mlflow server` on a free port, SQLite backend, serving artifacts from a folder.
+class MlflowServer : public ExportSnapshot {
+ protected:
+  static void SetUpTestSuite() {
+    const char* named = std::getenv("TRACKBENCH_MLFLOW");
+    const std::string mlflow = named != nullptr && *named != '\0' ? named : TRACKBENCH_MLFLOW;
+    if (::access(mlflow.c_str(), X_OK) != 0) {
+      skip_reason_ = "test_mlflow.cpp: no mlflow executable at " + mlflow + " (scripts/setup.sh installs it)";
+      return;
+    }
+    ExportSnapshot::SetUpTestSuite();
+    const int port = free_port();
+    uri_ = "http://127.0.0.1:" + std::to_string(port);
+    const std::string command = "exec '" + mlflow + "' server --backend-store-uri 'sqlite:///" +
+                                (dir_->path() / "mlflow.db").string() + "' --artifacts-destination " +
+                                quoted(dir_->path() / "artifacts") + " --host 127.0.0.1 --port " + std::to_string(port) +
+                                " --workers 1 > " + quoted(dir_->path() / "server.log") + " 2>&1 < /dev/null";
+    // Its own process group, so the workers the server starts end with it.
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
+    const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
+    ASSERT_EQ(::posix_spawn(&server_, "/bin/sh", nullptr, &attributes, const_cast<char**>(argv), environ), 0);
+    posix_spawnattr_destroy(&attributes);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
+    while (http_request(uri_ + "/health", "", 2).status != 200) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "mlflow server did not answer /health within 150 s";
+      ASSERT_EQ(::waitpid(server_, nullptr, WNOHANG), 0) << "mlflow server exited:\n" << read_log();
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  }
+
+  static void TearDownTestSuite() {
+    if (server_ > 0) {
+      ::kill(-server_, SIGTERM);
+      ::waitpid(server_, nullptr, 0);
+    }
+    ExportSnapshot::TearDownTestSuite();
+  }
+
+  void SetUp() override {
+    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+    ExportSnapshot::SetUp();
+  }
+
+  static std::string read_log() {
+    std::ifstream in(dir_->path() / "server.log");
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  static std::string api(const std::string& path) { return uri_ + "/api/2.0/mlflow/" + path; }
+
+  static inline std::string skip_reason_;
+  static inline std::string uri_;
+  static inline pid_t server_ = -1;
+};
+
+TEST_F(MlflowServer, ExportedRunHoldsParamsMetricsCommitAndDigestAndExportingTwiceChangesNothing) {
+  const tracking::snapshot_reader reader(snapshot_);
+  const auto& record = reader.record();
+  const std::string run_id = record.identity["run_id"];
+  const std::string export_command = "export mlflow " + quoted(snapshot_) + " --tracking-uri " + uri_ + " --experiment digits";
+
+  const auto first = run_trackbench(export_command);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("created"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find(snapshot_.filename().string() + " uploaded"), std::string::npos) << first.output;
+
+  const auto experiment = get(api("experiments/get-by-name?experiment_name=digits"))["experiment"];
+  const std::string experiment_id = experiment["experiment_id"];
+  const json search{{"experiment_ids", json::array({experiment_id})}, {"filter", "tags.`trackbench.run_id` = '" + run_id + "'"}};
+  const auto found = post(api("runs/search"), search)["runs"];
+  ASSERT_EQ(found.size(), 1u);
+  const std::string mlflow_run = found[0]["info"]["run_id"];
+  const auto run = get(api("runs/get?run_id=" + mlflow_run))["run"];
+
+  EXPECT_EQ(run["info"]["status"], "FINISHED");
+  EXPECT_EQ(run["info"]["run_name"], run_id);
+  EXPECT_EQ(std::stoll(run["info"]["start_time"].dump()), interop::unix_millis(record.identity["start_time"], "start_time"));
+  const auto params = key_values(run["data"]["params"]);
+  EXPECT_EQ(params.size(), record.config.size());
+  EXPECT_EQ(params.at("learning_rate"), record.config["learning_rate"].dump());
+  EXPECT_EQ(params.at("optimizer"), record.config["optimizer"].get<std::string>());
+  EXPECT_EQ(params.at("deterministic"), record.config["deterministic"].get<bool>() ? "true" : "false");
+  const auto tags = key_values(run["data"]["tags"]);
+  EXPECT_EQ(tags.at("mlflow.source.git.commit"), record.code["commit"].get<std::string>());
+  EXPECT_EQ(tags.at("mlflow.source.type"), "LOCAL");
+  EXPECT_EQ(tags.at("trackbench.run_id"), run_id);
+  EXPECT_EQ(tags.at("trackbench.data.digest"), record.data["content_sha256"].get<std::string>());
+  EXPECT_EQ(tags.at("trackbench.git.dirty"), record.code["tree"] == "dirty" ? "true" : "false");
+  EXPECT_EQ(tags.at("trackbench.device"), record.environment["cpu_model"].get<std::string>());
+  EXPECT_EQ(tags.at("trackbench.conv"), record.config["conv"].get<std::string>());
+  EXPECT_EQ(tags.at("trackbench.tag.owner"), "ml");
+  ASSERT_EQ(run["inputs"]["dataset_inputs"].size(), 1u);
+  const auto& dataset = run["inputs"]["dataset_inputs"][0]["dataset"];
+  EXPECT_EQ(dataset["name"], record.data["name"].get<std::string>());
+  EXPECT_EQ(dataset["digest"], record.data["content_sha256"].get<std::string>().substr(0, 36));  // MLflow's maximum
+  EXPECT_EQ(json::parse(dataset["profile"].get<std::string>())["content_sha256"],
+            record.data["content_sha256"].get<std::string>());
+
+  const auto history = [&](const std::string& key) {
+    return get(api("metrics/get-history?run_id=" + mlflow_run + "&metric_key=" + key))["metrics"];
+  };
+  const auto accuracy = history("test_accuracy");
+  ASSERT_EQ(accuracy.size(), 2u);
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    EXPECT_EQ(accuracy[epoch - 1]["step"].get<std::int64_t>(), epoch);
+    EXPECT_DOUBLE_EQ(accuracy[epoch - 1]["value"].get<double>(), record.epochs[epoch - 1].test.accuracy);
+  }
+  EXPECT_LT(accuracy[0]["timestamp"].get<std::int64_t>(), accuracy[1]["timestamp"].get<std::int64_t>());
+  EXPECT_EQ(history("train_loss").size(), 2u);
+  EXPECT_EQ(history("images_per_second").size(), 2u);
+  const auto artifacts = get(api("artifacts/list?run_id=" + mlflow_run))["files"];
+  ASSERT_EQ(artifacts.size(), 1u);
+  EXPECT_EQ(artifacts[0]["path"], snapshot_.filename().string());
+  EXPECT_EQ(std::stoll(artifacts[0]["file_size"].dump()), static_cast<long long>(fs::file_size(snapshot_)));
+
+  const auto second = run_trackbench(export_command);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("found (exported before): 0 metric values, 0 params"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find("already uploaded"), std::string::npos) << second.output;
+  EXPECT_EQ(post(api("runs/search"), search)["runs"].size(), 1u);
+  EXPECT_EQ(history("test_accuracy"), accuracy);
+  EXPECT_EQ(history("train_loss").size(), 2u);
+  EXPECT_EQ(get(api("runs/get?run_id=" + mlflow_run))["run"]["inputs"]["dataset_inputs"].size(), 1u);
+
+  // A request the server refuses: MLflow allows experiment names of at most 500 characters.
+  const auto refused = run_trackbench("export mlflow " + quoted(snapshot_) + " --tracking-uri " + uri_ +
+                                      " --experiment " + std::string(600, 'x'));
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("experiments/create answered HTTP 400: INVALID_PARAMETER_VALUE"), std::string::npos)
+      << refused.output;
+}
+
+TEST_F(ExportSnapshot, AServerAnsweringAnErrorGivesItsStatusAndErrorCode) {
+  local_http_server failing;
+  failing.answer_every_request("500 Internal Server Error",
+                               R"({"error_code": "INTERNAL_ERROR", "message": "database is locked"})");
+  const auto result = run_trackbench("export mlflow " + quoted(snapshot_) + " --tracking-uri " + failing.url());
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  const std::string address = failing.url("");
+  for (const std::string expected : {"MLflow at " + address + ": GET /api/2.0/mlflow/experiments/get-by-name answered HTTP 500",
+                                     std::string("INTERNAL_ERROR: database is locked")}) {
+    EXPECT_NE(result.output.find(expected), std::string::npos) << expected << "\n" << result.output;
+  }
+}
+
+TEST_F(ExportSnapshot, AServerThatIsDownIsReportedWithItsAddress) {
+  const auto uri = "http://127.0.0.1:" + std::to_string(free_port());
+  const auto result = run_trackbench("export mlflow " + quoted(snapshot_) + " --tracking-uri " + uri);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("MLflow at " + uri + ": cannot reach the server"), std::string::npos) << result.output;
+}
+
+TEST(Mlflow, BadUriIsBadInput) {
+  const auto result = run_trackbench("export mlflow x.h5 --tracking-uri ftp://example.org");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("--tracking-uri 'ftp://example.org'"), std::string::npos) << result.output;
+}
+
+TEST(Mlflow, LogBatchRequestsKeepWithinEveryLimit) {
+  json metrics = json::array(), params = json::array(), tags = json::array();
+  for (int i = 0; i < 2500; ++i) metrics.push_back({{"key", "m" + std::to_string(i % 7)}, {"value", i}, {"timestamp", 0}, {"step", i}});
+  for (int i = 0; i < 130; ++i) params.push_back({{"key", "p" + std::to_string(i)}, {"value", "v"}});
+  for (int i = 0; i < 250; ++i) tags.push_back({{"key", "t" + std::to_string(i)}, {"value", std::string(5000, 'x')}});
+  const auto requests = interop::log_batch_requests("r1", metrics, params, tags);
+  std::size_t metric_count = 0, param_count = 0, tag_count = 0;
+  for (const auto& request : requests) {
+    EXPECT_EQ(request["run_id"], "r1");
+    EXPECT_LE(request["metrics"].size(), 1000u);
+    EXPECT_LE(request["params"].size(), 100u);
+    EXPECT_LE(request["tags"].size(), 100u);
+    EXPECT_LE(request["metrics"].size() + request["params"].size() + request["tags"].size(), 1000u);
+    EXPECT_LE(request.dump().size(), 1000u * 1000u);
+    metric_count += request["metrics"].size();
+    param_count += request["params"].size();
+    tag_count += request["tags"].size();
+  }
+  EXPECT_EQ(metric_count, 2500u);
+  EXPECT_EQ(param_count, 130u);
+  EXPECT_EQ(tag_count, 250u);
+  // 250 tags of 5 kB: the 1 MB limit, not the 100-tag one, splits them; order is kept.
+  EXPECT_GE(requests.size(), 5u);
+  EXPECT_EQ(requests.front()["tags"][0]["key"], "t0");
+  EXPECT_EQ(requests.back()["metrics"].back()["step"], 2499);
+}
+
+TEST(Mlflow, TimesAndStatus) {
+  EXPECT_EQ(interop::unix_millis("1970-01-01T00:00:01.250Z", "t"), 1250);
+  EXPECT_EQ(interop::unix_millis("2026-11-27T02:37:55.120Z", "t"), 1795747075120);
+  EXPECT_THROW(interop::unix_millis("27/11/2026", "start_time"), input_error);
+  tracking::run_record record;
+  record.identity = {{"status", "completed"}};
+  EXPECT_EQ(interop::mlflow_status(record), "FINISHED");
+  record.identity["status"] = "failed";
+  EXPECT_EQ(interop::mlflow_status(record), "FAILED");
+  record.identity["status"] = "running";  // killed
+  EXPECT_EQ(interop::mlflow_status(record), "KILLED");
+}
+
+}  // namespace
+}  // namespace trackbench::testing

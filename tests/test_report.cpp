@@ -1,0 +1,149 @@
+// The HTML report: escaping of what snapshots hold, and two real runs rendered in headless
+// Chromium (Debian's chromium): no console error, every chart present, a screenshot not blank.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <fstream>
+#include <set>
+
+#include "support/idx_files.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+#include "trackbench/interop/report.h"
+
+namespace trackbench::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::uint32_t be32(const std::string& bytes, std::size_t at) {
+  return (std::uint32_t{static_cast<std::uint8_t>(bytes[at])} << 24) |
+         (std::uint32_t{static_cast<std::uint8_t>(bytes[at + 1])} << 16) |
+         (std::uint32_t{static_cast<std::uint8_t>(bytes[at + 2])} << 8) | static_cast<std::uint8_t>(bytes[at + 3]);
+}
+
+// Distinct colours in an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium writes), at most
+// `enough`; 0 when the file is not such a PNG.
+std::size_t png_colours(const std::string& png, std::size_t enough) {
+  if (png.size() < 33 || png.compare(1, 3, "PNG") != 0) return 0;
+  const std::uint32_t width = be32(png, 16), height = be32(png, 20);
+  const int depth = static_cast<std::uint8_t>(png[24]), type = static_cast<std::uint8_t>(png[25]);
+  if (depth != 8 || (type != 2 && type != 6) || png[28] != 0) return 0;
+  const std::size_t channels = type == 6 ? 4 : 3, stride = width * channels;
+  std::string compressed;
+  for (std::size_t at = 8; at + 8 <= png.size();) {
+    const std::uint32_t length = be32(png, at);
+    if (png.compare(at + 4, 4, "IDAT") == 0) compressed += png.substr(at + 8, length);
+    at += 12 + length;
+  }
+  std::vector<std::uint8_t> raw((stride + 1) * height);
+  uLongf raw_size = raw.size();
+  if (uncompress(raw.data(), &raw_size, reinterpret_cast<const Bytef*>(compressed.data()), compressed.size()) != Z_OK) return 0;
+  std::vector<std::uint8_t> previous(stride, 0), row(stride);
+  std::set<std::uint32_t> colours;
+  for (std::uint32_t y = 0; y < height; ++y) {
+    const std::uint8_t filter = raw[y * (stride + 1)];
+    const std::uint8_t* line = &raw[y * (stride + 1) + 1];
+    for (std::size_t x = 0; x < stride; ++x) {
+      const int a = x >= channels ? row[x - channels] : 0, b = previous[x], c = x >= channels ? previous[x - channels] : 0;
+      int predicted = 0;
+      if (filter == 1) predicted = a;
+      if (filter == 2) predicted = b;
+      if (filter == 3) predicted = (a + b) / 2;
+      if (filter == 4) {
+        const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+        predicted = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      row[x] = static_cast<std::uint8_t>(line[x] + predicted);
+    }
+    for (std::size_t x = 0; x + 2 < stride; x += channels) colours.insert(row[x] << 16 | row[x + 1] << 8 | row[x + 2]);
+    if (colours.size() >= enough) return colours.size();
+    previous = row;
+  }
+  return colours.size();
+}
+
+tracking::run_record crafted_run(const std::string& text) {
+  tracking::run_record record;
+  record.identity = {{"run_id", "r<1>"}, {"status", "completed"}, {"start_time", "2026-11-27T02:37:55.120Z"}};
+  record.config = {{"epochs", 1}, {"device_used", "cpu"}, {"conv", text}};
+  record.data = {{"name", "mnist-sample"}};
+  record.environment = nlohmann::ordered_json::object();
+  record.code = nlohmann::ordered_json::object();
+  trainer::epoch_metrics epoch;
+  epoch.epoch = 1;
+  epoch.test.accuracy = 0.5;
+  epoch.test.confusion[3][5] = 7;
+  record.epochs.push_back(epoch);
+  return record;
+}
+
+TEST(Report, EscapesWhatSnapshotsHoldAndLoadsNothing) {
+  const auto run = crafted_run("<script>alert('x')</script>");
+  const auto page = interop::html_report({{"a&b.h5", &run}}, "now");
+  EXPECT_EQ(page.find("<script"), std::string::npos);
+  EXPECT_NE(page.find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"), std::string::npos);
+  EXPECT_NE(page.find("r&lt;1&gt;"), std::string::npos);
+  EXPECT_NE(page.find("a&amp;b.h5"), std::string::npos);
+  EXPECT_NE(page.find("default-src 'none'"), std::string::npos);
+  EXPECT_EQ(page.find("src="), std::string::npos);
+  EXPECT_EQ(page.find("http://"), std::string::npos);  // no address to load anything from
+  EXPECT_EQ(page.find("https://"), std::string::npos);
+  EXPECT_NE(page.find("id=\"chart-confusion-A\""), std::string::npos);
+  EXPECT_NE(page.find("One run: nothing to compare."), std::string::npos);
+  EXPECT_NE(page.find("@media print"), std::string::npos);
+}
+
+TEST(Report, TwoRunsRenderInHeadlessChromiumWithEveryChart) {
+  const auto chromium = run_command("command -v chromium");
+  if (chromium.exit_code != 0) GTEST_SKIP() << "test_report.cpp: no chromium on PATH (scripts/setup.sh installs it)";
+  temp_dir dir;
+  fs::create_directories(dir / "data");
+  write_sample_subset(dir / "data", 640, 200);
+  std::vector<std::string> snapshots;
+  for (const std::string lr : {"0.001", "0.002"}) {
+    const auto out = dir / ("runs-" + lr);
+    const auto trained = run_trackbench("-q train --data-dir " + quoted(dir / "data") +
+                                        " --device cpu --threads 2 --epochs 2 --lr " + lr + " --out " + quoted(out));
+    ASSERT_EQ(trained.exit_code, 0) << trained.output;
+    for (const auto& entry : fs::directory_iterator(out)) snapshots.push_back(quoted(entry.path()));
+  }
+  ASSERT_EQ(snapshots.size(), 2u);
+  const auto html = dir / "report.html";
+  const auto made = run_trackbench("report " + snapshots[0] + " " + snapshots[1] + " -o " + quoted(html));
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+
+  // One private profile per run, so concurrent tests and a user's Chromium never meet.
+  const std::string browser = "timeout 120 chromium --headless --disable-gpu --no-sandbox --no-first-run "
+                              "--user-data-dir=" + quoted(dir / "profile") + " --window-size=1280,2400 ";
+  const auto dom = run_command(browser + "--enable-logging=stderr --v=0 --dump-dom 'file://" + html.string() + "'");
+  ASSERT_EQ(dom.exit_code, 0) << dom.output;
+  for (const std::string id : {"chart-loss", "chart-accuracy", "chart-epoch-time", "chart-images-per-second",
+                               "chart-confusion-A", "chart-confusion-B", "runs", "differences"}) {
+    EXPECT_NE(dom.output.find("id=\"" + id + "\""), std::string::npos) << id;
+  }
+  EXPECT_NE(dom.output.find("config.learning_rate"), std::string::npos) << "the differences table names the lr";
+  // 2 runs x 3 splits for loss and accuracy, 2 for epoch time and images/s.
+  std::size_t lines = 0;
+  for (auto at = dom.output.find("<polyline"); at != std::string::npos; at = dom.output.find("<polyline", at + 1)) ++lines;
+  EXPECT_EQ(lines, 16u);
+  for (const std::string error : {"Uncaught", "CONSOLE", "Refused to"}) {
+    EXPECT_EQ(dom.output.find(error), std::string::npos) << error << "\n" << dom.output.substr(0, 4000);
+  }
+
+  const auto png = dir / "report.png";
+  const auto shot = run_command(browser + "--hide-scrollbars --screenshot=" + quoted(png) + " 'file://" + html.string() + "'");
+  ASSERT_EQ(shot.exit_code, 0) << shot.output;
+  // White, text, grid and the runs' colours: a blank or failed page has one or two.
+  EXPECT_GE(png_colours(read_text(png), 16), 16u);
+}
+
+}  // namespace
+}  // namespace trackbench::testing
