@@ -513,22 +513,31 @@ struct snapshot_writer::in_memory_file {
   double background_cpu_seconds = 0.0;
 };
 
+snapshot_write_error snapshot_writer::failed_write(const std::string& reason) {
+  failed_ = true;
+  const std::size_t kept = file_ ? file_->epochs_on_disk : 0;
+  return snapshot_write_error("writing snapshot " + path_.string() + " failed: " + reason + "; " + path_.string() +
+                              " keeps its previous content (" + std::to_string(kept) + " epochs)");
+}
+
+void snapshot_writer::refuse_after_failure() const {
+  if (failed_) throw snapshot_write_error("writing snapshot " + path_.string() + ": an earlier write of it failed");
+}
+
 void snapshot_writer::wait_for_disk() {
   if (!file_ || !file_->writing.valid()) return;
   try {
     file_->background_cpu_seconds += file_->writing.get();
     file_->epochs_on_disk = file_->epochs_being_written;
   } catch (const std::exception& e) {
-    failed_ = true;
-    throw snapshot_write_error("writing snapshot " + path_.string() + " failed: " + e.what() + "; " + path_.string() +
-                               " keeps its previous content (" + std::to_string(file_->epochs_on_disk) + " epochs)");
+    throw failed_write(e.what());
   }
 }
 
 template <typename Change>
 void snapshot_writer::commit(Change&& change, std::size_t epochs_after, bool wait_after) {
   const auto start = std::chrono::steady_clock::now();
-  if (failed_) throw snapshot_write_error("writing snapshot " + path_.string() + ": an earlier write of it failed");
+  refuse_after_failure();
   wait_for_disk();  // frees the image buffer; an earlier failure surfaces here
   try {
     if (!file_) {
@@ -548,11 +557,7 @@ void snapshot_writer::commit(Change&& change, std::size_t epochs_after, bool wai
     image.resize(static_cast<std::size_t>(size));
     hdf5::check(static_cast<hid_t>(H5Fget_file_image(file_->file.get(), image.data(), image.size())), "file image");
   } catch (const std::exception& e) {
-    // The file in memory may now hold part of a change: nothing more is written.
-    failed_ = true;
-    const std::size_t kept = file_ ? file_->epochs_on_disk : 0;
-    throw snapshot_write_error("writing snapshot " + path_.string() + " failed: " + e.what() + "; " + path_.string() +
-                               " keeps its previous content (" + std::to_string(kept) + " epochs)");
+    throw failed_write(e.what());  // the file in memory may hold part of the change
   }
   file_->epochs_being_written = epochs_after;
   file_->writing = std::async(std::launch::async, [this] {
@@ -582,7 +587,7 @@ snapshot_writer::~snapshot_writer() {
 }
 
 void snapshot_writer::wait() {
-  if (failed_) throw snapshot_write_error("writing snapshot " + path_.string() + ": an earlier write of it failed");
+  refuse_after_failure();
   const auto start = std::chrono::steady_clock::now();
   wait_for_disk();
   seconds_writing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -115,6 +115,9 @@ class snapshot_writer {
   template <typename Change>
   void commit(Change&& change, std::size_t epochs_after, bool wait_for_disk);
   void wait_for_disk();
+  // Marks the writer failed (nothing more is written) and says what the disk keeps.
+  snapshot_write_error failed_write(const std::string& reason);
+  void refuse_after_failure() const;
 
   std::filesystem::path path_;
   run_record record_;
