@@ -165,5 +165,80 @@ TEST(Model, ConvOpChecksItsArguments) {
             std::string::npos);
 }
 
+// pool_relu_dropout's output and input gradient, for one upstream gradient.
+struct pooled {
+  torch::Tensor output, grad_input;
+};
+
+pooled through_pool_op(const torch::Tensor& input, double drop, const torch::Tensor& grad_output) {
+  const auto x = input.clone().requires_grad_();
+  const auto output = pool_relu_dropout(x, drop);
+  output.backward(grad_output);
+  return {output.detach(), x.grad()};
+}
+
+// What the op replaces, max_pool2d -> relu -> (the op's own dropout mask, scaled), through autograd.
+pooled through_libtorch(const torch::Tensor& input, const torch::Tensor& kept, double drop,
+                        const torch::Tensor& grad_output) {
+  const auto x = input.clone().requires_grad_();
+  const auto output = torch::relu(torch::max_pool2d(x, 2)) * kept.to(torch::kFloat32) * (1.0f / (1.0f - static_cast<float>(drop)));
+  output.backward(grad_output);
+  return {output.detach(), x.grad()};
+}
+
+TEST(Model, PoolReluDropoutWithoutDropoutMatchesLibtorch) {
+  torch::manual_seed(11);
+  for (const std::vector<std::int64_t> shape : {std::vector<std::int64_t>{64, 64, 24, 24}, {3, 5, 7, 9}, {1, 1, 2, 2}}) {
+    // Rounded values make ties in the windows, where the first maximum must win as in max_pool2d.
+    const auto input = (torch::randn(shape) * 2).round();
+    const auto grad_output = torch::randn({shape[0], shape[1], shape[2] / 2, shape[3] / 2});
+    const auto ours = through_pool_op(input, 0.0, grad_output);
+    const auto expected = through_libtorch(input, torch::ones_like(grad_output), 0.0, grad_output);
+    EXPECT_TRUE(torch::equal(ours.output, expected.output)) << "shape " << c10::str(shape);
+    EXPECT_TRUE(torch::equal(ours.grad_input, expected.grad_input)) << "shape " << c10::str(shape);
+  }
+}
+
+TEST(Model, PoolReluDropoutDropsAtItsRateAndRoutesGradientsThroughKeptValues) {
+  torch::manual_seed(12);
+  const double drop = 0.25;
+  const auto input = torch::randn({64, 64, 24, 24}).abs() + 0.5;  // all positive: only dropout zeroes an output
+  const auto grad_output = torch::randn({64, 64, 12, 12});
+  const auto ours = through_pool_op(input, drop, grad_output);
+  const auto kept = ours.output.ne(0);
+  const double dropped = 1.0 - kept.to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(dropped, drop, 0.005) << "over " << kept.numel() << " elements";
+  const auto expected = through_libtorch(input, kept, drop, grad_output);
+  EXPECT_TRUE(torch::equal(ours.output, expected.output));
+  EXPECT_TRUE(torch::equal(ours.grad_input, expected.grad_input));
+}
+
+TEST(Model, PoolReluDropoutMaskFollowsTheGeneratorNotTheThreadCount) {
+  const auto input = torch::rand({16, 64, 24, 24}) + 0.1;
+  auto output_with = [&](std::uint64_t seed, int threads) {
+    const int before = torch::get_num_threads();
+    torch::set_num_threads(threads);
+    torch::manual_seed(seed);
+    const torch::NoGradGuard no_grad;
+    auto output = pool_relu_dropout(input, 0.5);
+    torch::set_num_threads(before);
+    return output;
+  };
+  const auto first = output_with(3, 1);
+  EXPECT_TRUE(torch::equal(first, output_with(3, 2)));
+  EXPECT_FALSE(torch::equal(first, output_with(4, 1)));
+}
+
+TEST(Model, PoolReluDropoutChecksItsArguments) {
+  auto message = [](auto&& call) { return testing::error_message<c10::Error>(call); };
+  EXPECT_NE(message([] { pool_relu_dropout(torch::randn({2, 3, 4, 4}, torch::kFloat64), 0.0); })
+                .find("pool_relu_dropout: input must be float32"),
+            std::string::npos);
+  EXPECT_NE(message([] { pool_relu_dropout(torch::randn({3, 4, 4}), 0.0); }).find("must be [N, C, H, W]"),
+            std::string::npos);
+  EXPECT_NE(message([] { pool_relu_dropout(torch::randn({1, 1, 4, 4}), 1.0); }).find("drop probability must be in [0, 1)"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace trackbench::trainer

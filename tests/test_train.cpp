@@ -3,6 +3,7 @@
 #include "support/error_message.h"
 #include "trackbench/kernels/cuda_device.h"
 #include "trackbench/trainer/errors.h"
+#include "trackbench/trainer/fused_adam.h"
 #include "trackbench/trainer/train.h"
 
 namespace trackbench::trainer {
@@ -237,6 +238,41 @@ TEST(Train, NamesRoundTrip) {
   for (auto kind : {device_kind::automatic, device_kind::cpu, device_kind::cuda}) EXPECT_EQ(parse_device(to_string(kind)), kind);
   EXPECT_THROW(parse_device("tpu"), input_error);
   EXPECT_THROW(parse_optimizer("lion"), input_error);
+}
+
+// Five steps of each optimizer from the same parameters and gradients.
+template <typename Optimizer>
+std::vector<torch::Tensor> after_five_steps(const torch::optim::AdamOptions& options) {
+  torch::manual_seed(21);
+  std::vector<torch::Tensor> params{torch::randn({64, 32, 3, 3}).requires_grad_(), torch::randn({10}).requires_grad_()};
+  Optimizer optimizer(params, options);
+  for (int step = 0; step < 5; ++step) {
+    optimizer.zero_grad();
+    (params[0].sin().sum() + (params[1] * params[1]).sum() * 3).backward();
+    optimizer.step();
+  }
+  for (const auto& param : params) {
+    const auto& state = static_cast<const torch::optim::AdamParamState&>(
+        *optimizer.state().at(param.unsafeGetTensorImpl()));
+    EXPECT_EQ(state.step(), 5);  // the state torch::optim::Adam saves and restores
+  }
+  return {params[0].detach(), params[1].detach()};
+}
+
+TEST(Train, FusedAdamStepsLikeLibtorchAdam) {
+  for (const double weight_decay : {0.0, 0.01}) {
+    const auto options = torch::optim::AdamOptions(1e-2).weight_decay(weight_decay);
+    const auto fused = after_five_steps<fused_adam>(options);
+    const auto plain = after_five_steps<torch::optim::Adam>(options);
+    for (std::size_t i = 0; i < fused.size(); ++i) {
+      const double worst = (fused[i] - plain[i]).abs().max().item<double>();
+      EXPECT_LT(worst, 1e-6) << "parameter " << i << ", weight decay " << weight_decay;
+    }
+    torch::manual_seed(21);
+    const auto initial = torch::randn({64, 32, 3, 3});
+    // Adam moves each weight by about the learning rate per step, whatever the gradient's scale.
+    EXPECT_GT((fused[0] - initial).abs().mean().item<double>(), 0.01) << "five steps at lr 0.01 moved the weights";
+  }
 }
 
 }  // namespace

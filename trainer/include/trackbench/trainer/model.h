@@ -23,8 +23,21 @@ std::vector<std::string> conv_backend_names();
 torch::Tensor conv2d(conv_backend backend, const torch::Tensor& input, const torch::Tensor& weight,
                      const torch::Tensor& bias, std::int64_t padding, bool relu);
 
+// The block after the second convolution, 2x2 max pooling, ReLU and dropout, as one autograd
+// op on the CPU: one pass over the convolution's output instead of four (max_pool2d, relu,
+// bernoulli_, mul), and a backward that routes each gradient straight to the pixel that won its
+// window. ReLU after the pooling gives the same values and gradients as before it (max and ReLU
+// commute) on a quarter of the elements.
+// input: [N, C, H, W] float32 on the CPU; output [N, C, H/2, W/2] (floor, as max_pool2d). Each
+// output element is dropped with probability `drop`, the rest scaled by 1 / (1 - drop). The mask
+// hashes the element's index with one 64-bit draw from LibTorch's default CPU generator per call,
+// so it does not depend on the thread count, and the generator's state (saved with a run)
+// decides it. drop = 0 (evaluation) draws nothing.
+torch::Tensor pool_relu_dropout(const torch::Tensor& input, double drop);
+
 // conv 1->32 3x3, ReLU, conv 32->64 3x3, ReLU, maxpool 2, dropout 0.25,
-// fc 9216->128, ReLU, dropout 0.5, fc 128->10, log-softmax.
+// fc 9216->128, ReLU, dropout 0.5, fc 128->10, log-softmax. On the CPU the pooling, its ReLU
+// and the first dropout run as pool_relu_dropout, with its own dropout draws.
 // Parameter names (conv1.weight, ..., fc2.bias) match the PyTorch example's.
 class digit_cnn_impl : public torch::nn::Module {
  public:

@@ -1,0 +1,140 @@
+#include "trackbench/trainer/model.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <limits>
+#include <mutex>
+
+namespace trackbench::trainer {
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// Per output element, which of its window's four pixels won (bits 0-1) and whether the
+// gradient passes at all (bit 2: kept by dropout and positive after the ReLU).
+constexpr std::uint8_t gradient_passes = 4;
+
+// splitmix64's finaliser: a counter-based hash, so element i's draw needs no sequential state.
+std::uint32_t element_draw(std::uint64_t seed, std::uint64_t index) {
+  std::uint64_t z = seed + (index + 1) * 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return static_cast<std::uint32_t>((z ^ (z >> 31)) >> 32);
+}
+
+struct dropout_draw {
+  std::uint64_t seed = 0;
+  std::uint64_t keep_below = std::uint64_t{1} << 32;  // an element is kept when its draw is below this
+  float scale = 1.0f;
+};
+
+dropout_draw draw_dropout(double drop) {
+  dropout_draw draw;
+  if (drop == 0.0) return draw;
+  auto generator = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    draw.seed = at::check_generator<at::CPUGeneratorImpl>(generator)->random64();
+  }
+  draw.keep_below = static_cast<std::uint64_t>(std::ldexp(1.0 - drop, 32));
+  draw.scale = static_cast<float>(1.0 / (1.0 - drop));
+  return draw;
+}
+
+Tensor forward_cpu(const Tensor& input, const dropout_draw& draw, Tensor& route) {
+  const std::int64_t planes = input.size(0) * input.size(1), height = input.size(2), width = input.size(3);
+  const std::int64_t out_height = height / 2, out_width = width / 2, out_plane = out_height * out_width;
+  auto output = torch::empty({input.size(0), input.size(1), out_height, out_width}, input.options());
+  route = torch::empty(output.sizes(), input.options().dtype(torch::kUInt8));
+  const float* in = input.data_ptr<float>();
+  float* out = output.data_ptr<float>();
+  std::uint8_t* routes = route.data_ptr<std::uint8_t>();
+  at::parallel_for(0, planes, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t p = begin; p < end; ++p) {
+      for (std::int64_t i = 0; i < out_height; ++i) {
+        const float* top = in + (p * height + 2 * i) * width;
+        const float* bottom = top + width;
+        for (std::int64_t j = 0; j < out_width; ++j) {
+          const float window[4] = {top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]};
+          // The first maximum wins ties, as in max_pool2d; a NaN wins and propagates.
+          std::uint8_t winner = 0;
+          for (std::uint8_t k = 1; k < 4; ++k) {
+            if (window[k] > window[winner] || std::isnan(window[k])) winner = k;
+          }
+          const std::int64_t o = p * out_plane + i * out_width + j;
+          const bool kept = element_draw(draw.seed, static_cast<std::uint64_t>(o)) < draw.keep_below;
+          const float value = window[winner];
+          const bool passes = kept && !(value <= 0.0f);
+          out[o] = passes ? value * draw.scale : 0.0f;
+          routes[o] = static_cast<std::uint8_t>(winner | (passes ? gradient_passes : 0));
+        }
+      }
+    }
+  });
+  return output;
+}
+
+Tensor backward_cpu(const Tensor& grad_output, const Tensor& route, at::IntArrayRef input_sizes, float scale) {
+  const std::int64_t height = input_sizes[2], width = input_sizes[3];
+  // Every window is written whole below; only the row or column an odd size leaves out needs zeros.
+  auto grad_input = height % 2 == 0 && width % 2 == 0 ? torch::empty(input_sizes, grad_output.options())
+                                                      : torch::zeros(input_sizes, grad_output.options());
+  const std::int64_t planes = grad_output.size(0) * grad_output.size(1);
+  const std::int64_t out_height = grad_output.size(2), out_width = grad_output.size(3);
+  const float* grad = grad_output.data_ptr<float>();
+  const std::uint8_t* routes = route.data_ptr<std::uint8_t>();
+  float* grad_in = grad_input.data_ptr<float>();
+  at::parallel_for(0, planes, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t p = begin; p < end; ++p) {
+      for (std::int64_t i = 0; i < out_height; ++i) {
+        for (std::int64_t j = 0; j < out_width; ++j) {
+          const std::int64_t o = (p * out_height + i) * out_width + j;
+          float* top = grad_in + (p * height + 2 * i) * width + 2 * j;
+          float window[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+          if ((routes[o] & gradient_passes) != 0) window[routes[o] & 3] = grad[o] * scale;
+          top[0] = window[0];
+          top[1] = window[1];
+          top[width] = window[2];
+          top[width + 1] = window[3];
+        }
+      }
+    }
+  });
+  return grad_input;
+}
+
+class pool_relu_dropout_function : public torch::autograd::Function<pool_relu_dropout_function> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& input, double drop) {
+    TORCH_CHECK(input.is_cpu(), "pool_relu_dropout: runs on the CPU; got a tensor on ", input.device());
+    TORCH_CHECK(input.scalar_type() == torch::kFloat32, "pool_relu_dropout: input must be float32, got ",
+                input.scalar_type());
+    TORCH_CHECK(input.dim() == 4 && input.size(2) >= 2 && input.size(3) >= 2,
+                "pool_relu_dropout: input must be [N, C, H, W] with H, W >= 2, got sizes ", input.sizes());
+    TORCH_CHECK(drop >= 0.0 && drop < 1.0, "pool_relu_dropout: drop probability must be in [0, 1), got ", drop);
+    const auto draw = draw_dropout(drop);
+    Tensor route;
+    auto output = forward_cpu(input.contiguous(), draw, route);
+    ctx->save_for_backward({route});
+    ctx->saved_data["input_sizes"] = input.sizes();
+    ctx->saved_data["scale"] = static_cast<double>(draw.scale);
+    return output;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    const auto route = ctx->get_saved_variables()[0];
+    const auto input_sizes = ctx->saved_data["input_sizes"].toIntVector();
+    const auto scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
+    return {backward_cpu(grad_outputs[0].contiguous(), route, input_sizes, scale), Tensor()};
+  }
+};
+
+}  // namespace
+
+Tensor pool_relu_dropout(const Tensor& input, double drop) { return pool_relu_dropout_function::apply(input, drop); }
+
+}  // namespace trackbench::trainer
