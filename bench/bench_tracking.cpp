@@ -12,8 +12,8 @@
 //                                           the data digest a snapshot records (images and labels)
 // Counter for hashing: MB/s (10^6 bytes). Time: the wall clock per iteration (the writer writes
 // from a background thread). Snapshots go to a temporary folder, removed at exit.
-// On the 2-core CI machine (AMD EPYC, shared) the suite takes about TODO at default settings,
-// including TODO to set up the 50-epoch snapshots.
+// On the 2-core CI machine (AMD EPYC, shared with other builds) the suite took 40 s at default
+// settings, set-up included (one training epoch on 640 images, two 50-epoch snapshots of 215 MB).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -74,12 +74,20 @@ const recorded_epoch& real_epoch() {
   return value;
 }
 
+// The real run's state, as if saved after `epochs_done` epochs (the reader checks the two agree).
+saved_state state_after(std::int64_t epochs_done) {
+  auto state = real_epoch().state;
+  state.epochs_done = epochs_done;
+  return state;
+}
+
 // Epochs 1..count of the real run, as one append_epochs call (one write) takes them.
 void append_copies(snapshot_writer& writer, std::int64_t count) {
   const auto& epoch = real_epoch();
   std::vector<trainer::epoch_metrics> metrics(static_cast<std::size_t>(count), epoch.metrics);
   for (std::size_t i = 0; i < metrics.size(); ++i) metrics[i].epoch = static_cast<int>(i) + 1;
-  writer.append_epochs(metrics, std::vector<std::vector<array_record>>(metrics.size(), epoch.parameters), epoch.state);
+  writer.append_epochs(metrics, std::vector<std::vector<array_record>>(metrics.size(), epoch.parameters),
+                       state_after(count));
 }
 
 void append_epoch(benchmark::State& state) {
@@ -88,6 +96,7 @@ void append_epoch(benchmark::State& state) {
   const testing::temp_dir dir;
   auto metrics = epoch.metrics;
   metrics.epoch = static_cast<int>(state.range(0));
+  const auto after = state_after(state.range(0));
   for (auto _ : state) {
     // Untimed: a fresh snapshot holding the epochs before, so every iteration writes epoch k.
     const auto path = dir / "run.h5";
@@ -96,7 +105,7 @@ void append_epoch(benchmark::State& state) {
       if (before > 0) append_copies(writer, before);
       writer.wait();
       const auto start = std::chrono::steady_clock::now();
-      writer.append_epoch(metrics, epoch.parameters, epoch.state);
+      writer.append_epoch(metrics, epoch.parameters, after);
       writer.wait();
       state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
