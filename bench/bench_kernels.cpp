@@ -9,10 +9,11 @@
 // Counters: FLOP/s and bytes/s (conv_bench.h has the model), and on the GPU fraction_of_peak
 // and fraction_of_peak_bytes. Time is the wall clock per iteration (CUDA events on the GPU).
 //
-// The references are plain loops: at batch 1024 one conv2 pass takes seconds, so those run one
-// iteration per repetition (their names end in /1024/iterations:1/manual_time). Measured on
-// the 2-core CI machine (AMD EPYC, shared), the whole CPU suite at default settings takes
-// about TODO, most of it the references at batch 1024.
+// The references are plain loops: at batch 1024 one conv2 pass took 3 to 7 s on the 2-core CI
+// machine (AMD EPYC, shared with other builds), so those run one iteration per repetition
+// (their names end in /1024/iterations:1/manual_time). With --benchmark_repetitions=3 and
+// --benchmark_min_time=0.05 the CPU suite took 4 min 40 s there, a minute of it the references
+// at batch 1024; bench/README.md has the figures.
 #include <benchmark/benchmark.h>
 
 #include <array>
@@ -97,7 +98,8 @@ void libtorch_conv(conv_pass pass, const conv_tensors& t) {
   }
   const std::int64_t bias_sizes[] = {t.bias.size(0)};
   using output_mask = std::array<bool, 3>;  // grad_input, grad_weight, grad_bias
-  const auto mask = pass == conv_pass::backward_input ? output_mask{true, false, false} : output_mask{false, true, true};
+  const auto mask =
+      pass == conv_pass::backward_input ? output_mask{true, false, false} : output_mask{false, true, true};
   benchmark::DoNotOptimize(at::convolution_backward(t.grad_output, t.input, t.weight, at::IntArrayRef(bias_sizes),
                                                     stride, padding, dilation, false, padding, 1, mask));
 }
