@@ -66,6 +66,11 @@ if(TRACKBENCH_BUILD_TESTS)
 endif()
 if(TRACKBENCH_BUILD_BENCHMARKS)
   find_package(benchmark REQUIRED)
+  # The kernels suite calls cuDNN directly (cmake/FindCUDNN.cmake); after LibTorch, whose
+  # wheel it looks in first.
+  if(TRACKBENCH_WITH_CUDA)
+    find_package(CUDNN 8 REQUIRED)
+  endif()
 endif()
 
 # LibTorch's include directory carries its own fmt (v12), which would shadow the

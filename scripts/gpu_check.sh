@@ -5,19 +5,20 @@
 #                                           binaries with every shared library they need that is
 #                                           neither LibTorch's nor glibc's into STAGE
 #                                           (default build/gpu-check/stage)
-#   scripts/gpu_check.sh run STAGE OUT      on the GPU machine: the CUDA tests, the conv
-#                                           microbenchmarks and a short training with each conv
-#                                           backend, every result written under OUT
+#   scripts/gpu_check.sh run STAGE OUT      on the GPU machine: the CUDA tests, the GPU benchmarks
+#                                           of the kernels and trainer suites and a short training
+#                                           with each conv backend, every result written under OUT
 #
 # The GPU machine needs python3 with torch 2.11.0 (its lib folder provides LibTorch and its
 # CUDA libraries) and an NVIDIA driver; it needs none of the Debian libraries, which travel
-# in STAGE/lib. The run part is sized to fit in 5 minutes on one H100 (not yet measured).
+# in STAGE/lib. The run part is sized to fit in 5 minutes on one H100 (not yet measured), the
+# benchmarks in about 3 of them.
 # TRACKBENCH_GPU_CHECK_BUILD=DIR stages an existing build instead (it must include sm_90).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf 'gpu_check: %s\n' "$*" >&2; }
-binaries=(trackbench trackbench_tests trackbench_bench_conv)
+binaries=(trackbench trackbench_tests trackbench_bench_kernels trackbench_bench_trainer)
 
 stage() {
   local stage_dir="${1:-$root/build/gpu-check/stage}"
@@ -64,12 +65,14 @@ stage() {
   say "staged $(du -sh "$stage_dir" | cut -f1) in $stage_dir: $(ls "$stage_dir/lib" | wc -l) libraries"
 }
 
-# The environment a staged binary runs in: our libraries, then LibTorch's from python3's torch.
+# The environment a staged binary runs in: our libraries, then LibTorch's from python3's torch,
+# and the wheel's cuDNN, which the kernels suite links directly.
 staged_environment() {
   local stage_dir="$1"
-  local torch_lib
+  local torch_lib cudnn_lib
   torch_lib="$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
-  export LD_LIBRARY_PATH="$stage_dir/lib:$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  cudnn_lib="$(cd "$torch_lib/../../nvidia/cudnn/lib" && pwd)"
+  export LD_LIBRARY_PATH="$stage_dir/lib:$torch_lib:$cudnn_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 }
 
 run() {
@@ -91,9 +94,15 @@ run() {
     --gtest_output="json:$out/tests.json" >"$out/tests.log" 2>&1 || status=1
   tail -n 3 "$out/tests.log" >&2
 
-  say "conv microbenchmarks"
-  "$bin/trackbench_bench_conv" --benchmark_min_time=0.2s --benchmark_out="$out/bench_conv.json" \
-    --benchmark_out_format=json >"$out/bench_conv.log" 2>&1 || status=1
+  # The GPU benchmarks only (the CPU ones are measured on the CPU machine), 3 repetitions each:
+  # 72 conv benchmarks of about 0.1 s and 12 trainer ones of about 0.2 s, plus their set-up.
+  say "GPU benchmarks: kernels suite"
+  "$bin/trackbench_bench_kernels" --benchmark_filter='/(custom|custom_v[0-9]+|cudnn_libtorch|cudnn)/' \
+    --benchmark_min_time=0.1 --benchmark_repetitions=3 --benchmark_out="$out/bench_kernels.json" \
+    --benchmark_out_format=json >"$out/bench_kernels.log" 2>&1 || status=1
+  say "GPU benchmarks: trainer suite"
+  "$bin/trackbench_bench_trainer" --benchmark_filter='/cuda/' --benchmark_min_time=0.2 --benchmark_repetitions=3 \
+    --benchmark_out="$out/bench_trainer.json" --benchmark_out_format=json >"$out/bench_trainer.log" 2>&1 || status=1
 
   say "short training with each conv backend"
   local conv
@@ -106,21 +115,29 @@ run() {
     >"$out/train-reference.log" 2>&1 || status=1
   tail -n 2 "$out/train-reference.log" >&2
 
-  # Custom over cuDNN time per layer, pass and batch, and forward plus backward.
-  python3 - "$out/bench_conv.json" >"$out/conv_ratios.md" <<'PY' || status=1
+  # Per layer, pass and batch: median times, custom over cuDNN, and LibTorch's overhead over cuDNN.
+  python3 - "$out/bench_kernels.json" >"$out/conv_ratios.md" <<'PY' || status=1
 import json, sys
-times = {}
+times, peak = {}, {}
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    if b.get("aggregate_name") != "median" or b.get("error_occurred"):
+        continue
     _, layer, pass_, backend, batch = b["name"].split("/")[:5]
     times[(layer, pass_, backend, int(batch))] = b["real_time"]  # microseconds
-print("| layer | batch | pass | custom us | cudnn us | cudnn_fp32 us | custom/cudnn | custom/cudnn_fp32 |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    peak[(layer, pass_, backend, int(batch))] = b.get("fraction_of_peak", 0.0)
+print("| layer | pass | batch | custom us | cudnn us | cudnn_libtorch us | custom/cudnn | cudnn_libtorch/cudnn |"
+      " custom % of FP32 peak |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for layer in ("conv1", "conv2"):
-    for batch in (128, 1024):
-        rows = {p: [times[(layer, p, k, batch)] for k in ("custom", "cudnn", "cudnn_fp32")] for p in ("forward", "backward")}
-        rows["forward+backward"] = [f + b for f, b in zip(rows["forward"], rows["backward"])]
-        for p, (custom, cudnn, fp32) in rows.items():
-            print(f"| {layer} | {batch} | {p} | {custom:.1f} | {cudnn:.1f} | {fp32:.1f} | {custom / cudnn:.2f} | {custom / fp32:.2f} |")
+    for pass_ in ("forward", "backward_input", "backward_weight"):
+        for batch in (1, 128, 1024):
+            key = lambda backend: (layer, pass_, backend, batch)
+            if not all(key(k) in times for k in ("custom", "cudnn", "cudnn_libtorch")):
+                print(f"| {layer} | {pass_} | {batch} | missing | | | | | |")
+                continue
+            custom, cudnn, libtorch = (times[key(k)] for k in ("custom", "cudnn", "cudnn_libtorch"))
+            print(f"| {layer} | {pass_} | {batch} | {custom:.1f} | {cudnn:.1f} | {libtorch:.1f} |"
+                  f" {custom / cudnn:.2f} | {libtorch / cudnn:.2f} | {100 * peak[key('custom')]:.1f} |")
 PY
   cat "$out/conv_ratios.md" >&2
   return "$status"
@@ -133,7 +150,7 @@ case "${1:-}" in
     run "$2" "$3"
     ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

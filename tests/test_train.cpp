@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "support/error_message.h"
 #include "trackbench/kernels/cuda_device.h"
 #include "trackbench/trainer/errors.h"
@@ -51,6 +53,26 @@ std::vector<torch::Tensor> parameters_of(trainer& run) {
   std::vector<torch::Tensor> weights;
   for (const auto& p : run.model()->parameters()) weights.push_back(p.detach().clone());
   return weights;
+}
+
+TEST(Train, TrainStepUpdatesEveryParameterAndFitsItsBatch) {
+  trainer run(cpu_config(), small_sample(200));
+  const auto batch = torch::arange(64, torch::kInt64);
+  const auto before = parameters_of(run);
+  const auto first = run.train_step(batch);
+  const auto after = parameters_of(run);
+  ASSERT_EQ(before.size(), after.size());
+  for (std::size_t i = 0; i < before.size(); ++i) EXPECT_FALSE(torch::equal(before[i], after[i])) << "parameter " << i;
+  EXPECT_EQ(first.loss.dim(), 0);
+  EXPECT_TRUE(std::isfinite(first.loss.item<float>()));
+  const auto correct = first.correct.item<std::int64_t>();
+  EXPECT_GE(correct, 0);
+  EXPECT_LE(correct, 64);
+  // Repeated steps on one batch memorise it.
+  trainer::step_result last = first;
+  for (int i = 0; i < 30; ++i) last = run.train_step(batch);
+  EXPECT_LT(last.loss.item<float>(), 0.25f * first.loss.item<float>());
+  EXPECT_GT(last.correct.item<std::int64_t>(), correct);
 }
 
 bool bitwise_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {

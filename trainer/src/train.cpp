@@ -292,18 +292,10 @@ epoch_metrics trainer::train_epoch(int epoch, training_observer* observer) {
       set_learning_rate(*optimizer_, one_cycle_learning_rate(config_.learning_rate, (epoch - 1) * steps + step, total_steps));
     }
     const auto batch = order.slice(0, step * config_.batch_size, std::min(train_size(), (step + 1) * config_.batch_size));
-    const auto images = normalise(train_.images.index_select(0, batch));
-    const auto labels = train_.labels.index_select(0, batch);
-    optimizer_->zero_grad();
-    const auto output = model_->forward(images);
-    const auto loss = torch::nll_loss(output, labels);
-    loss.backward();
-    optimizer_->step();
-
-    const auto detached = loss.detach();
-    step_losses[step] = detached;
-    loss_sum += detached.to(torch::kFloat64) * static_cast<double>(batch.size(0));
-    correct += output.argmax(1).eq(labels).sum();
+    const auto result = train_step(batch);
+    step_losses[step] = result.loss;
+    loss_sum += result.loss.to(torch::kFloat64) * static_cast<double>(batch.size(0));
+    correct += result.correct;
 
     if ((step + 1) % check_interval == 0 || step + 1 == steps) {
       const auto recent = step_losses.slice(0, checked, step + 1);
@@ -338,6 +330,17 @@ epoch_metrics trainer::train_epoch(int epoch, training_observer* observer) {
   metrics.peak_cuda_bytes = peak_cuda_bytes(device_);
   if (observer != nullptr) observer->on_epoch(metrics);
   return metrics;
+}
+
+trainer::step_result trainer::train_step(const torch::Tensor& indices) {
+  const auto images = normalise(train_.images.index_select(0, indices));
+  const auto labels = train_.labels.index_select(0, indices);
+  optimizer_->zero_grad();
+  const auto output = model_->forward(images);
+  const auto loss = torch::nll_loss(output, labels);
+  loss.backward();
+  optimizer_->step();
+  return {loss.detach(), output.argmax(1).eq(labels).sum()};
 }
 
 std::vector<epoch_metrics> trainer::run(training_observer* observer, int first_epoch) {

@@ -28,7 +28,7 @@
 //     the shape only, never on the GPU or the launch.
 // v2 is the default because it reuses each loaded value many times where v1 re-reads
 // global memory per multiply-add; no GPU was available when it was chosen, so the choice
-// is unmeasured (bench/bench_conv.cpp measures it).
+// is unmeasured (bench/bench_kernels_gpu.cpp measures it).
 #include <cstdint>
 #include <string>
 

@@ -91,6 +91,17 @@ class trainer {
 
   // Trains epoch `epoch` (1-based) and evaluates. Throws training_error on a non-finite loss.
   epoch_metrics train_epoch(int epoch, training_observer* observer = nullptr);
+
+  // What one training step leaves on the training device, so that a GPU step does not wait for
+  // the host: the batch's mean loss and its number of correct predictions (both 0-d).
+  struct step_result {
+    torch::Tensor loss;     // float32
+    torch::Tensor correct;  // int64
+  };
+  // One optimizer step (forward, loss, backward, update) on the training images at `indices`
+  // (int64 positions in the training split, on the training device), as train_epoch takes each
+  // step; benchmarks time it alone. The loss is not checked: train_epoch does that.
+  step_result train_step(const torch::Tensor& indices);
   // Epochs first_epoch..epochs of the config (all of them by default).
   std::vector<epoch_metrics> run(training_observer* observer = nullptr, int first_epoch = 1);
 

@@ -1,0 +1,215 @@
+// What tracking costs, with a real run's sizes (the digit CNN's 1.2 M parameters and Adam's
+// state, from one epoch of training on the CPU):
+//   snapshot/append_epoch/<k>/manual_time   snapshot_writer::append_epoch + wait() of epoch k into a
+//                                           snapshot holding k-1 (k = 1, 10, 50): the writer rewrites
+//                                           the whole file, fsyncs and renames it, so the cost grows
+//                                           with k. Counter bytes/s: the epoch's parameters and state.
+//   snapshot/show/50_epochs/manual_time     what `trackbench show --json` does on a 50-epoch snapshot
+//   snapshot/compare/50_epochs/manual_time  what `trackbench compare` computes for two of them
+//   hash/sha256/train_images/manual_time    trainer::sha256_hex, the SHA-256 data files are checked
+//                                           with, over the embedded sample's 8,000 training images
+//   hash/data_content_sha256/mnist-sample/manual_time
+//                                           the data digest a snapshot records (images and labels)
+// Counter for hashing: MB/s (10^6 bytes). Time: the wall clock per iteration (the writer writes
+// from a background thread). Snapshots go to a temporary folder, removed at exit.
+// On the 2-core CI machine (AMD EPYC, shared with other builds) the suite took 40 s at default
+// settings, set-up included (one training epoch on 640 images, two 50-epoch snapshots of 215 MB).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "bench_support.h"
+#include "support/temp_dir.h"
+#include "trackbench/tracking/compare.h"
+#include "trackbench/tracking/recorder.h"
+#include "trackbench/tracking/snapshot.h"
+#include "trackbench/trainer/checksum.h"
+#include "trackbench/trainer/datasets.h"
+#include "trackbench/trainer/train.h"
+
+namespace trackbench::tracking {
+namespace {
+
+namespace fs = std::filesystem;
+using bench::time_each_iteration;
+
+const trainer::dataset& sample() {
+  static const trainer::dataset data = trainer::load_dataset("mnist-sample", std::nullopt);
+  return data;
+}
+
+// One epoch of a real run, as the recorder hands it to the writer.
+struct recorded_epoch {
+  run_record record;
+  trainer::epoch_metrics metrics;
+  std::vector<array_record> parameters;
+  saved_state state;
+  std::int64_t bytes = 0;  // parameters and state: what one epoch adds to a snapshot
+};
+
+const recorded_epoch& real_epoch() {
+  static const recorded_epoch value = [] {
+    auto data = sample();  // cut to 640 training and 100 test images, to train in a second
+    data.train.images = data.train.images.slice(0, 0, 640);
+    data.train.labels = data.train.labels.slice(0, 0, 640);
+    data.test.images = data.test.images.slice(0, 0, 100);
+    data.test.labels = data.test.labels.slice(0, 0, 100);
+    trainer::train_config config;
+    config.device = trainer::device_kind::cpu;
+    config.epochs = 50;
+    trainer::trainer run(config, data);
+    recorded_epoch epoch;
+    epoch.metrics = run.train_epoch(1);
+    epoch.record =
+        describe_run(run, data, run_origin{}, "trackbench train --epochs 50", nlohmann::ordered_json::object());
+    const auto state = run.capture_state(1);
+    epoch.parameters = to_records(state.parameters);
+    epoch.state = to_saved_state(state, run.shuffle_seed(2));
+    for (const auto& p : epoch.parameters) epoch.bytes += static_cast<std::int64_t>(p.bytes.size());
+    for (const auto& o : epoch.state.optimizer) epoch.bytes += static_cast<std::int64_t>(o.bytes.size());
+    epoch.bytes += static_cast<std::int64_t>(epoch.state.cpu_generator.bytes.size());
+    return epoch;
+  }();
+  return value;
+}
+
+// The real run's state, as if saved after `epochs_done` epochs (the reader checks the two agree).
+saved_state state_after(std::int64_t epochs_done) {
+  auto state = real_epoch().state;
+  state.epochs_done = epochs_done;
+  return state;
+}
+
+// Epochs 1..count of the real run, as one append_epochs call (one write) takes them.
+void append_copies(snapshot_writer& writer, std::int64_t count) {
+  const auto& epoch = real_epoch();
+  std::vector<trainer::epoch_metrics> metrics(static_cast<std::size_t>(count), epoch.metrics);
+  for (std::size_t i = 0; i < metrics.size(); ++i) metrics[i].epoch = static_cast<int>(i) + 1;
+  writer.append_epochs(metrics, std::vector<std::vector<array_record>>(metrics.size(), epoch.parameters),
+                       state_after(count));
+}
+
+void append_epoch(benchmark::State& state) {
+  const auto& epoch = real_epoch();
+  const std::int64_t before = state.range(0) - 1;
+  const testing::temp_dir dir;
+  auto metrics = epoch.metrics;
+  metrics.epoch = static_cast<int>(state.range(0));
+  const auto after = state_after(state.range(0));
+  for (auto _ : state) {
+    // Untimed: a fresh snapshot holding the epochs before, so every iteration writes epoch k.
+    const auto path = dir / "run.h5";
+    {
+      snapshot_writer writer(path, epoch.record);
+      if (before > 0) append_copies(writer, before);
+      writer.wait();
+      const auto start = std::chrono::steady_clock::now();
+      writer.append_epoch(metrics, epoch.parameters, after);
+      writer.wait();
+      state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    fs::remove(path);
+  }
+  state.counters["bytes/s"] =
+      benchmark::Counter(static_cast<double>(epoch.bytes), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Two 50-epoch snapshots of the real run, written once by the writer as a run writes them
+// (in one write each, to keep the setup short), the second with its own run id and seed.
+class fifty_epoch_snapshots {
+ public:
+  fifty_epoch_snapshots() {
+    auto record = real_epoch().record;
+    for (auto* path : {&a_, &b_}) {
+      *path = dir_ / (record.identity["run_id"].get<std::string>() + ".h5");
+      snapshot_writer writer(*path, record);
+      append_copies(writer, 50);
+      writer.finish("completed", "");
+      record.identity["run_id"] = make_run_id();
+      record.config["seed"] = 2;
+    }
+  }
+  const fs::path& a() const { return a_; }
+  const fs::path& b() const { return b_; }
+
+ private:
+  testing::temp_dir dir_;
+  fs::path a_, b_;
+};
+
+const fifty_epoch_snapshots& fifty_epochs() {
+  static const fifty_epoch_snapshots snapshots;
+  return snapshots;
+}
+
+// The library calls `show --json` makes: open, validate, read the record, turn it into JSON.
+// (The text form is formatted in the CLI, cli/show_command.cpp, and left out.)
+void show(benchmark::State& state) {
+  const auto& path = fifty_epochs().a();
+  time_each_iteration(state, [&] {
+    const snapshot_reader reader(path);
+    const auto document = to_json(reader.record());
+    benchmark::DoNotOptimize(document.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  });
+}
+
+// The library calls `compare A B --fail-on test_acc:-0.5` makes: both snapshots opened and
+// validated, the fields that differ, every summary metric of each run and the rule. (Printing
+// the table is the CLI's, cli/compare_command.cpp, and left out.)
+void compare(benchmark::State& state) {
+  const auto& snapshots = fifty_epochs();
+  const std::vector<gate_rule> rules{parse_rule("test_acc:-0.5")};
+  time_each_iteration(state, [&] {
+    const snapshot_reader a(snapshots.a()), b(snapshots.b());
+    const std::vector<const run_record*> runs{&a.record(), &b.record()};
+    benchmark::DoNotOptimize(differing_fields(runs));
+    for (const auto& metric : summary_metric_names()) {
+      for (const auto* run : runs) benchmark::DoNotOptimize(summary_metric(*run, metric));
+    }
+    benchmark::DoNotOptimize(check_rules(runs, rules));
+  });
+}
+
+void set_megabytes_per_second(benchmark::State& state, std::int64_t bytes) {
+  state.counters["MB/s"] =
+      benchmark::Counter(static_cast<double>(bytes) / 1e6, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void hash_train_images(benchmark::State& state) {
+  const auto& images = sample().train.images;
+  const auto bytes = images.numel();
+  time_each_iteration(state, [&] {
+    benchmark::DoNotOptimize(trainer::sha256_hex(images.data_ptr(), static_cast<std::size_t>(bytes)));
+  });
+  set_megabytes_per_second(state, bytes);
+}
+
+void hash_data_content(benchmark::State& state) {
+  const auto& data = sample();
+  time_each_iteration(state, [&] { benchmark::DoNotOptimize(data_content_sha256(data)); });
+  // Images as stored, labels as one byte each.
+  set_megabytes_per_second(state,
+                           data.train.images.numel() + data.train.size() + data.test.images.numel() + data.test.size());
+}
+
+const bool registered = [] {
+  benchmark::RegisterBenchmark("snapshot/append_epoch", append_epoch)
+      ->Arg(1)
+      ->Arg(10)
+      ->Arg(50)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("snapshot/show/50_epochs", show)->UseManualTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("snapshot/compare/50_epochs", compare)->UseManualTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("hash/sha256/train_images", hash_train_images)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("hash/data_content_sha256/mnist-sample", hash_data_content)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  return true;
+}();
+
+}  // namespace
+}  // namespace trackbench::tracking
