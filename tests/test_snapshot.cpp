@@ -416,14 +416,16 @@ TEST_F(SnapshotTest, KeepWeightsMustMatchWhatTheFileHolds) {
 TEST_F(SnapshotTest, ReadsSchemaVersion1FilesAsKeepingWeights) {
   const auto path = write(2);
   testing::downgrade_to_schema_v1(path);
-  const snapshot_reader reader(path);
-  EXPECT_EQ(reader.record().identity["schema_version"], 1);
-  EXPECT_EQ(reader.record().config["keep_weights"], "all");
-  EXPECT_EQ(reader.record().config, record_->config);
-  ASSERT_EQ(reader.record().epochs.size(), 2u);
-  expect_same_arrays((*epochs_)[1].weights, reader.weights(2));
-  ASSERT_TRUE(reader.state().has_value());
-  EXPECT_EQ(reader.state()->epochs_done, 2);
+  {
+    const snapshot_reader reader(path);  // closed before the file is changed below
+    EXPECT_EQ(reader.record().identity["schema_version"], 1);
+    EXPECT_EQ(reader.record().config["keep_weights"], "all");
+    EXPECT_EQ(reader.record().config, record_->config);
+    ASSERT_EQ(reader.record().epochs.size(), 2u);
+    expect_same_arrays((*epochs_)[1].weights, reader.weights(2));
+    ASSERT_TRUE(reader.state().has_value());
+    EXPECT_EQ(reader.state()->epochs_done, 2);
+  }
 
   // Version 1 had no keep_weights: a v1 file carrying one is not what v1 writers made.
   with_file(path, [](hid_t file) {
