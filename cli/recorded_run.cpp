@@ -35,7 +35,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
     run.restore_state(tracking::to_training_state(inherited_weights.back(), *state));
   }
 
-  auto record = tracking::describe_run(run, data, origin, options.command_line, options.tags);
+  auto record = tracking::describe_run(run, data, origin, options.command_line, options.tags, options.keep_weights);
   std::error_code error;
   fs::create_directories(options.out_dir, error);
   if (error || !fs::is_directory(options.out_dir)) {

@@ -17,6 +17,7 @@ struct recording_options {
   nlohmann::ordered_json tags = nlohmann::ordered_json::object();
   std::string command_line;
   bool quiet = false;
+  bool keep_weights = true;  // false: --keep-weights none, the snapshot holds the record alone
 };
 
 struct recorded_run {

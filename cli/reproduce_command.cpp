@@ -62,13 +62,14 @@ void check_environment(const tracking::run_record& recorded, bool strict) {
   }
 }
 
-std::string describe(const tracking::epoch_match& match) {
+std::string describe(const tracking::epoch_match& match, bool weights_kept) {
   const std::string metrics = match.metrics_equal ? "bitwise equal"
                                                   : fmt::format("differ (largest: {} by {:.3g})", match.worst_metric,
                                                                 match.metric_difference);
-  const std::string weights = match.weights_equal ? "bitwise equal"
-                                                  : fmt::format("differ (largest |dw| {:.3g} in {})", match.weight_difference,
-                                                                match.worst_weight);
+  const std::string weights = !weights_kept        ? "not compared (not kept)"
+                              : match.weights_equal ? "bitwise equal"
+                                                    : fmt::format("differ (largest |dw| {:.3g} in {})",
+                                                                  match.weight_difference, match.worst_weight);
   return fmt::format("{:>5}  metrics {:<48}  weights {}", match.epoch, metrics, weights);
 }
 
@@ -90,6 +91,9 @@ int reproduce(const reproduce_flags& flags, const global_options& globals) {
   for (const auto& tag : flags.tags) add_tag(options.tags, tag);
   options.command_line = globals.command_line;
   options.quiet = globals.quiet;
+  // A run that kept no weights is reproduced the same way: there is nothing to compare them with.
+  const bool weights_kept = tracking::keeps_weights(record);
+  options.keep_weights = weights_kept;
   const int epochs = static_cast<int>(record.epochs.size());
   spdlog::info("reproducing run {}: {} epochs with seed {} on {} threads", record.identity["run_id"].get<std::string>(),
                epochs, config.seed, config.threads);
@@ -104,17 +108,23 @@ int reproduce(const reproduce_flags& flags, const global_options& globals) {
   fmt::print("\nreproduction of {} ({})\n{:>5}  {}\n", record.identity["run_id"].get<std::string>(),
              bitwise_expected ? "bitwise expected: CPU or --deterministic run" : "CUDA run without --deterministic: tolerance applies",
              "epoch", "check");
+  if (!weights_kept) {
+    fmt::print("weights cannot be compared: {} was recorded with --keep-weights none; the metrics decide\n",
+               flags.snapshot);
+  }
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const auto match = tracking::match_epoch(record.epochs[static_cast<std::size_t>(epoch - 1)],
                                              repeated.record().epochs[static_cast<std::size_t>(epoch - 1)],
-                                             original.weights(epoch), repeated.weights(epoch));
-    fmt::print("{}\n", describe(match));
+                                             weights_kept ? original.weights(epoch) : std::vector<tracking::array_record>{},
+                                             weights_kept ? repeated.weights(epoch) : std::vector<tracking::array_record>{});
+    fmt::print("{}\n", describe(match, weights_kept));
     bitwise = bitwise && match.metrics_equal && match.weights_equal;
     within_tolerance = within_tolerance && match.test_accuracy_difference <= accuracy_tolerance_points &&
                        match.test_loss_difference <= loss_tolerance;
   }
   if (bitwise) {
-    fmt::print("reproduced: every epoch's metrics and weights are bitwise equal\n");
+    fmt::print("reproduced: every epoch's metrics {} bitwise equal\n",
+               weights_kept ? "and weights are" : "are (weights not kept, not compared)");
     return 0;
   }
   if (!bitwise_expected && within_tolerance) {

@@ -60,6 +60,10 @@ void show(const std::string& path, bool as_json) {
   print_section("environment", record.environment);
   print_section("code", record.code);
   print_section("data", record.data);
+  fmt::print("weights\n  {}\n", tracking::keeps_weights(record)
+                                     ? "kept: the parameters after every epoch, and the state to resume from"
+                                     : "not kept (--keep-weights none): the record alone; it cannot be resumed, and "
+                                       "reproduce compares its metrics only");
   fmt::print("epochs\n");
   if (record.epochs.empty()) {
     fmt::print("  none completed\n");

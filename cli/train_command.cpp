@@ -21,6 +21,7 @@ struct train_flags {
   std::string optimizer = "adam";
   std::string device = "auto";
   std::string out = "runs";
+  std::string keep_weights = "all";
   std::vector<std::string> tags;
   std::string resume;
 };
@@ -34,6 +35,7 @@ recording_options recording(const train_flags& flags, const global_options& glob
   for (const auto& tag : flags.tags) add_tag(options.tags, tag);
   options.command_line = globals.command_line;
   options.quiet = globals.quiet;
+  options.keep_weights = flags.keep_weights == "all";
   return options;
 }
 
@@ -45,6 +47,10 @@ int resume_training(const train_flags& flags, const CLI::App& sub, const global_
   }
   const tracking::snapshot_reader parent(flags.resume);
   const auto& record = parent.record();
+  if (!tracking::keeps_weights(record)) {
+    throw input_error("--resume " + flags.resume + ": the run was recorded with --keep-weights none, so its snapshot keeps "
+                      "no state to resume from; train it again (with --keep-weights all, the default) to be able to resume");
+  }
   auto config = tracking::config_from_record(record.config);
   const auto done = static_cast<std::int64_t>(record.epochs.size());
   if (done >= config.epochs) {
@@ -113,6 +119,12 @@ command add_train_command(CLI::App& app, const global_options& globals) {
                   "Fraction of the training set held out for validation (seeded split)")
       ->capture_default_str();
   sub->add_option("--out", flags->out, "Folder the run's snapshot <run-id>.h5 goes to")->capture_default_str();
+  sub->add_option("--keep-weights", flags->keep_weights,
+                  "What the snapshot keeps besides the record (config, environment, code, data, metrics): all (the "
+                  "weights after every epoch and the state to resume from, about 4 MB per epoch) or none (a small "
+                  "file, e.g. a CI baseline; it cannot be resumed, and reproduce compares its metrics alone)")
+      ->check(CLI::IsMember({"all", "none"}))
+      ->capture_default_str();
   sub->add_option("--tag", flags->tags, "Tag the run: key=value (repeatable; default: none)");
   sub->add_option("--resume", flags->resume,
                   "Continue the run in this snapshot after its last completed epoch, with its config, optimizer and "

@@ -7,7 +7,8 @@ here in PyTorch, evaluates it on an IDX test set and prints its accuracy beside 
 Usage:
   read_snapshot.py RUN.h5 [--epoch N] [--test-dir DIR] [--check]
 
---epoch      the epoch whose weights to load (default: the last completed one)
+--epoch      the epoch whose weights to load (default: the last completed one); a snapshot
+             recorded with --keep-weights none has no weights, only its metrics are printed
 --test-dir   a folder with t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, raw or .gz
              (default: none, metrics only)
 --check      exit 1 unless the number of correctly classified test images equals the snapshot's
@@ -108,14 +109,19 @@ def main():
     except OSError as error:
         fail(f"{args.snapshot}: not a readable HDF5 file ({error})")
     with f:
-        if f.attrs.get("schema") != "trackbench.run" or f.attrs.get("schema_version", 0) > 1:
-            fail(f"{args.snapshot}: not a schema v1 trackbench snapshot")
+        if f.attrs.get("schema") != "trackbench.run" or not 1 <= f.attrs.get("schema_version", 0) <= 2:
+            fail(f"{args.snapshot}: not a schema v1 or v2 trackbench snapshot")
         epochs = len(f["metrics/epoch"])
         if epochs == 0:
             fail(f"{args.snapshot}: no completed epoch")
         epoch = args.epoch if args.epoch is not None else epochs
         if not 1 <= epoch <= epochs:
             fail(f"--epoch {epoch}: {args.snapshot} holds epochs 1 to {epochs}")
+        # Absent in schema v1, whose snapshots always keep their weights.
+        weights_kept = f["config"].attrs.get("keep_weights", "all") == "all"
+        if not weights_kept and (args.epoch is not None or args.test_dir is not None):
+            fail(f"--epoch {epoch}: {args.snapshot} keeps no weights (recorded with --keep-weights none); "
+                 "run this without --epoch and --test-dir to print its metrics")
         print(f"run {f.attrs['run_id']}: {f.attrs['status']}, {epochs} epochs, data {f['data'].attrs['name']}")
         print_metrics(f)
         if args.test_dir is None:

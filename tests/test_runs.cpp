@@ -148,6 +148,36 @@ TEST_F(Runs, ShowJsonCarriesTheWholeRecord) {
   EXPECT_TRUE(document["environment"]["gpus"].is_array());
 }
 
+// The record without weights: small, shown as such, refused by resume, reproduced on metrics.
+TEST_F(Runs, KeepWeightsNoneIsSmallCannotResumeAndReproducesOnMetrics) {
+  const auto path = trained("metrics-only", 2, "--keep-weights none");
+  const snapshot_reader reader(path);
+  EXPECT_FALSE(tracking::keeps_weights(reader.record()));
+  EXPECT_FALSE(reader.state().has_value());
+  EXPECT_EQ(reader.record().epochs.size(), 2u);
+  EXPECT_LT(fs::file_size(path), 1u << 20);
+
+  const auto show = run_trackbench("show " + quoted(path));
+  EXPECT_EQ(show.exit_code, 0) << show.output;
+  EXPECT_NE(show.output.find("keep_weights             none"), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("not kept (--keep-weights none)"), std::string::npos) << show.output;
+
+  const auto resume = run_trackbench("train --resume " + quoted(path));
+  EXPECT_EQ(resume.exit_code, 2) << resume.output;
+  EXPECT_NE(resume.output.find("keeps no state to resume from"), std::string::npos) << resume.output;
+  EXPECT_NE(resume.output.find("--keep-weights none"), std::string::npos) << resume.output;
+
+  const auto out = dir_ / "reproduced";
+  const auto result = run_trackbench("-q reproduce " + quoted(path) + " --out " + quoted(out));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("weights cannot be compared"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("    2  metrics bitwise equal"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("weights not compared (not kept)"), std::string::npos) << result.output;
+  const auto found = snapshots(out);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_FALSE(tracking::keeps_weights(snapshot_reader(found.front()).record()));
+}
+
 // SIGKILL when the file has just appeared, right after an epoch, and during a later epoch or
 // its write: every time the file opens, says "running" and holds whole epochs only.
 TEST_F(Runs, KilledRunsLeaveASnapshotHoldingEveryCompletedEpoch) {

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "support/error_message.h"
+#include "support/schema_v1.h"
 #include "support/temp_dir.h"
 #include "trackbench/tracking/recorder.h"
 #include "trackbench/tracking/snapshot.h"
@@ -46,7 +47,7 @@ class SnapshotTest : public ::testing::Test {
     config.threads = 1;
     config.epochs = 2;
     trainer::trainer run(config, data);
-    record_ = new run_record(describe_run(run, data, run_origin{}, "trackbench train --epochs 2", json{{"team", "ml"}}));
+    record_ = new run_record(describe_run(run, data, run_origin{}, "trackbench train --epochs 2", json{{"team", "ml"}}, true));
     epochs_ = new std::vector<written_epoch>();
     for (int epoch = 1; epoch <= 2; ++epoch) {
       const auto metrics = run.train_epoch(epoch);
@@ -67,6 +68,17 @@ class SnapshotTest : public ::testing::Test {
       writer.append_epoch((*epochs_)[i].metrics, (*epochs_)[i].weights, (*epochs_)[i].state);
     }
     if (!status.empty()) writer.finish(status, status == "failed" ? "loss became nan" : "");
+    return path;
+  }
+
+  // The same run recorded with --keep-weights none: metric rows only.
+  fs::path write_without_weights(std::size_t epochs) {
+    auto record = *record_;
+    record.config["keep_weights"] = "none";
+    const auto path = dir_ / ("metrics-only-" + std::to_string(++written_) + ".h5");
+    snapshot_writer writer(path, record);
+    for (std::size_t i = 0; i < epochs; ++i) writer.append_metrics_only((*epochs_)[i].metrics);
+    writer.finish("completed", "");
     return path;
   }
 
@@ -109,7 +121,9 @@ TEST_F(SnapshotTest, RoundTripKeepsEverySectionMetricWeightAndState) {
   const auto& record = reader.record();
   EXPECT_EQ(record.identity["status"], "completed");
   EXPECT_EQ(record.identity["schema"], "trackbench.run");
-  EXPECT_EQ(record.identity["schema_version"], 1);
+  EXPECT_EQ(record.identity["schema_version"], 2);
+  EXPECT_EQ(record.config["keep_weights"], "all");
+  EXPECT_TRUE(keeps_weights(record));
   EXPECT_EQ(record.identity["run_id"], record_->identity["run_id"]);
   EXPECT_EQ(record.identity["command_line"], "trackbench train --epochs 2");
   EXPECT_NE(record.identity["end_time"], "");
@@ -198,6 +212,38 @@ TEST_F(SnapshotTest, ARunWithoutEpochsHasNoState) {
   EXPECT_EQ(reader.record().identity["error"], "loss became nan");
   EXPECT_FALSE(reader.state().has_value());
   EXPECT_THROW(reader.weights(1), snapshot_error);
+}
+
+TEST_F(SnapshotTest, KeepWeightsNoneRoundTripsTheRecordWithoutWeightsOrState) {
+  // Without the checkout's uncommitted diff, which may be large while someone is editing.
+  auto record = *record_;
+  record.config["keep_weights"] = "none";
+  record.code["diff_stored_bytes"] = 0;
+  record.code_diff.clear();
+  const auto path = dir_ / "metrics-only.h5";
+  {
+    snapshot_writer writer(path, record);
+    writer.append_metrics_only((*epochs_)[0].metrics);
+    EXPECT_THROW(writer.append_epoch((*epochs_)[1].metrics, (*epochs_)[1].weights, (*epochs_)[1].state), std::logic_error);
+    writer.finish("completed", "");
+  }
+  EXPECT_LT(fs::file_size(path), 1u << 20);
+  EXPECT_GT(fs::file_size(write(1)), 4u << 20) << "the same epoch with its weights and state";
+
+  const snapshot_reader reader(path);
+  EXPECT_FALSE(keeps_weights(reader.record()));
+  EXPECT_EQ(reader.record().config, record.config);
+  ASSERT_EQ(reader.record().epochs.size(), 1u);
+  EXPECT_EQ(reader.record().epochs[0].test.loss, (*epochs_)[0].metrics.test.loss);
+  EXPECT_EQ(reader.record().epochs[0].test.confusion, (*epochs_)[0].metrics.test.confusion);
+  EXPECT_FALSE(reader.state().has_value());
+  const std::string message = error_message<snapshot_error>([&] { reader.weights(1); });
+  EXPECT_NE(message.find(path.string() + ": keeps no weights"), std::string::npos) << message;
+  EXPECT_NE(message.find("--keep-weights none"), std::string::npos) << message;
+
+  // And a writer that keeps weights takes no epoch without them.
+  snapshot_writer keeping(dir_ / "keeping.h5", *record_);
+  EXPECT_THROW(keeping.append_metrics_only((*epochs_)[0].metrics), std::logic_error);
 }
 
 TEST_F(SnapshotTest, WriterRefusesToOverwriteAFile) {
@@ -329,8 +375,65 @@ TEST_F(SnapshotTest, RefusesATruncatedFile) {
 
 TEST_F(SnapshotTest, RefusesANewerSchemaVersion) {
   const auto path = write(1);
-  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 2); });
-  expect_refused(path, "schema version 2; this trackbench reads up to 1");
+  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 3); });
+  expect_refused(path, "schema version 3; this trackbench reads up to 2");
+}
+
+TEST_F(SnapshotTest, KeepWeightsMustMatchWhatTheFileHolds) {
+  const auto with_weights = write(1);
+  with_file(with_weights, [](hid_t file) {
+    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
+    set_text_attribute(config, "keep_weights", "none");
+    H5Gclose(config);
+  });
+  expect_refused(with_weights, "weights holds epochs although config keep_weights is none");
+
+  const auto state_only = write_without_weights(1);
+  with_file(state_only, [](hid_t file) {
+    const hid_t state = H5Gopen2(file, "state", H5P_DEFAULT);
+    set_int_attribute(state, "epochs_done", 1);
+    H5Gclose(state);
+  });
+  expect_refused(state_only, "state is not empty although config keep_weights is none");
+
+  const auto claims_weights = write_without_weights(1);
+  with_file(claims_weights, [](hid_t file) {
+    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
+    set_text_attribute(config, "keep_weights", "all");
+    H5Gclose(config);
+  });
+  expect_refused(claims_weights, "weights has 0 epochs, metrics 1");
+
+  const auto unknown = write_without_weights(1);
+  with_file(unknown, [](hid_t file) {
+    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
+    set_text_attribute(config, "keep_weights", "some");
+    H5Gclose(config);
+  });
+  expect_refused(unknown, "config 'keep_weights' is 'some'; expected all or none");
+}
+
+TEST_F(SnapshotTest, ReadsSchemaVersion1FilesAsKeepingWeights) {
+  const auto path = write(2);
+  testing::downgrade_to_schema_v1(path);
+  {
+    const snapshot_reader reader(path);  // closed before the file is changed below
+    EXPECT_EQ(reader.record().identity["schema_version"], 1);
+    EXPECT_EQ(reader.record().config["keep_weights"], "all");
+    EXPECT_EQ(reader.record().config, record_->config);
+    ASSERT_EQ(reader.record().epochs.size(), 2u);
+    expect_same_arrays((*epochs_)[1].weights, reader.weights(2));
+    ASSERT_TRUE(reader.state().has_value());
+    EXPECT_EQ(reader.state()->epochs_done, 2);
+  }
+
+  // Version 1 had no keep_weights: a v1 file carrying one is not what v1 writers made.
+  with_file(path, [](hid_t file) {
+    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
+    set_text_attribute(config, "keep_weights", "all");
+    H5Gclose(config);
+  });
+  expect_refused(path, "config has attribute 'keep_weights', which the schema does not define");
 }
 
 TEST_F(SnapshotTest, RefusesObjectsAndAttributesTheSchemaDoesNotDefine) {

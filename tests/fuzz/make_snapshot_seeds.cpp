@@ -1,6 +1,7 @@
 // Writes the seed corpus of fuzz_snapshot_reader into the folder given as argv[1]: valid
-// snapshots made by snapshot_writer (so the fuzzer starts from the real layout) and
-// truncated copies of one (so it starts from the damage a killed copy leaves too).
+// snapshots made by snapshot_writer (so the fuzzer starts from the real layout: with weights,
+// without them, and in the schema v1 layout) and truncated copies of one (so it starts from
+// the damage a killed copy leaves too).
 // Each valid seed is read back first: a corpus the reader refuses would fuzz little.
 #include <cstdint>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "support/schema_v1.h"
 #include "support/temp_dir.h"
 #include "trackbench/tracking/snapshot.h"
 
@@ -48,7 +50,7 @@ tracking::run_record make_record() {
                    {"batch_size", 64},          {"eval_batch_size", 256},     {"epochs", 2},
                    {"seed", std::uint64_t{42}}, {"threads", 0},               {"threads_used", 2},
                    {"deterministic", true},     {"device", "cpu"},            {"device_used", "cpu"},
-                   {"validation_fraction", 0.1}};
+                   {"validation_fraction", 0.1}, {"keep_weights", "all"}};
   record.environment = {{"cpu_model", "Fuzz CPU"},
                         {"cpu_cores", 2},
                         {"hardware_threads", 2},
@@ -150,12 +152,16 @@ std::vector<std::uint8_t> read_bytes(const fs::path& path) {
   return bytes;
 }
 
-// Reads the image back as the fuzzer does and checks it holds `epochs` epochs.
+// Reads the image back as the fuzzer does and checks it holds `epochs` epochs, with their
+// weights and state when it keeps them.
 void check_readable(const std::vector<std::uint8_t>& image, const std::string& name, std::size_t epochs) {
   const tracking::snapshot_reader reader(image, name);
   if (reader.record().epochs.size() != epochs) throw std::runtime_error(name + " reads back with the wrong epoch count");
-  for (int epoch = 1; epoch <= static_cast<int>(epochs); ++epoch) reader.weights(epoch);
-  if (reader.state().has_value() != (epochs > 0)) throw std::runtime_error(name + " reads back with the wrong state");
+  const bool kept = tracking::keeps_weights(reader.record());
+  if (kept) {
+    for (int epoch = 1; epoch <= static_cast<int>(epochs); ++epoch) reader.weights(epoch);
+  }
+  if (reader.state().has_value() != (kept && epochs > 0)) throw std::runtime_error(name + " reads back with the wrong state");
 }
 
 void write_seeds(const fs::path& out) {
@@ -177,6 +183,21 @@ void write_seeds(const fs::path& out) {
   const auto completed = read_bytes(completed_path);
   check_readable(completed, "seed-completed.h5", 2);
   write_file(out / "seed-completed.h5", completed);
+
+  const fs::path metrics_only_path = scratch / "metrics-only.h5";
+  auto metrics_only_record = make_record();
+  metrics_only_record.config["keep_weights"] = "none";
+  tracking::snapshot_writer metrics_only_writer(metrics_only_path, metrics_only_record);
+  for (int epoch = 1; epoch <= 2; ++epoch) metrics_only_writer.append_metrics_only(make_metrics(epoch));
+  metrics_only_writer.finish("completed", "");
+  const auto metrics_only = read_bytes(metrics_only_path);
+  check_readable(metrics_only, "seed-metrics-only.h5", 2);
+  write_file(out / "seed-metrics-only.h5", metrics_only);
+
+  downgrade_to_schema_v1(completed_path);
+  const auto version_1 = read_bytes(completed_path);
+  check_readable(version_1, "seed-schema-v1.h5", 2);
+  write_file(out / "seed-schema-v1.h5", version_1);
 
   const auto truncated = [&](std::size_t size) {
     return std::vector<std::uint8_t>(completed.begin(), completed.begin() + static_cast<std::ptrdiff_t>(size));

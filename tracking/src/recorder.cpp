@@ -222,7 +222,7 @@ code_state capture_code() {
 }
 
 run_record describe_run(const trainer::trainer& run, const trainer::dataset& data, const run_origin& origin,
-                        const std::string& command_line, const nlohmann::ordered_json& tags) {
+                        const std::string& command_line, const nlohmann::ordered_json& tags, bool keep_weights) {
   run_record record;
   record.identity = {{"schema", schema_name},
                      {"schema_version", schema_version},
@@ -238,6 +238,7 @@ run_record describe_run(const trainer::trainer& run, const trainer::dataset& dat
                      {"command_line", command_line}};
   record.tags = tags;
   record.config = describe_config(run);
+  record.config["keep_weights"] = keep_weights ? "all" : "none";
   record.environment = to_json(capture_environment());
   auto code = capture_code();
   record.code = std::move(code.fields);
@@ -324,12 +325,16 @@ void snapshot_recorder::on_step(const trainer::step_progress& progress) {
 
 void snapshot_recorder::on_epoch(const trainer::epoch_metrics& metrics) {
   if (inner_ != nullptr) inner_->on_epoch(metrics);
-  const auto start = std::chrono::steady_clock::now();
-  const auto state = run_.capture_state(metrics.epoch);
-  auto parameters = to_records(state.parameters);
-  const auto saved = to_saved_state(state, run_.shuffle_seed(metrics.epoch + 1));
-  seconds_capturing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  writer_.append_epoch(metrics, parameters, saved);
+  if (keeps_weights(writer_.record())) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto state = run_.capture_state(metrics.epoch);
+    auto parameters = to_records(state.parameters);
+    const auto saved = to_saved_state(state, run_.shuffle_seed(metrics.epoch + 1));
+    seconds_capturing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    writer_.append_epoch(metrics, parameters, saved);
+  } else {
+    writer_.append_metrics_only(metrics);  // nothing is copied out of the model
+  }
   if (stop_requested_ && stop_requested_() && metrics.epoch < run_.config().epochs) {
     throw run_interrupted("stopped by a signal after epoch " + std::to_string(metrics.epoch));
   }

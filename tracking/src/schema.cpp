@@ -15,7 +15,7 @@ using t = value_type;
 const std::vector<field>& identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.run\""},
-      {"schema_version", t::int64, "", "1 for this layout; readers refuse a newer version"},
+      {"schema_version", t::int64, "", "2 for this layout (1: before keep_weights); readers refuse a newer version"},
       {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
       {"run_id", t::text, "", "unique, sorts by start time: <UTC yyyymmddThhmmss.mmmZ>-<8 random hex digits>"},
       {"parent_run_id", t::text, "", "run this one resumed or reproduced; empty for a fresh run"},
@@ -52,6 +52,10 @@ const std::vector<field>& config_fields() {
       {"device", t::text, "", "--device as given: auto, cpu or cuda"},
       {"device_used", t::text, "", "device trained on: cpu or cuda:<index>"},
       {"validation_fraction", t::float64, "fraction", "share of the training set held out for validation"},
+      {"keep_weights", t::text, "",
+       "--keep-weights: all (weights after every epoch and the state to resume from) or none (the record alone); "
+       "absent in version 1 files, which keep them all",
+       2},
   };
   return fields;
 }

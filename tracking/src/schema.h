@@ -1,7 +1,9 @@
 #pragma once
-// Schema v1 of a run snapshot as a table: which attributes each group holds, their types
+// Schema v2 of a run snapshot as a table: which attributes each group holds, their types
 // and units, and the per-epoch metric columns. The writer refuses anything not in it and the
-// reader requires exactly it; docs/snapshot-format.md describes the same table.
+// reader requires exactly it (less the fields added after an older file's version);
+// docs/snapshot-format.md describes the same table.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@ struct field {
   value_type type;
   std::string unit;  // empty when none
   std::string meaning;
+  std::int64_t since = 1;  // the schema version that added it: files of older versions lack it
 };
 
 // Attributes of the root group (the run's identity), /config, /environment, each

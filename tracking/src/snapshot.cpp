@@ -294,8 +294,14 @@ std::optional<object_kind> schema_kind(const std::string& path) {
   return std::nullopt;
 }
 
-// Reads the schema's fields of one group, refusing attributes the schema does not define.
-json read_fields(hid_t object, const std::vector<schema::field>& fields, const std::string& where) {
+// Reads the schema's fields of one group, refusing attributes the schema does not define;
+// fields added after the file's schema `version` are neither expected nor allowed.
+json read_fields(hid_t object, const std::vector<schema::field>& all_fields, const std::string& where,
+                 std::int64_t version) {
+  std::vector<schema::field> fields;
+  for (const auto& field : all_fields) {
+    if (field.since <= version) fields.push_back(field);
+  }
   std::set<std::string> expected;
   for (const auto& field : fields) {
     if (field.type != value_type::int64_array) expected.insert(field.name);
@@ -439,6 +445,8 @@ std::int64_t array_record::element_count() const {
 }
 
 std::string array_record::sha256() const { return trainer::sha256_hex(bytes.data(), bytes.size()); }
+
+bool keeps_weights(const run_record& record) { return record.config.at("keep_weights").get<std::string>() == "all"; }
 
 std::string displayed_status(const run_record& record) {
   const auto status = record.identity.value("status", std::string());
@@ -605,6 +613,7 @@ void snapshot_writer::append_epoch(const trainer::epoch_metrics& metrics, const 
 void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
                                     const std::vector<std::vector<array_record>>& parameters, const saved_state& state) {
   if (metrics.size() != parameters.size()) throw std::logic_error("append_epochs: one parameter list per epoch");
+  if (!keeps_weights(record_)) throw std::logic_error("append_epochs: the snapshot keeps no weights");
   const auto change = [&](hid_t file) {
     const hdf5::id weights = hdf5::group(H5Gopen2(file, "weights", H5P_DEFAULT), "weights");
     for (std::size_t i = 0; i < metrics.size(); ++i) {
@@ -617,6 +626,12 @@ void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& m
   };
   commit(change, record_.epochs.size() + metrics.size(), false);
   record_.epochs.insert(record_.epochs.end(), metrics.begin(), metrics.end());
+}
+
+void snapshot_writer::append_metrics_only(const trainer::epoch_metrics& metrics) {
+  if (keeps_weights(record_)) throw std::logic_error("append_metrics_only: the snapshot keeps weights");
+  commit([&](hid_t file) { append_metrics(file, metrics); }, record_.epochs.size() + 1, false);
+  record_.epochs.push_back(metrics);
 }
 
 void snapshot_writer::finish(const std::string& status, const std::string& error) {
@@ -747,7 +762,7 @@ void snapshot_reader::impl::validate_and_read() {
   if (version < 1) throw hdf5::error("schema_version " + std::to_string(version) + " is not valid");
   check_structure();
 
-  record.identity = read_fields(root.get(), schema::identity_fields(), "identity");
+  record.identity = read_fields(root.get(), schema::identity_fields(), "identity", version);
   static const std::set<std::string> statuses{"running", "completed", "failed", "interrupted"};
   if (statuses.count(record.identity["status"].get<std::string>()) == 0) {
     throw hdf5::error("identity 'status' is '" + record.identity["status"].get<std::string>() +
@@ -763,16 +778,21 @@ void snapshot_reader::impl::validate_and_read() {
   }
   {
     const hdf5::id config = open_group(file.get(), "config");
-    record.config = read_fields(config.get(), schema::config_fields(), "config");
+    record.config = read_fields(config.get(), schema::config_fields(), "config", version);
+    if (version < 2) record.config["keep_weights"] = "all";  // version 1 always kept them
+    const auto keep = record.config["keep_weights"].get<std::string>();
+    if (keep != "all" && keep != "none") {
+      throw hdf5::error("config 'keep_weights' is '" + keep + "'; expected all or none");
+    }
   }
   {
     const hdf5::id environment = open_group(file.get(), "environment");
-    record.environment = read_fields(environment.get(), schema::environment_fields(), "environment");
+    record.environment = read_fields(environment.get(), schema::environment_fields(), "environment", version);
     const hdf5::id gpus = open_group(environment.get(), "gpus");
     record.environment["gpus"] = json::array();
     for (const auto& name : children(gpus.get())) {
       const hdf5::id gpu = open_group(gpus.get(), name);
-      auto fields = read_fields(gpu.get(), schema::gpu_fields(), "environment/gpus/" + name);
+      auto fields = read_fields(gpu.get(), schema::gpu_fields(), "environment/gpus/" + name, version);
       if (std::to_string(fields["index"].get<std::int64_t>()) != name) {
         throw hdf5::error("environment/gpus/" + name + " has index " + fields["index"].dump());
       }
@@ -781,7 +801,7 @@ void snapshot_reader::impl::validate_and_read() {
   }
   {
     const hdf5::id code = open_group(file.get(), "code");
-    record.code = read_fields(code.get(), schema::code_fields(), "code");
+    record.code = read_fields(code.get(), schema::code_fields(), "code", version);
     const hdf5::id diff = hdf5::dataset(H5Dopen2(code.get(), "diff", H5P_DEFAULT), "code/diff");
     const auto shape = hdf5::checked_shape(diff.get(), hdf5::element::uint8, "code/diff");
     const auto stored = record.code["diff_stored_bytes"].get<std::int64_t>();
@@ -794,13 +814,13 @@ void snapshot_reader::impl::validate_and_read() {
   }
   {
     const hdf5::id data = open_group(file.get(), "data");
-    record.data = read_fields(data.get(), schema::data_fields(), "data");
+    record.data = read_fields(data.get(), schema::data_fields(), "data", version);
     const hdf5::id files = open_group(data.get(), "files");
     record.data["files"] = json::array();
     for (const auto& name : children(files.get())) {
       const hdf5::id entry = open_group(files.get(), name);
       json fields{{"name", name}};
-      fields.update(read_fields(entry.get(), schema::data_file_fields(), "data/files/" + name));
+      fields.update(read_fields(entry.get(), schema::data_file_fields(), "data/files/" + name, version));
       record.data["files"].push_back(std::move(fields));
     }
   }
@@ -830,9 +850,16 @@ void snapshot_reader::impl::validate_and_read() {
   }
   {
     const hdf5::id weights = open_group(file.get(), "weights");
-    read_weights_layout(weights.get());
     const hdf5::id state = open_group(file.get(), "state");
-    read_state_layout(state.get());
+    if (keeps_weights(record)) {
+      read_weights_layout(weights.get());
+      read_state_layout(state.get());
+    } else {
+      if (!children(weights.get()).empty()) throw hdf5::error("weights holds epochs although config keep_weights is none");
+      if (!children(state.get()).empty() || !attribute_names(state.get(), "state").empty()) {
+        throw hdf5::error("state is not empty although config keep_weights is none");
+      }
+    }
   }
 }
 
@@ -886,6 +913,9 @@ snapshot_reader::snapshot_reader(snapshot_reader&&) noexcept = default;
 const run_record& snapshot_reader::record() const { return impl_->record; }
 
 std::vector<array_record> snapshot_reader::weights(int epoch) const {
+  if (!keeps_weights(impl_->record)) {
+    throw snapshot_error(impl_->name + ": keeps no weights (the run was recorded with --keep-weights none)");
+  }
   if (epoch < 1 || epoch > static_cast<int>(impl_->record.epochs.size())) {
     throw snapshot_error(impl_->name + ": has no weights for epoch " + std::to_string(epoch));
   }

@@ -40,9 +40,10 @@ struct run_origin {
   std::int64_t resumed_from_epoch = 0;
 };
 
-// Everything a snapshot records before the first epoch. `tags` maps keys to text.
+// Everything a snapshot records before the first epoch. `tags` maps keys to text;
+// `keep_weights` false records the metrics alone (`--keep-weights none`).
 run_record describe_run(const trainer::trainer& run, const trainer::dataset& data, const run_origin& origin,
-                        const std::string& command_line, const nlohmann::ordered_json& tags);
+                        const std::string& command_line, const nlohmann::ordered_json& tags, bool keep_weights);
 
 // The config a snapshot records, back as a train_config; throws snapshot_error naming a bad field.
 trainer::train_config config_from_record(const nlohmann::ordered_json& config);
@@ -57,8 +58,9 @@ class run_interrupted : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Appends each completed epoch, with the weights and the state to resume from, to the
-// snapshot; passes progress on to `inner` (the console) and stops the run when asked to.
+// Appends each completed epoch, with the weights and the state to resume from unless the
+// snapshot keeps none, to the snapshot; passes progress on to `inner` (the console) and stops
+// the run when asked to.
 class snapshot_recorder : public trainer::training_observer {
  public:
   snapshot_recorder(snapshot_writer& writer, trainer::trainer& run, trainer::training_observer* inner,

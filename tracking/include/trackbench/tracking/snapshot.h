@@ -1,6 +1,7 @@
 #pragma once
 // Run snapshots: one HDF5 file per run holding identity, config, environment, code, data,
-// per-epoch metrics and weights, and the state to resume from. docs/snapshot-format.md is the
+// per-epoch metrics and weights (unless --keep-weights none), and the state to resume from.
+// docs/snapshot-format.md is the
 // field-by-field reference; schema.cpp is the table both this code and that document follow.
 //
 // The file on disk is always a complete, closed HDF5 file: the writer keeps the file in memory,
@@ -23,7 +24,8 @@
 namespace trackbench::tracking {
 
 inline constexpr const char* schema_name = "trackbench.run";
-inline constexpr std::int64_t schema_version = 1;
+// Version 2 added config keep_weights; version 1 files are still read (as keeping weights).
+inline constexpr std::int64_t schema_version = 2;
 
 // A snapshot that cannot be read: truncated, corrupt, foreign, crafted or from a newer
 // schema. The message names the file and the object.
@@ -73,6 +75,10 @@ struct run_record {
   std::vector<trainer::epoch_metrics> epochs;
 };
 
+// Whether the run keeps its weights after every epoch and the state to resume from (config
+// keep_weights "all"), or only the record ("none": `train --keep-weights none`).
+bool keeps_weights(const run_record& record);
+
 // Writes a snapshot as a run goes. Each change is made in memory at once and written to disk
 // by a background thread while training goes on; the next call (or wait()) waits for that
 // write and throws its failure. After a failed write every later call fails too: the file on
@@ -89,13 +95,15 @@ class snapshot_writer {
   snapshot_writer& operator=(const snapshot_writer&) = delete;
 
   // Adds one completed epoch: its metrics row, the model's parameters after it, and the state
-  // to resume from it (replacing the previous state).
+  // to resume from it (replacing the previous state). Only for a snapshot that keeps weights.
   void append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
                     const saved_state& state);
   // Several epochs in one write (a resume's inherited ones), so the file never holds a state
   // that is not for its last epoch. parameters[i] belongs to metrics[i].
   void append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
                      const std::vector<std::vector<array_record>>& parameters, const saved_state& state);
+  // Adds one completed epoch's metrics row alone, to a snapshot that keeps no weights.
+  void append_metrics_only(const trainer::epoch_metrics& metrics);
 
   // Sets the final status ("completed", "failed", "interrupted"), the error text and the end
   // time, and waits until it is on disk.
@@ -140,9 +148,10 @@ class snapshot_reader {
   snapshot_reader& operator=(const snapshot_reader&) = delete;
 
   const run_record& record() const;
-  // The parameters after `epoch` (1-based), each checked against its stored SHA-256.
+  // The parameters after `epoch` (1-based), each checked against its stored SHA-256. Throws
+  // snapshot_error for a snapshot that keeps no weights.
   std::vector<array_record> weights(int epoch) const;
-  // Absent for a run that completed no epoch.
+  // Absent for a run that completed no epoch or keeps no weights.
   std::optional<saved_state> state() const;
 
   struct impl;  // the open file and what was validated; defined in snapshot.cpp
