@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <set>
 
@@ -112,7 +113,7 @@ std::vector<suite> chosen_suites(const bench_flags& flags) {
 
 // Runs the suite with no shell, its console output on our stderr (stdout stays the summary's),
 // and returns its JSON document. Throws std::runtime_error naming the suite when it fails.
-nlohmann::json run_suite(const suite& s, const bench_flags& flags, const fs::path& json_out) {
+json run_suite(const suite& s, const bench_flags& flags, const fs::path& json_out) {
   std::vector<std::string> words{s.executable.string(), "--benchmark_repetitions=" + std::to_string(flags.repetitions),
                                  "--benchmark_out=" + json_out.string(), "--benchmark_out_format=json"};
   if (!flags.filter.empty()) words.push_back("--benchmark_filter=" + flags.filter);
@@ -141,8 +142,13 @@ nlohmann::json run_suite(const suite& s, const bench_flags& flags, const fs::pat
   }
   std::ifstream in(json_out);
   if (!in) throw std::runtime_error(what + " wrote no JSON output to " + json_out.string());
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // Google Benchmark leaves the file empty when --benchmark_filter matches none of its benchmarks.
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return json{{"benchmarks", json::array()}};
+  }
   try {
-    return nlohmann::json::parse(in);
+    return json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(what + " wrote invalid JSON: " + e.what());
   }
@@ -169,12 +175,12 @@ int bench(const bench_flags& flags, const global_options& globals) {
                                          flags.filter, flags.repetitions);
   const std::string bench_id = record.identity["bench_id"].get<std::string>();
 
-  nlohmann::json merged{{"context", nullptr}, {"benchmarks", nlohmann::json::array()}};
+  json merged{{"context", nullptr}, {"benchmarks", json::array()}};
   for (const auto& s : suites) {
     spdlog::info("running {} ({} repetitions{})", s.executable.string(), flags.repetitions,
                  flags.filter.empty() ? "" : ", filter " + flags.filter);
     const fs::path json_out = fs::path(flags.out) / ("." + bench_id + "." + s.name + ".json");
-    nlohmann::json document;
+    json document;
     try {
       document = run_suite(s, flags, json_out);
       fs::remove(json_out, error);

@@ -279,7 +279,7 @@ std::vector<double> bench_result::real_seconds() const {
   return values;
 }
 
-std::vector<bench_result> parse_google_benchmark(const nlohmann::json& document, const std::string& suite,
+std::vector<bench_result> parse_google_benchmark(const nlohmann::ordered_json& document, const std::string& suite,
                                                  const std::string& source) {
   const auto bad = [&](const std::string& why) { return input_error(source + ": not Google Benchmark JSON output: " + why); };
   if (!document.is_object() || !document.contains("benchmarks") || !document["benchmarks"].is_array()) {

@@ -51,9 +51,9 @@ struct bench_record {
 };
 
 // The iteration entries of one suite's Google Benchmark JSON output (aggregates are left out:
-// they are recomputed from the samples). Throws input_error naming `source` when the document
-// is not such an output.
-std::vector<bench_result> parse_google_benchmark(const nlohmann::json& document, const std::string& suite,
+// they are recomputed from the samples), counters in the order the suite wrote them. Throws
+// input_error naming `source` when the document is not such an output.
+std::vector<bench_result> parse_google_benchmark(const nlohmann::ordered_json& document, const std::string& suite,
                                                  const std::string& source);
 
 // Writes the record as a new file `path` (its folder must exist), crash-safe: a temporary
