@@ -39,8 +39,9 @@ class BenchGate : public ::testing::Test {
   std::pair<json, int> compare(const fs::path& base, const fs::path& next) {
     const auto as_json = run_trackbench("compare --json " + quoted(base) + " " + quoted(next) + " 2>/dev/null");
     EXPECT_EQ(as_json.exit_code, 0) << as_json.output;
+    const auto document = json::parse(as_json.output);
     json busy;
-    for (const auto& entry : json::parse(as_json.output)["benchmarks"]) {
+    for (const auto& entry : document["benchmarks"]) {
       if (entry["name"] == "busy_loop/iterations:4") busy = entry;
     }
     EXPECT_FALSE(busy.is_null()) << as_json.output;
@@ -78,8 +79,10 @@ TEST_F(BenchGate, TwoRunsOfOneBuildAreNeverSlower) {
 }
 
 TEST_F(BenchGate, ASlowedBuildIsSlowerWithPBelowFivePercent) {
-  const auto fast = bench(TRACKBENCH_BENCH_FIXTURE, 10);
-  const auto slow = bench(TRACKBENCH_BENCH_FIXTURE_SLOWED, 10);
+  // 20 repetitions a side: on a machine shared with builds the samples spread by 20% and more,
+  // and the 40% of extra work must still stand out of that noise.
+  const auto fast = bench(TRACKBENCH_BENCH_FIXTURE, 20, "--filter busy");
+  const auto slow = bench(TRACKBENCH_BENCH_FIXTURE_SLOWED, 20, "--filter busy");
   // The slowed suite has another file name: benchmarks match by their own names.
   const auto [busy, exit_code] = compare(fast, slow);
   EXPECT_EQ(busy["verdict"], "slower") << busy.dump();
