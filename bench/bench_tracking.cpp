@@ -62,7 +62,8 @@ const recorded_epoch& real_epoch() {
     recorded_epoch epoch;
     epoch.metrics = run.train_epoch(1);
     epoch.record =
-        describe_run(run, data, run_origin{}, "trackbench train --epochs 50", nlohmann::ordered_json::object());
+        describe_run(run, data, run_origin{}, "trackbench train --epochs 50", nlohmann::ordered_json::object(),
+                     /*keep_weights=*/true);
     const auto state = run.capture_state(1);
     epoch.parameters = to_records(state.parameters);
     epoch.state = to_saved_state(state, run.shuffle_seed(2));

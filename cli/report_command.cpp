@@ -5,6 +5,7 @@
 #include <fstream>
 #include <memory>
 
+#include "bench_output.h"
 #include "commands.h"
 #include "console.h"
 #include "trackbench/interop/report.h"
@@ -20,12 +21,26 @@ struct report_flags {
 };
 
 int report(const report_flags& flags) {
-  if (flags.snapshots.size() > 26) throw input_error("report takes at most 26 snapshots");
   std::vector<tracking::snapshot_reader> readers;
-  for (const auto& path : flags.snapshots) readers.emplace_back(path);
+  std::vector<std::string> run_paths, bench_paths;
+  std::vector<tracking::bench_record> bench_records;
+  for (const auto& path : flags.snapshots) {
+    if (is_bench_snapshot(path)) {
+      bench_records.push_back(tracking::read_bench_snapshot(path));
+      bench_paths.push_back(path);
+    } else {
+      readers.emplace_back(path);
+      run_paths.push_back(path);
+    }
+  }
+  if (readers.size() > 26 || bench_records.size() > 26) {
+    throw input_error("report takes at most 26 run snapshots and 26 bench snapshots");
+  }
   std::vector<interop::report_run> runs;
-  for (std::size_t i = 0; i < readers.size(); ++i) runs.push_back({flags.snapshots[i], &readers[i].record()});
-  const auto page = interop::html_report(runs, tracking::utc_timestamp());
+  for (std::size_t i = 0; i < readers.size(); ++i) runs.push_back({run_paths[i], &readers[i].record()});
+  std::vector<interop::report_bench> benches;
+  for (std::size_t i = 0; i < bench_records.size(); ++i) benches.push_back({bench_paths[i], &bench_records[i]});
+  const auto page = interop::html_report(runs, tracking::utc_timestamp(), benches);
 
   // Written beside the target and renamed over it, so a reader never sees half a page.
   const fs::path target(flags.output);
@@ -41,7 +56,8 @@ int report(const report_flags& flags) {
     fs::remove(temporary, error);
     throw input_error("-o " + flags.output + ": cannot replace the file: " + error.message());
   }
-  spdlog::info("wrote {} ({} runs, {} bytes)", printable(flags.output), runs.size(), page.size());
+  spdlog::info("wrote {} ({} runs, {} bench snapshots, {} bytes)", printable(flags.output), runs.size(), benches.size(),
+               page.size());
   return 0;
 }
 
@@ -50,9 +66,10 @@ int report(const report_flags& flags) {
 command add_report_command(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "report", "Write one self-contained HTML page with SVG charts of runs: loss, accuracy, epoch time, images/s, "
-                "final confusion matrices, and what differs between them");
+                "final confusion matrices, and what differs between them; and of bench snapshots: each benchmark's "
+                "median as a bar per snapshot, with whiskers for the spread");
   auto flags = std::make_shared<report_flags>();
-  sub->add_option("snapshots", flags->snapshots, "Run snapshots (.h5)")->required();
+  sub->add_option("snapshots", flags->snapshots, "Run and bench snapshots (.h5)")->required();
   sub->add_option("-o,--output", flags->output, "HTML file to write")->capture_default_str();
   return {sub, [flags] { return report(*flags); }};
 }

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <memory>
 
+#include "bench_output.h"
 #include "commands.h"
 #include "console.h"
+#include "trackbench/tracking/bench.h"
 #include "trackbench/tracking/snapshot.h"
 #include "trackbench/trainer/errors.h"
 
@@ -43,7 +45,25 @@ void print_section(const std::string& title, const json& section) {
   }
 }
 
+void show_bench(const std::string& path, bool as_json) {
+  const auto record = tracking::read_bench_snapshot(path);
+  if (as_json) {
+    fmt::print("{}\n", tracking::to_json(record).dump(2, ' ', false, json::error_handler_t::replace));
+    return;
+  }
+  print_section("bench", record.identity);
+  print_section("environment", record.environment);
+  print_section("code", record.code);
+  print_section("data", record.data);
+  fmt::print("benchmarks (time per iteration, real or manual)\n");
+  print_bench_table(record);
+}
+
 void show(const std::string& path, bool as_json) {
+  if (is_bench_snapshot(path)) {
+    show_bench(path, as_json);
+    return;
+  }
   const tracking::snapshot_reader reader(path);
   const auto& record = reader.record();
   if (as_json) {
@@ -73,13 +93,26 @@ void show(const std::string& path, bool as_json) {
   for (const auto& epoch : record.epochs) table.on_epoch(epoch);
 }
 
+std::string bench_list_line(const fs::path& path) {
+  const auto record = tracking::read_bench_snapshot(path);
+  std::size_t samples = 0;
+  for (const auto& result : record.benchmarks) samples += result.samples.size();
+  return fmt::format("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8}  {}", "bench",
+                     printable(record.identity["bench_id"].get<std::string>()), "completed",
+                     printable(record.data["name"].get<std::string>()), "-", "-", "-",
+                     printable(record.identity["start_time"].get<std::string>()) +
+                         fmt::format("  ({} benchmarks, {} samples)", record.benchmarks.size(), samples));
+}
+
 std::string list_line(const fs::path& path) {
+  if (is_bench_snapshot(path)) return bench_list_line(path);
   const tracking::snapshot_reader reader(path);
   const auto& record = reader.record();
   const std::string accuracy = record.epochs.empty() ? "-" : percent(record.epochs.back().test.accuracy);
   double seconds = 0.0;
   for (const auto& epoch : record.epochs) seconds += epoch.epoch_seconds;
-  return fmt::format("{:<32} {:<11} {:<14} {:>3}/{:<3} {:>8} {:>8}  {}", printable(record.identity["run_id"].get<std::string>()),
+  return fmt::format("{:<5} {:<32} {:<11} {:<14} {:>3}/{:<3} {:>8} {:>8}  {}", "run",
+                     printable(record.identity["run_id"].get<std::string>()),
                      tracking::displayed_status(record), printable(record.data["name"].get<std::string>()),
                      record.epochs.size(), record.config["epochs"].get<std::int64_t>(), accuracy,
                      format_duration(seconds), printable(record.identity["start_time"].get<std::string>()));
@@ -94,7 +127,7 @@ int list(const std::string& folder) {
     if (entry.is_regular_file() && entry.path().extension() == ".h5" && name.front() != '.') files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
-  fmt::print("{:<32} {:<11} {:<14} {:>7} {:>8} {:>8}  {}\n", "run", "status", "data set", "epochs", "test_acc", "time",
+  fmt::print("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8}  {}\n", "kind", "id", "status", "data set", "epochs", "test_acc", "time",
              "started (UTC)");
   int unreadable = 0;
   for (const auto& file : files) {
@@ -112,10 +145,11 @@ int list(const std::string& folder) {
 }  // namespace
 
 command add_show_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("show", "Show a run snapshot: identity, config, environment, code, data and epochs");
+  auto* sub = app.add_subcommand("show", "Show a snapshot: a run's identity, config, environment, code, data and epochs, "
+                                         "or a bench snapshot's sections and per-benchmark table");
   auto path = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
-  sub->add_option("snapshot", *path, "Run snapshot (.h5)")->required();
+  sub->add_option("snapshot", *path, "Run or bench snapshot (.h5)")->required();
   sub->add_flag("--json", *as_json, "Print the whole record as JSON (default: off)");
   return {sub, [path, as_json] {
             show(*path, *as_json);
@@ -124,7 +158,7 @@ command add_show_command(CLI::App& app) {
 }
 
 command add_ls_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("ls", "List the run snapshots in a folder, one line each");
+  auto* sub = app.add_subcommand("ls", "List the run and bench snapshots in a folder, one line each");
   auto folder = std::make_shared<std::string>("runs");
   sub->add_option("folder", *folder, "Folder of snapshots")->capture_default_str();
   return {sub, [folder] { return list(*folder); }};

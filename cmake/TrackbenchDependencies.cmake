@@ -64,7 +64,8 @@ find_package(Threads REQUIRED)
 if(TRACKBENCH_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
-if(TRACKBENCH_BUILD_BENCHMARKS)
+# The tests build a small Google Benchmark suite of their own for `trackbench bench`.
+if(TRACKBENCH_BUILD_BENCHMARKS OR TRACKBENCH_BUILD_TESTS)
   find_package(benchmark REQUIRED)
   # The kernels suite calls cuDNN directly (cmake/FindCUDNN.cmake); after LibTorch, whose
   # wheel it looks in first.

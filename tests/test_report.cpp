@@ -8,6 +8,7 @@
 
 #include "support/idx_files.h"
 #include "support/process.h"
+#include "support/sample_records.h"
 #include "support/temp_dir.h"
 #include "trackbench/interop/report.h"
 
@@ -101,6 +102,24 @@ TEST(Report, EscapesWhatSnapshotsHoldAndLoadsNothing) {
   EXPECT_NE(page.find("@media print"), std::string::npos);
 }
 
+TEST(Report, BenchSnapshotsAreBarsWithTheirSpread) {
+  auto base = sample_bench_record({1e-3, 1.1e-3, 0.9e-3, 1.0e-3});
+  auto next = sample_bench_record({2e-3, 2.2e-3, 1.8e-3, 2.0e-3});
+  next.benchmarks[0].name = "<b>renamed</b>";
+  const auto page = interop::html_report({}, "now", {{"base.h5", &base}, {"next.h5", &next}});
+  EXPECT_NE(page.find("id=\"benches\""), std::string::npos);
+  EXPECT_NE(page.find("id=\"chart-bench\""), std::string::npos);
+  EXPECT_EQ(page.find("id=\"runs\""), std::string::npos) << "no run sections without runs";
+  // Four benchmark names (one only in each snapshot), two bars each where present: 4 bars.
+  std::size_t bars = 0;
+  for (auto at = page.find("class=\"bar\""); at != std::string::npos; at = page.find("class=\"bar\"", at + 1)) ++bars;
+  EXPECT_EQ(bars, 4u);
+  EXPECT_NE(page.find("B train_steps/cpu/64: median 2 s"), std::string::npos);  // 2e-3 * 1000 s per step
+  EXPECT_NE(page.find("&lt;b&gt;renamed&lt;/b&gt;"), std::string::npos);
+  EXPECT_EQ(page.find("<b>renamed"), std::string::npos);
+  EXPECT_NE(page.find("A: skipped or absent"), std::string::npos);
+}
+
 TEST(Report, TwoRunsRenderInHeadlessChromiumWithEveryChart) {
   const auto chromium = run_command("command -v chromium");
   if (chromium.exit_code != 0) GTEST_SKIP() << "test_report.cpp: no chromium on PATH (scripts/setup.sh installs it)";
@@ -116,8 +135,14 @@ TEST(Report, TwoRunsRenderInHeadlessChromiumWithEveryChart) {
     for (const auto& entry : fs::directory_iterator(out)) snapshots.push_back(quoted(entry.path()));
   }
   ASSERT_EQ(snapshots.size(), 2u);
+  for (const double scale : {1.0, 1.3}) {
+    const auto bench = dir / ("bench-" + std::to_string(scale) + ".h5");
+    tracking::write_bench_snapshot(bench, sample_bench_record({1e-3 * scale, 1.1e-3 * scale, 0.9e-3 * scale}));
+    snapshots.push_back(quoted(bench));
+  }
   const auto html = dir / "report.html";
-  const auto made = run_trackbench("report " + snapshots[0] + " " + snapshots[1] + " -o " + quoted(html));
+  const auto made = run_trackbench("report " + snapshots[0] + " " + snapshots[1] + " " + snapshots[2] + " " +
+                                   snapshots[3] + " -o " + quoted(html));
   ASSERT_EQ(made.exit_code, 0) << made.output;
 
   // One private profile per run, so concurrent tests and a user's Chromium never meet.
@@ -126,7 +151,8 @@ TEST(Report, TwoRunsRenderInHeadlessChromiumWithEveryChart) {
   const auto dom = run_command(browser + "--enable-logging=stderr --v=0 --dump-dom 'file://" + html.string() + "'");
   ASSERT_EQ(dom.exit_code, 0) << dom.output;
   for (const std::string id : {"chart-loss", "chart-accuracy", "chart-epoch-time", "chart-images-per-second",
-                               "chart-confusion-A", "chart-confusion-B", "runs", "differences"}) {
+                               "chart-confusion-A", "chart-confusion-B", "runs", "differences", "benches",
+                               "chart-bench"}) {
     EXPECT_NE(dom.output.find("id=\"" + id + "\""), std::string::npos) << id;
   }
   EXPECT_NE(dom.output.find("config.learning_rate"), std::string::npos) << "the differences table names the lr";

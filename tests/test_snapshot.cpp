@@ -12,6 +12,7 @@
 #include <map>
 
 #include "support/error_message.h"
+#include "support/hdf5_edit.h"
 #include "support/schema_v1.h"
 #include "support/temp_dir.h"
 #include "trackbench/tracking/recorder.h"
@@ -22,7 +23,11 @@
 namespace trackbench::tracking {
 namespace {
 
+using testing::add_dataset;
 using testing::error_message;
+using testing::set_int_attribute;
+using testing::set_text_attribute;
+using testing::with_file;
 using testing::temp_dir;
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -298,44 +303,6 @@ TEST_F(SnapshotTest, AFailedWriteKeepsThePreviousEpochs) {
 }
 
 // ---- bad snapshots -------------------------------------------------------------------------
-
-void with_file(const fs::path& path, const std::function<void(hid_t)>& change) {
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  ASSERT_GE(file, 0);
-  change(file);
-  ASSERT_GE(H5Fclose(file), 0);
-}
-
-void set_int_attribute(hid_t object, const char* name, std::int64_t value) {
-  H5Adelete(object, name);
-  const hid_t space = H5Screate(H5S_SCALAR);
-  const hid_t attr = H5Acreate2(object, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(attr, H5T_NATIVE_INT64, &value);
-  H5Aclose(attr);
-  H5Sclose(space);
-}
-
-void set_text_attribute(hid_t object, const char* name, const char* value) {
-  H5Adelete(object, name);
-  const hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, H5T_VARIABLE);
-  const hid_t space = H5Screate(H5S_SCALAR);
-  const hid_t attr = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(attr, type, &value);
-  H5Aclose(attr);
-  H5Sclose(space);
-  H5Tclose(type);
-}
-
-void add_dataset(hid_t parent, const char* name, hid_t create_plist = H5P_DEFAULT) {
-  const hsize_t dims[1] = {4};
-  const float values[4] = {1, 2, 3, 4};
-  const hid_t space = H5Screate_simple(1, dims, nullptr);
-  const hid_t set = H5Dcreate2(parent, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, create_plist, H5P_DEFAULT);
-  H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values);
-  H5Dclose(set);
-  H5Sclose(space);
-}
 
 void expect_refused(const fs::path& path, const std::string& fragment) {
   const std::string message = error_message<snapshot_error>([&] { snapshot_reader reader(path); });

@@ -9,6 +9,7 @@
 
 #include "json_text.h"
 #include "trackbench/tracking/compare.h"
+#include "trackbench/tracking/statistics.h"
 
 namespace trackbench::interop {
 namespace {
@@ -216,6 +217,90 @@ std::string differences_table(const std::vector<report_run>& runs) {
   return out + "</tbody></table>\n";
 }
 
+std::string benches_table(const std::vector<report_bench>& benches) {
+  std::string out = "<table id=\"benches\"><thead><tr><th></th><th>bench snapshot</th><th>benchmarks</th>"
+                    "<th>repetitions</th><th>CPU</th><th>started (UTC)</th><th>file</th></tr></thead><tbody>\n";
+  for (std::size_t b = 0; b < benches.size(); ++b) {
+    const auto& record = *benches[b].record;
+    out += fmt::format("<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td>{}</td>"
+                       "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                       colour(b), label(b), escape(text_of(record.identity["bench_id"])), record.benchmarks.size(),
+                       text_of(record.identity["repetitions"]), escape(text_of(record.environment["cpu_model"])),
+                       escape(text_of(record.identity["start_time"])), escape(benches[b].path));
+  }
+  return out + "</tbody></table>\n";
+}
+
+// 1.23 ms: three significant digits in the unit that fits.
+std::string seconds_text(double seconds) {
+  if (seconds >= 1.0 || seconds == 0.0) return fmt::format("{:.3g} s", seconds);
+  if (seconds >= 1e-3) return fmt::format("{:.3g} ms", seconds * 1e3);
+  if (seconds >= 1e-6) return fmt::format("{:.3g} us", seconds * 1e6);
+  return fmt::format("{:.3g} ns", seconds * 1e9);
+}
+
+// One row per benchmark, one bar per bench snapshot: the median time per iteration, whiskers
+// from median - spread to median + spread (the spread as compare computes it). Benchmarks take
+// from nanoseconds to seconds, so each row has its own scale, from 0 to its longest whisker.
+std::string bench_bars(const std::vector<report_bench>& benches) {
+  std::vector<std::string> names;
+  for (const auto& bench : benches) {
+    for (const auto& result : bench.record->benchmarks) {
+      if (std::find(names.begin(), names.end(), result.name) == names.end()) names.push_back(result.name);
+    }
+  }
+  constexpr double width = 900, label_width = 330, value_width = 90, bar_height = 12, gap = 10;
+  constexpr double plot_width = width - label_width - value_width;
+  const double row_height = bar_height * static_cast<double>(benches.size()) + gap;
+  const double height = row_height * static_cast<double>(names.size()) + 8;
+  std::string out = "<figure class=\"chart bars\" id=\"chart-bench\"><figcaption>Median time per iteration; whiskers: "
+                    "median &#177; spread; each benchmark on its own scale from 0</figcaption>\n";
+  if (names.empty()) return out + "<p>No benchmark recorded.</p></figure>\n";
+  out += fmt::format("<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"bench results\">\n", width, height);
+  for (std::size_t n = 0; n < names.size(); ++n) {
+    const double top = 4 + row_height * static_cast<double>(n);
+    struct bar {
+      double median = 0, spread = 0;
+      bool present = false;
+    };
+    std::vector<bar> bars(benches.size());
+    double longest = 0;
+    for (std::size_t b = 0; b < benches.size(); ++b) {
+      for (const auto& result : benches[b].record->benchmarks) {
+        if (result.name != names[n] || result.samples.empty()) continue;
+        const auto times = result.real_seconds();
+        bars[b] = {tracking::statistics::median(times), tracking::statistics::relative_spread(times), true};
+        longest = std::max(longest, bars[b].median * (1 + bars[b].spread));
+      }
+    }
+    out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", label_width - 8,
+                       top + row_height / 2, escape(names[n]));
+    for (std::size_t b = 0; b < benches.size(); ++b) {
+      const double y = top + bar_height * static_cast<double>(b);
+      if (!bars[b].present || longest <= 0) {
+        out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{:.1f}\">{}: skipped or absent</text>\n", label_width + 4,
+                           y + bar_height - 3, label(b));
+        continue;
+      }
+      const auto px = [&](double seconds) { return label_width + seconds / longest * plot_width; };
+      const double low = bars[b].median * (1 - std::min(bars[b].spread, 1.0)), high = bars[b].median * (1 + bars[b].spread);
+      out += fmt::format("<rect class=\"bar\" x=\"{}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\">"
+                         "<title>{} {}: median {}, spread {:.1f}%</title></rect>",
+                         label_width, y + 1, px(bars[b].median) - label_width, bar_height - 2, colour(b), label(b),
+                         escape(names[n]), seconds_text(bars[b].median), 100.0 * bars[b].spread);
+      out += fmt::format("<line class=\"whisker\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>", px(low),
+                         px(high), y + bar_height / 2, y + bar_height / 2);
+      for (const double end : {low, high}) {
+        out += fmt::format("<line class=\"whisker\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>", px(end),
+                           px(end), y + 2, y + bar_height - 2);
+      }
+      out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{:.1f}\">{} {}</text>\n", width - value_width + 6,
+                         y + bar_height - 3, label(b), seconds_text(bars[b].median));
+    }
+  }
+  return out + "</svg></figure>\n";
+}
+
 const char* const style = R"(
 body { font: 14px/1.4 system-ui, sans-serif; color: #111; margin: 24px auto; max-width: 1100px; padding: 0 16px; }
 h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ccc; }
@@ -225,6 +310,7 @@ th { background: #f2f2f2; white-space: nowrap; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
 figure { margin: 12px 0; } figcaption { font-weight: 600; margin-bottom: 4px; }
 figure.line svg { width: 100%; max-width: 720px; height: auto; }
+figure.bars svg { width: 100%; height: auto; } .whisker { stroke: #111; stroke-width: 1.2; }
 figure.confusion { display: inline-block; margin-right: 16px; } figure.confusion svg { width: 360px; height: auto; }
 .grid { stroke: #e4e4e4; } .frame { fill: none; stroke: #888; }
 .series { fill: none; stroke-width: 2; }
@@ -240,19 +326,27 @@ figure.confusion { display: inline-block; margin-right: 16px; } figure.confusion
 
 }  // namespace
 
-std::string html_report(const std::vector<report_run>& runs, const std::string& generated_at) {
+std::string html_report(const std::vector<report_run>& runs, const std::string& generated_at,
+                        const std::vector<report_bench>& benches) {
   std::string title = "trackbench report: ";
   for (std::size_t r = 0; r < runs.size(); ++r) title += (r ? ", " : "") + text_of(runs[r].record->identity["run_id"]);
+  for (std::size_t b = 0; b < benches.size(); ++b) {
+    title += (runs.empty() && b == 0 ? "" : ", ") + text_of(benches[b].record->identity["bench_id"]);
+  }
   std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                     "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>" +
                     escape(title) + "</title>\n<style>" + style + "</style></head><body>\n";
   out += "<h1>trackbench report</h1>\n<p>Generated " + escape(generated_at) + " from " + std::to_string(runs.size()) +
-         " run snapshot" + (runs.size() == 1 ? "" : "s") + ".</p>\n";
+         " run snapshot" + (runs.size() == 1 ? "" : "s") +
+         (benches.empty() ? std::string()
+                          : " and " + std::to_string(benches.size()) + " bench snapshot" + (benches.size() == 1 ? "" : "s")) +
+         ".</p>\n";
 
-  // Each section is a title and its content. Bench results (bars with their spread) become one
-  // more section here once bench snapshots (schema trackbench.bench) exist.
-  const std::vector<std::pair<std::string, std::function<std::string()>>> sections{
+  // Each section is a title and its content; the runs' sections only with runs, the bench
+  // results only with bench snapshots.
+  std::vector<std::pair<std::string, std::function<std::string()>>> sections;
+  if (!runs.empty()) sections = {
       {"Runs", [&] { return runs_table(runs); }},
       {"Loss and accuracy per epoch",
        [&] {
@@ -278,6 +372,10 @@ std::string html_report(const std::vector<report_run>& runs, const std::string& 
        }},
       {"What differs between the runs (config, environment, code, data)", [&] { return differences_table(runs); }},
   };
+  if (!benches.empty()) {
+    sections.emplace_back("Bench snapshots", [&] { return benches_table(benches); });
+    sections.emplace_back("Bench results", [&] { return bench_bars(benches); });
+  }
   for (const auto& [heading, content] : sections) out += "<section>\n<h2>" + escape(heading) + "</h2>\n" + content() + "</section>\n";
   return out + "</body></html>\n";
 }

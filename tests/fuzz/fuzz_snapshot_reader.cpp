@@ -1,9 +1,10 @@
-// libFuzzer target: the snapshot reader must refuse any file image it cannot read with a
-// snapshot_error and nothing else, whatever the bytes.
+// libFuzzer target: the run and bench snapshot readers must refuse any file image they cannot
+// read with a snapshot_error and nothing else, whatever the bytes.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "trackbench/tracking/bench.h"
 #include "trackbench/tracking/snapshot.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -18,6 +19,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // treat only snapshot_error (an input_error) as "bad snapshot", so another exception
     // would take down the command; escaping, it ends in std::terminate, which libFuzzer
     // reports as a crash with the input saved, like a sanitizer report.
+  }
+  try {
+    const auto record = trackbench::tracking::read_bench_snapshot(image, "fuzz-input.h5");
+    trackbench::tracking::compare_benches(record, record);
+  } catch (const trackbench::tracking::snapshot_error&) {
+    // As above.
   }
   return 0;
 }

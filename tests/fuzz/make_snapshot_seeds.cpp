@@ -1,7 +1,7 @@
-// Writes the seed corpus of fuzz_snapshot_reader into the folder given as argv[1]: valid
-// snapshots made by snapshot_writer (so the fuzzer starts from the real layout: with weights,
-// without them, and in the schema v1 layout) and truncated copies of one (so it starts from
-// the damage a killed copy leaves too).
+// Writes the seed corpus of fuzz_snapshot_reader into the folder given as argv[1]: valid run
+// snapshots made by snapshot_writer (with weights, without them, and in the schema v1 layout)
+// and a bench snapshot made by write_bench_snapshot (so the fuzzer starts from the real layouts),
+// and truncated copies (so it starts from the damage a killed copy leaves too).
 // Each valid seed is read back first: a corpus the reader refuses would fuzz little.
 #include <cstdint>
 #include <cstring>
@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "support/sample_records.h"
 #include "support/schema_v1.h"
 #include "support/temp_dir.h"
+#include "trackbench/tracking/bench.h"
 #include "trackbench/tracking/snapshot.h"
 
 namespace trackbench::testing {
@@ -23,74 +25,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 using tracking::array_record;
 using tracking::element_type;
-
-const std::string zero_digest(64, '0');
-
-std::vector<std::int64_t> class_counts(std::int64_t per_class) { return std::vector<std::int64_t>(10, per_class); }
-
-// Every field the schema requires (tracking/src/schema.cpp), with plausible values.
-tracking::run_record make_record() {
-  tracking::run_record record;
-  record.identity = {{"schema", tracking::schema_name},
-                     {"schema_version", tracking::schema_version},
-                     {"trackbench_version", "0.1.0"},
-                     {"run_id", "20261127T023755.120Z-0badf00d"},
-                     {"parent_run_id", ""},
-                     {"origin", "train"},
-                     {"resumed_from_epoch", 0},
-                     {"status", "running"},
-                     {"error", ""},
-                     {"start_time", "2026-11-27T02:37:55.120Z"},
-                     {"end_time", ""},
-                     {"command_line", "trackbench train --epochs 2"}};
-  record.tags = {{"purpose", "fuzz-seed"}};
-  record.config = {{"model", "digit_cnn"},      {"dataset", "mnist-sample"},  {"data_dir", ""},
-                   {"conv", "torch"},           {"optimizer", "adam"},        {"learning_rate", 0.001},
-                   {"momentum", 0.9},           {"weight_decay", 0.0},        {"schedule", "constant"},
-                   {"batch_size", 64},          {"eval_batch_size", 256},     {"epochs", 2},
-                   {"seed", std::uint64_t{42}}, {"threads", 0},               {"threads_used", 2},
-                   {"deterministic", true},     {"device", "cpu"},            {"device_used", "cpu"},
-                   {"validation_fraction", 0.1}, {"keep_weights", "all"}};
-  record.environment = {{"cpu_model", "Fuzz CPU"},
-                        {"cpu_cores", 2},
-                        {"hardware_threads", 2},
-                        {"libtorch_threads", 2},
-                        {"memory_bytes", std::int64_t{8} << 30},
-                        {"os", "Debian GNU/Linux 12 (bookworm)"},
-                        {"kernel", "Linux 6.1.0 x86_64"},
-                        {"hostname", "fuzz"},
-                        {"compiler", "clang 14.0.6"},
-                        {"cxx_flags", "-O2"},
-                        {"build_type", "RelWithDebInfo"},
-                        {"cuda_compiler", ""},
-                        {"libtorch_version", "2.5.0"},
-                        {"libtorch_cuda_version", ""},
-                        {"cudnn_version", ""},
-                        {"cuda_built", false},
-                        {"cuda_usable", false},
-                        {"cuda_reason", "built without CUDA"},
-                        {"cuda_runtime_version", "none"},
-                        {"cuda_driver_version", "none"},
-                        {"nvidia_driver_version", ""},
-                        {"gpus", json::array()}};
-  record.code = {{"build_commit", "unknown"}, {"build_tree", "unknown"}, {"checkout_dir", "/src/trackbench"},
-                 {"commit", "unknown"},       {"branch", "unknown"},     {"tree", "unknown"},
-                 {"diff_sha256", ""},         {"diff_bytes", 0},         {"diff_stored_bytes", 0}};
-  record.data = {{"name", "mnist-sample"},
-                 {"source", "embedded"},
-                 {"content_sha256", zero_digest},
-                 {"train_count", 1000},
-                 {"test_count", 200},
-                 {"split_seed", std::uint64_t{42}},
-                 {"split_sha256", zero_digest},
-                 {"split_train_count", 900},
-                 {"split_validation_count", 100},
-                 {"train_class_counts", class_counts(90)},
-                 {"validation_class_counts", class_counts(10)},
-                 {"test_class_counts", class_counts(20)},
-                 {"files", json::array({{{"name", "train-images-idx3-ubyte.gz"}, {"sha256", zero_digest}, {"bytes", 1234}}})}};
-  return record;
-}
 
 template <typename T>
 array_record make_array(const std::string& name, element_type type, std::vector<std::int64_t> shape, T first) {
@@ -168,13 +102,13 @@ void write_seeds(const fs::path& out) {
   const temp_dir scratch;
 
   const fs::path no_epochs_path = scratch / "no-epochs.h5";
-  tracking::snapshot_writer{no_epochs_path, make_record()};  // killed before its first epoch: status "running"
+  tracking::snapshot_writer{no_epochs_path, sample_run_record()};  // killed before its first epoch: status "running"
   const auto no_epochs = read_bytes(no_epochs_path);
   check_readable(no_epochs, "seed-no-epochs.h5", 0);
   write_file(out / "seed-no-epochs.h5", no_epochs);
 
   const fs::path completed_path = scratch / "completed.h5";
-  tracking::snapshot_writer writer(completed_path, make_record());
+  tracking::snapshot_writer writer(completed_path, sample_run_record());
   for (int epoch = 1; epoch <= 2; ++epoch) {
     const auto parameters = make_parameters(epoch);
     writer.append_epoch(make_metrics(epoch), parameters, make_state(epoch, parameters));
@@ -185,7 +119,7 @@ void write_seeds(const fs::path& out) {
   write_file(out / "seed-completed.h5", completed);
 
   const fs::path metrics_only_path = scratch / "metrics-only.h5";
-  auto metrics_only_record = make_record();
+  auto metrics_only_record = sample_run_record();
   metrics_only_record.config["keep_weights"] = "none";
   tracking::snapshot_writer metrics_only_writer(metrics_only_path, metrics_only_record);
   for (int epoch = 1; epoch <= 2; ++epoch) metrics_only_writer.append_metrics_only(make_metrics(epoch));
@@ -205,6 +139,16 @@ void write_seeds(const fs::path& out) {
   write_file(out / "seed-truncated-half.h5", truncated(completed.size() / 2));
   write_file(out / "seed-truncated-1k.h5", truncated(1024));
   write_file(out / "seed-truncated-last-byte.h5", truncated(completed.size() - 1));
+
+  const fs::path bench_path = scratch / "bench.h5";
+  tracking::write_bench_snapshot(bench_path, sample_bench_record({1e-3, 1.1e-3, 0.9e-3, 1.05e-3}));
+  const auto bench = read_bytes(bench_path);
+  if (tracking::read_bench_snapshot(bench, "seed-bench.h5").benchmarks.size() != 3) {
+    throw std::runtime_error("seed-bench.h5 reads back with the wrong benchmark count");
+  }
+  write_file(out / "seed-bench.h5", bench);
+  write_file(out / "seed-bench-truncated-half.h5",
+             std::vector<std::uint8_t>(bench.begin(), bench.begin() + static_cast<std::ptrdiff_t>(bench.size() / 2)));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "schema.h"
+#include "trackbench/tracking/statistics.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::tracking {
@@ -43,12 +44,6 @@ void flatten(const json& section, const std::string& prefix, std::map<std::strin
       out[name] = value.dump();
     }
   }
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
@@ -128,7 +123,7 @@ std::optional<double> summary_metric(const run_record& run, const std::string& m
   std::vector<double> values;
   for (const auto& epoch : run.epochs) values.push_back(column.get(epoch));
   double value = values.back();
-  if (column.unit == "s" || column.unit == "images/s") value = median(values);
+  if (column.unit == "s" || column.unit == "images/s") value = statistics::median(values);
   if (column.unit == "bytes") value = *std::max_element(values.begin(), values.end());
   return scaled(column, value);
 }

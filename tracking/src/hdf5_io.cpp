@@ -394,18 +394,11 @@ void append_rows(hid_t parent, const std::string& name, element type, const std:
   check(H5Dwrite(set.get(), native(type), memory_space.get(), file_space.get(), H5P_DEFAULT, data), what);
 }
 
-std::vector<std::int64_t> checked_shape(hid_t dataset_id, element type, const std::string& what) {
-  const id stored = datatype(H5Dget_type(dataset_id), what);
-  const H5T_class_t type_class = H5Tget_class(stored.get());
-  const std::size_t size = H5Tget_size(stored.get());
-  const bool float_type = type == element::float32 || type == element::float64;
-  const bool class_ok = float_type ? type_class == H5T_FLOAT : type_class == H5T_INTEGER;
-  const bool sign_ok = type_class != H5T_INTEGER ||
-                       H5Tget_sign(stored.get()) == (type == element::uint8 ? H5T_SGN_NONE : H5T_SGN_2);
-  if (!class_ok || size != element_size(type) || !sign_ok) {
-    throw error(what + " is not " + element_name(type));
-  }
+namespace {
 
+// The stored shape after checking the layout is contiguous, compact or chunked (never virtual
+// or external) and the filters are only shuffle and deflate.
+std::vector<std::int64_t> storage_shape(hid_t dataset_id, const std::string& what) {
   const id create = plist(H5Dget_create_plist(dataset_id), what);
   const H5D_layout_t layout = H5Pget_layout(create.get());
   if (layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED && layout != H5D_COMPACT) {
@@ -439,6 +432,63 @@ std::vector<std::int64_t> checked_shape(hid_t dataset_id, element type, const st
     shape.push_back(static_cast<std::int64_t>(dim));
   }
   return shape;
+}
+
+}  // namespace
+
+std::vector<std::int64_t> checked_shape(hid_t dataset_id, element type, const std::string& what) {
+  const id stored = datatype(H5Dget_type(dataset_id), what);
+  const H5T_class_t type_class = H5Tget_class(stored.get());
+  const std::size_t size = H5Tget_size(stored.get());
+  const bool float_type = type == element::float32 || type == element::float64;
+  const bool class_ok = float_type ? type_class == H5T_FLOAT : type_class == H5T_INTEGER;
+  const bool sign_ok = type_class != H5T_INTEGER ||
+                       H5Tget_sign(stored.get()) == (type == element::uint8 ? H5T_SGN_NONE : H5T_SGN_2);
+  if (!class_ok || size != element_size(type) || !sign_ok) {
+    throw error(what + " is not " + element_name(type));
+  }
+  return storage_shape(dataset_id, what);
+}
+
+void write_text_column(hid_t parent, const std::string& name, const std::vector<std::string>& values) {
+  const std::string what = "dataset " + name;
+  const id type = text_type();
+  const id space = simple_space({static_cast<std::int64_t>(values.size())});
+  const id set = dataset(H5Dcreate2(parent, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                         what);
+  if (values.empty()) return;
+  std::vector<const char*> pointers;
+  pointers.reserve(values.size());
+  for (const auto& value : values) pointers.push_back(value.c_str());
+  check(H5Dwrite(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), what);
+}
+
+std::vector<std::string> read_text_column(hid_t dataset_id, std::int64_t rows, const std::string& what) {
+  {
+    const id stored = datatype(H5Dget_type(dataset_id), what);
+    if (H5Tget_class(stored.get()) != H5T_STRING || check(H5Tis_variable_str(stored.get()), what) <= 0) {
+      throw error(what + " is not a column of variable-length strings");
+    }
+  }
+  if (storage_shape(dataset_id, what) != std::vector<std::int64_t>{rows}) {
+    throw error(what + " must hold " + std::to_string(rows) + " values");
+  }
+  std::vector<std::string> values(static_cast<std::size_t>(rows));
+  if (rows == 0) return values;
+  const id memory = text_type();
+  std::vector<char*> pointers(values.size(), nullptr);
+  check(H5Dread(dataset_id, memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), what);
+  bool too_long = false;
+  for (std::size_t i = 0; i < pointers.size(); ++i) {
+    if (pointers[i] == nullptr) continue;
+    const std::size_t length = ::strnlen(pointers[i], max_text_bytes + 1);
+    too_long = too_long || length > max_text_bytes;
+    values[i].assign(pointers[i], std::min(length, max_text_bytes));
+  }
+  const id space = dataspace(H5Dget_space(dataset_id), what);
+  H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, pointers.data());
+  if (too_long) throw error(what + " holds a value longer than " + std::to_string(max_text_bytes) + " bytes");
+  return values;
 }
 
 void write_whole(hid_t dataset_id, element type, const void* data, const std::string& what) {

@@ -86,6 +86,12 @@ void append_rows(hid_t parent, const std::string& name, element type, const std:
 // contiguous, compact or chunked (never virtual or external) and its filters are only
 // shuffle and deflate.
 std::vector<std::int64_t> checked_shape(hid_t dataset_id, element type, const std::string& what);
+// A 1-D dataset of variable-length UTF-8 strings: a column of names in a table.
+void write_text_column(hid_t parent, const std::string& name, const std::vector<std::string>& values);
+// Its `rows` values, after checking it is a 1-D variable-length string dataset of that many
+// rows stored as checked_shape requires; a value longer than max_text_bytes is refused.
+std::vector<std::string> read_text_column(hid_t dataset_id, std::int64_t rows, const std::string& what);
+
 // Overwrites a whole dataset of the same shape.
 void write_whole(hid_t dataset_id, element type, const void* data, const std::string& what);
 // Reads a whole dataset whose shape was checked; `out` must hold its elements.

@@ -72,6 +72,19 @@ void hash_tensor(trainer::sha256_hasher& hasher, const torch::Tensor& tensor) {
 
 }  // namespace
 
+nlohmann::ordered_json describe_dataset(const trainer::dataset& data) {
+  json files = json::array();
+  for (const auto& file : data.files) {
+    files.push_back({{"name", file.name}, {"sha256", file.sha256}, {"bytes", static_cast<std::int64_t>(file.bytes)}});
+  }
+  return {{"name", data.name},
+          {"source", data.source},
+          {"content_sha256", data_content_sha256(data)},
+          {"train_count", data.train.size()},
+          {"test_count", data.test.size()},
+          {"files", files}};
+}
+
 std::string data_content_sha256(const trainer::dataset& data) {
   trainer::sha256_hasher content;
   for (const auto* split : {&data.train, &data.test}) {
@@ -110,23 +123,16 @@ json describe_data(const trainer::trainer& run, const trainer::dataset& data) {
   trainer::sha256_hasher indices;
   hash_tensor(indices, run.split().train_indices);
   hash_tensor(indices, run.split().validation_indices);
-  json files = json::array();
-  for (const auto& file : data.files) {
-    files.push_back({{"name", file.name}, {"sha256", file.sha256}, {"bytes", static_cast<std::int64_t>(file.bytes)}});
-  }
-  return {{"name", data.name},
-          {"source", data.source},
-          {"content_sha256", data_content_sha256(data)},
-          {"train_count", data.train.size()},
-          {"test_count", data.test.size()},
-          {"split_seed", run.split_seed()},
-          {"split_sha256", indices.hex_digest()},
-          {"split_train_count", run.train_size()},
-          {"split_validation_count", run.validation_size()},
-          {"train_class_counts", class_counts(data.train.labels.index_select(0, run.split().train_indices))},
-          {"validation_class_counts", class_counts(data.train.labels.index_select(0, run.split().validation_indices))},
-          {"test_class_counts", class_counts(data.test.labels)},
-          {"files", files}};
+  json described = describe_dataset(data);
+  described.update({{"split_seed", run.split_seed()},
+                    {"split_sha256", indices.hex_digest()},
+                    {"split_train_count", run.train_size()},
+                    {"split_validation_count", run.validation_size()},
+                    {"train_class_counts", class_counts(data.train.labels.index_select(0, run.split().train_indices))},
+                    {"validation_class_counts",
+                     class_counts(data.train.labels.index_select(0, run.split().validation_indices))},
+                    {"test_class_counts", class_counts(data.test.labels)}});
+  return described;
 }
 
 element_type element_of(const torch::Tensor& tensor) {
@@ -244,6 +250,26 @@ run_record describe_run(const trainer::trainer& run, const trainer::dataset& dat
   record.code = std::move(code.fields);
   record.code_diff = std::move(code.diff);
   record.data = describe_data(run, data);
+  return record;
+}
+
+bench_record describe_bench(const trainer::dataset& data, const std::string& command_line, const std::string& filter,
+                            int repetitions) {
+  bench_record record;
+  record.identity = {{"schema", bench_schema_name},
+                     {"schema_version", bench_schema_version},
+                     {"trackbench_version", TRACKBENCH_VERSION},
+                     {"bench_id", make_run_id()},
+                     {"start_time", utc_timestamp()},
+                     {"end_time", ""},
+                     {"command_line", command_line},
+                     {"filter", filter},
+                     {"repetitions", repetitions}};
+  record.environment = to_json(capture_environment());
+  auto code = capture_code();
+  record.code = std::move(code.fields);
+  record.code_diff = std::move(code.diff);
+  record.data = describe_dataset(data);
   return record;
 }
 

@@ -144,6 +144,35 @@ const std::vector<field>& data_file_fields() {
   return fields;
 }
 
+const std::vector<field>& bench_identity_fields() {
+  static const std::vector<field> fields{
+      {"schema", t::text, "", "always \"trackbench.bench\""},
+      {"schema_version", t::int64, "", "1 for this layout; readers refuse a newer version"},
+      {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
+      {"bench_id", t::text, "", "unique, sorts by start time, made like a run_id; also the file name"},
+      {"start_time", t::text, "UTC", "ISO 8601, when the first suite started"},
+      {"end_time", t::text, "UTC", "ISO 8601, when the last suite ended"},
+      {"command_line", t::text, "", "the full command line, arguments joined by spaces, shell-quoted where needed"},
+      {"filter", t::text, "", "--filter as given (a Google Benchmark regular expression); empty for all"},
+      {"repetitions", t::int64, "", "--repetitions: samples asked of each benchmark"},
+  };
+  return fields;
+}
+
+const std::vector<field>& bench_data_fields() {
+  static const std::vector<field> fields = [] {
+    std::vector<field> kept;
+    for (const auto& f : data_fields()) {
+      if (f.name == "name" || f.name == "source" || f.name == "content_sha256" || f.name == "train_count" ||
+          f.name == "test_count") {
+        kept.push_back(f);
+      }
+    }
+    return kept;
+  }();
+  return fields;
+}
+
 const std::vector<metric_column>& metric_columns() {
   using m = trainer::epoch_metrics;
   static const std::vector<metric_column> columns{

@@ -38,6 +38,12 @@ const std::vector<field>& code_fields();
 const std::vector<field>& data_fields();  // int64_array fields are datasets in /data
 const std::vector<field>& data_file_fields();
 
+// A bench snapshot (schema trackbench.bench): the root group's attributes, and /data, which
+// describes the data set the suites read with the run snapshot's fields that do not depend on
+// a training split.
+const std::vector<field>& bench_identity_fields();
+const std::vector<field>& bench_data_fields();
+
 // One float64 or int64 dataset per column in /metrics, one value per completed epoch.
 struct metric_column {
   std::string name;

@@ -1,10 +1,7 @@
 #include "trackbench/tracking/snapshot.h"
 
-#include <fcntl.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,10 +10,10 @@
 #include <map>
 #include <regex>
 #include <set>
-#include <system_error>
 
 #include "hdf5_io.h"
 #include "schema.h"
+#include "snapshot_io.h"
 #include "trackbench/trainer/checksum.h"
 
 namespace trackbench::tracking {
@@ -24,12 +21,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
-using schema::value_type;
+using snapshot_io::attribute_names;
+using snapshot_io::children;
+using snapshot_io::object_kind;
+using snapshot_io::open_group;
+using snapshot_io::plain_name;
+using snapshot_io::read_fields;
 
 constexpr std::int64_t max_epochs = 100000;
 constexpr std::int64_t max_array_bytes = std::int64_t{1} << 30;
-constexpr std::size_t max_links = 100000;
-constexpr std::size_t max_attributes = 256;
 constexpr int class_count = 10;
 
 hdf5::element to_hdf5(element_type type) {
@@ -69,38 +69,6 @@ namespace {
 
 // ---- writing -------------------------------------------------------------------------------
 
-// The sections are built by this program; a missing or mistyped field is a bug, not bad input.
-void write_fields(hid_t group, const std::vector<schema::field>& fields, const json& values, const std::string& where) {
-  for (const auto& field : fields) {
-    const auto found = values.find(field.name);
-    if (found == values.end()) throw std::logic_error("snapshot section " + where + " lacks field " + field.name);
-    const auto& value = *found;
-    switch (field.type) {
-      case value_type::text:
-        hdf5::write_text(group, field.name, value.get<std::string>());
-        break;
-      case value_type::int64:
-        hdf5::write_int64(group, field.name, value.get<std::int64_t>());
-        break;
-      case value_type::uint64:
-        hdf5::write_uint64(group, field.name, value.get<std::uint64_t>());
-        break;
-      case value_type::float64:
-        hdf5::write_float64(group, field.name, value.get<double>());
-        break;
-      case value_type::boolean:
-        hdf5::write_bool(group, field.name, value.get<bool>());
-        break;
-      case value_type::int64_array: {
-        const auto counts = value.get<std::vector<std::int64_t>>();
-        if (counts.size() != class_count) throw std::logic_error(where + "." + field.name + " needs 10 values");
-        hdf5::write_array(group, field.name, hdf5::element::int64, {class_count}, counts.data(), false);
-        break;
-      }
-    }
-  }
-}
-
 void write_array_record(hid_t parent, const array_record& array, bool compress) {
   const hdf5::id set = hdf5::write_array(parent, array.name, to_hdf5(array.type), array.shape, array.bytes.data(), compress);
   hdf5::write_text(set.get(), "sha256", array.sha256());
@@ -123,34 +91,17 @@ void overwrite_array_record(hid_t parent, const array_record& array) {
 
 void write_sections(hid_t file, const run_record& record) {
   const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
-  write_fields(root.get(), schema::identity_fields(), record.identity, "identity");
+  snapshot_io::write_fields(root.get(), schema::identity_fields(), record.identity, "identity");
 
   const hdf5::id tags = hdf5::create_group(file, "tags");
   for (const auto& [key, value] : record.tags.items()) hdf5::write_text(tags.get(), key, value.get<std::string>());
 
   const hdf5::id config = hdf5::create_group(file, "config");
-  write_fields(config.get(), schema::config_fields(), record.config, "config");
+  snapshot_io::write_fields(config.get(), schema::config_fields(), record.config, "config");
 
-  const hdf5::id environment = hdf5::create_group(file, "environment");
-  write_fields(environment.get(), schema::environment_fields(), record.environment, "environment");
-  const hdf5::id gpus = hdf5::create_group(environment.get(), "gpus");
-  for (const auto& gpu : record.environment.at("gpus")) {
-    const hdf5::id one = hdf5::create_group(gpus.get(), std::to_string(gpu.at("index").get<std::int64_t>()));
-    write_fields(one.get(), schema::gpu_fields(), gpu, "environment.gpus");
-  }
-
-  const hdf5::id code = hdf5::create_group(file, "code");
-  write_fields(code.get(), schema::code_fields(), record.code, "code");
-  hdf5::write_array(code.get(), "diff", hdf5::element::uint8, {static_cast<std::int64_t>(record.code_diff.size())},
-                    record.code_diff.data(), true);
-
-  const hdf5::id data = hdf5::create_group(file, "data");
-  write_fields(data.get(), schema::data_fields(), record.data, "data");
-  const hdf5::id files = hdf5::create_group(data.get(), "files");
-  for (const auto& entry : record.data.at("files")) {
-    const hdf5::id one = hdf5::create_group(files.get(), entry.at("name").get<std::string>());
-    write_fields(one.get(), schema::data_file_fields(), entry, "data.files");
-  }
+  snapshot_io::write_environment(file, record.environment);
+  snapshot_io::write_code(file, record.code, record.code_diff);
+  snapshot_io::write_data(file, schema::data_fields(), record.data);
 
   const hdf5::id metrics = hdf5::create_group(file, "metrics");
   for (const auto& column : schema::metric_columns()) {
@@ -197,168 +148,25 @@ void write_state(hid_t file, const saved_state& state) {
   if (state.cuda_generator) overwrite_array_record(rng.get(), *state.cuda_generator);
 }
 
-// Makes a rename in `dir` durable.
-void fsync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + dir.string());
-  const int status = ::fsync(fd);
-  const int saved = errno;
-  ::close(fd);
-  if (status != 0) throw std::system_error(saved, std::generic_category(), "fsync " + dir.string());
-}
-
-// Writes and fsyncs a new file; the error names the path and the system's reason (ENOSPC, EFBIG).
-void write_new_file(const fs::path& path, const std::vector<std::uint8_t>& bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "create " + path.string());
-  std::size_t done = 0;
-  int failure = 0;
-  while (done < bytes.size() && failure == 0) {
-    const ssize_t put = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) failure = put < 0 ? errno : EIO;
-    else done += static_cast<std::size_t>(put);
-  }
-  if (failure == 0 && ::fsync(fd) != 0) failure = errno;
-  ::close(fd);
-  if (failure != 0) throw std::system_error(failure, std::generic_category(), "write " + path.string());
-}
-
 // ---- reading -------------------------------------------------------------------------------
-
-enum class object_kind { group, dataset };
-
-struct visited_link {
-  std::string path;
-  H5L_type_t type;
-};
-
-herr_t collect_link(hid_t group, const char* name, const H5L_info_t* info, void* out) {
-  (void)group;
-  auto& links = *static_cast<std::vector<visited_link>*>(out);
-  if (links.size() >= max_links) return 1;  // stops the walk; reported by the caller
-  links.push_back({name, info->type});
-  return 0;
-}
-
-herr_t collect_attribute(hid_t object, const char* name, const H5A_info_t* info, void* out) {
-  (void)object;
-  (void)info;
-  auto& names = *static_cast<std::vector<std::string>*>(out);
-  if (names.size() >= max_attributes) return 1;
-  names.emplace_back(name);
-  return 0;
-}
-
-std::vector<std::string> attribute_names(hid_t object, const std::string& what) {
-  std::vector<std::string> names;
-  hsize_t index = 0;
-  hdf5::check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_NATIVE, &index, collect_attribute, &names),
-              "attributes of " + what);
-  if (names.size() >= max_attributes) throw hdf5::error(what + " has too many attributes");
-  return names;
-}
-
-// Names a user or the model chose: tag keys, parameter and file names.
-bool plain_name(const std::string& name) {
-  static const std::regex pattern("[A-Za-z0-9_.+-]{1,128}");
-  return name != "." && name != ".." && std::regex_match(name, pattern);
-}
 
 // The kind of object the schema puts at `path` (relative to the root), if any.
 std::optional<object_kind> schema_kind(const std::string& path) {
-  static const std::set<std::string> groups{"tags",    "config",  "environment", "environment/gpus", "code",
-                                            "data",    "data/files", "metrics",  "weights",          "state",
-                                            "state/optimizer", "state/rng"};
+  static const std::set<std::string> groups{"tags", "config", "metrics", "weights", "state", "state/optimizer", "state/rng"};
   if (groups.count(path) > 0) return object_kind::group;
-  static const std::regex gpu("environment/gpus/[0-9]{1,3}");
   static const std::regex weights_epoch("weights/epoch_[0-9]{4,6}");
   static const std::regex weight("weights/epoch_[0-9]{4,6}/[^/]+");
-  static const std::regex data_file("data/files/[^/]+");
   static const std::regex optimizer("state/optimizer/[^/]+");
-  if (std::regex_match(path, gpu) || std::regex_match(path, weights_epoch)) return object_kind::group;
-  if (std::regex_match(path, data_file)) {
-    return plain_name(path.substr(path.rfind('/') + 1)) ? std::optional(object_kind::group) : std::nullopt;
-  }
+  if (std::regex_match(path, weights_epoch)) return object_kind::group;
   if (std::regex_match(path, weight) || std::regex_match(path, optimizer)) {
     return plain_name(path.substr(path.rfind('/') + 1)) ? std::optional(object_kind::dataset) : std::nullopt;
   }
-  if (path == "code/diff" || path == "state/rng/cpu" || path == "state/rng/cuda") return object_kind::dataset;
+  if (path == "state/rng/cpu" || path == "state/rng/cuda") return object_kind::dataset;
   if (path == "metrics/test_confusion" || path == "metrics/validation_confusion") return object_kind::dataset;
   for (const auto& column : schema::metric_columns()) {
     if (path == "metrics/" + column.name) return object_kind::dataset;
   }
-  for (const auto& field : schema::data_fields()) {
-    if (field.type == value_type::int64_array && path == "data/" + field.name) return object_kind::dataset;
-  }
-  return std::nullopt;
-}
-
-// Reads the schema's fields of one group, refusing attributes the schema does not define;
-// fields added after the file's schema `version` are neither expected nor allowed.
-json read_fields(hid_t object, const std::vector<schema::field>& all_fields, const std::string& where,
-                 std::int64_t version) {
-  std::vector<schema::field> fields;
-  for (const auto& field : all_fields) {
-    if (field.since <= version) fields.push_back(field);
-  }
-  std::set<std::string> expected;
-  for (const auto& field : fields) {
-    if (field.type != value_type::int64_array) expected.insert(field.name);
-  }
-  for (const auto& name : attribute_names(object, where)) {
-    if (expected.count(name) == 0) throw hdf5::error(where + " has attribute '" + name + "', which the schema does not define");
-  }
-  json values = json::object();
-  for (const auto& field : fields) {
-    const std::string what = where + " '" + field.name + "'";
-    try {
-      switch (field.type) {
-        case value_type::text:
-          values[field.name] = hdf5::read_text(object, field.name);
-          break;
-        case value_type::int64:
-          values[field.name] = hdf5::read_int64(object, field.name);
-          break;
-        case value_type::uint64:
-          values[field.name] = hdf5::read_uint64(object, field.name);
-          break;
-        case value_type::float64:
-          values[field.name] = hdf5::read_float64(object, field.name);
-          break;
-        case value_type::boolean:
-          values[field.name] = hdf5::read_bool(object, field.name);
-          break;
-        case value_type::int64_array: {
-          const hdf5::id set = hdf5::dataset(H5Dopen2(object, field.name.c_str(), H5P_DEFAULT), what);
-          if (hdf5::checked_shape(set.get(), hdf5::element::int64, what) != std::vector<std::int64_t>{class_count}) {
-            throw hdf5::error(what + " must hold 10 values");
-          }
-          std::vector<std::int64_t> counts(class_count);
-          hdf5::read_array(set.get(), hdf5::element::int64, counts.data(), what);
-          values[field.name] = counts;
-          break;
-        }
-      }
-    } catch (const hdf5::error& e) {
-      throw hdf5::error(where + ": " + e.what());
-    }
-  }
-  return values;
-}
-
-hdf5::id open_group(hid_t parent, const std::string& name) {
-  return hdf5::group(H5Gopen2(parent, name.c_str(), H5P_DEFAULT), "group " + name);
-}
-
-// Child names of a group, in name order.
-std::vector<std::string> children(hid_t group) {
-  std::vector<visited_link> links;
-  hsize_t index = 0;
-  hdf5::check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, collect_link, &links), "listing a group");
-  std::vector<std::string> names;
-  for (const auto& link : links) names.push_back(link.path);
-  return names;
+  return snapshot_io::section_kind(path, schema::data_fields());
 }
 
 std::vector<double> read_column(hid_t group, const std::string& name, bool integer, std::int64_t rows) {
@@ -491,23 +299,6 @@ double thread_cpu_seconds() {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
   return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
 }
-
-// Writes the image beside the target, fsyncs it and renames it over the target.
-void write_durably(const fs::path& target, const std::vector<std::uint8_t>& image) {
-  const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".tmp");
-  try {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);  // a leftover of a killed write
-    write_new_file(temporary, image);
-    fs::rename(temporary, target);
-    fsync_directory(target.parent_path().empty() ? fs::path(".") : target.parent_path());
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    throw;
-  }
-}
-
 }  // namespace
 
 // HDF5 works on an image in memory (its core driver) and never writes to disk itself: it does
@@ -549,28 +340,18 @@ void snapshot_writer::commit(Change&& change, std::size_t epochs_after, bool wai
   wait_for_disk();  // frees the image buffer; an earlier failure surfaces here
   try {
     if (!file_) {
-      hdf5::initialise();
-      const hdf5::id access = hdf5::plist(H5Pcreate(H5P_FILE_ACCESS), "file access");
-      hdf5::check(H5Pset_fapl_core(access.get(), std::size_t{8} << 20, false), "core driver");
       file_ = std::make_unique<in_memory_file>();
-      const std::string name = path_.string() + " (in memory)";
-      file_->file = hdf5::file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()),
-                               "creating " + path_.string());
+      file_->file = snapshot_io::create_in_memory(path_.string() + " (in memory)");
     }
     change(file_->file.get());
-    hdf5::check(H5Fflush(file_->file.get(), H5F_SCOPE_GLOBAL), "flushing");
-    const ssize_t size = H5Fget_file_image(file_->file.get(), nullptr, 0);
-    hdf5::check(static_cast<hid_t>(size), "file image size");
-    auto& image = file_->image;
-    image.resize(static_cast<std::size_t>(size));
-    hdf5::check(static_cast<hid_t>(H5Fget_file_image(file_->file.get(), image.data(), image.size())), "file image");
+    snapshot_io::take_image(file_->file.get(), file_->image);
   } catch (const std::exception& e) {
     throw failed_write(e.what());  // the file in memory may hold part of the change
   }
   file_->epochs_being_written = epochs_after;
   file_->writing = std::async(std::launch::async, [this] {
     const double cpu_start = thread_cpu_seconds();
-    write_durably(path_, file_->image);
+    snapshot_io::write_durably(path_, file_->image);
     return thread_cpu_seconds() - cpu_start;
   });
   if (wait_after) wait_for_disk();
@@ -658,33 +439,9 @@ struct snapshot_reader::impl {
   bool has_state = false;
 
   void validate_and_read();
-  void check_structure();
   void read_weights_layout(hid_t weights);
   void read_state_layout(hid_t state);
 };
-
-void snapshot_reader::impl::check_structure() {
-  std::vector<visited_link> links;
-  hdf5::check(H5Lvisit(file.get(), H5_INDEX_NAME, H5_ITER_INC, collect_link, &links), "walking the file");
-  if (links.size() >= max_links) throw hdf5::error("the file holds more objects than a snapshot can");
-  for (const auto& link : links) {
-    // Long names are refused before any pattern match, and never echoed whole.
-    if (link.path.size() > 512) throw hdf5::error("an object name is longer than 512 characters: '" + link.path.substr(0, 64) + "...'");
-    if (link.type != H5L_TYPE_HARD) {
-      throw hdf5::error("'" + link.path + "' is a " + (link.type == H5L_TYPE_EXTERNAL ? "external" : "soft or user-defined") +
-                        " link; snapshots hold only plain objects");
-    }
-    const auto expected = schema_kind(link.path);
-    if (!expected) throw hdf5::error("'" + link.path + "' is not part of the snapshot schema");
-    H5O_info_t info{};
-    hdf5::check(H5Oget_info_by_name2(file.get(), link.path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT), link.path);
-    const bool is_group = info.type == H5O_TYPE_GROUP;
-    const bool is_dataset = info.type == H5O_TYPE_DATASET;
-    if ((*expected == object_kind::group && !is_group) || (*expected == object_kind::dataset && !is_dataset)) {
-      throw hdf5::error("'" + link.path + "' should be a " + (*expected == object_kind::group ? "group" : "dataset"));
-    }
-  }
-}
 
 void snapshot_reader::impl::read_weights_layout(hid_t weights) {
   const auto epochs = static_cast<std::int64_t>(record.epochs.size());
@@ -744,23 +501,11 @@ void snapshot_reader::impl::read_state_layout(hid_t state) {
 }
 
 void snapshot_reader::impl::validate_and_read() {
-  const hdf5::id root = open_group(file.get(), "/");
   // Identify the file before judging its layout, so a foreign file or a newer schema gets
   // that explanation rather than a complaint about some object.
-  if (hdf5::check(H5Aexists(root.get(), "schema"), "the root group") <= 0) {
-    throw hdf5::error("not a trackbench run snapshot: the root group has no 'schema' attribute");
-  }
-  const std::string schema = hdf5::read_text(root.get(), "schema");
-  if (schema != schema_name) {
-    throw hdf5::error("not a trackbench run snapshot: schema is '" + schema + "', expected '" + schema_name + "'");
-  }
-  const std::int64_t version = hdf5::read_int64(root.get(), "schema_version");
-  if (version > schema_version) {
-    throw hdf5::error("written with snapshot schema version " + std::to_string(version) + "; this trackbench reads up to " +
-                      std::to_string(schema_version) + ": use a newer trackbench");
-  }
-  if (version < 1) throw hdf5::error("schema_version " + std::to_string(version) + " is not valid");
-  check_structure();
+  const std::int64_t version = snapshot_io::check_identity(file.get(), schema_name, schema_version, "run");
+  snapshot_io::check_links(file.get(), schema_kind);
+  const hdf5::id root = open_group(file.get(), "/");
 
   record.identity = read_fields(root.get(), schema::identity_fields(), "identity", version);
   static const std::set<std::string> statuses{"running", "completed", "failed", "interrupted"};
@@ -785,45 +530,9 @@ void snapshot_reader::impl::validate_and_read() {
       throw hdf5::error("config 'keep_weights' is '" + keep + "'; expected all or none");
     }
   }
-  {
-    const hdf5::id environment = open_group(file.get(), "environment");
-    record.environment = read_fields(environment.get(), schema::environment_fields(), "environment", version);
-    const hdf5::id gpus = open_group(environment.get(), "gpus");
-    record.environment["gpus"] = json::array();
-    for (const auto& name : children(gpus.get())) {
-      const hdf5::id gpu = open_group(gpus.get(), name);
-      auto fields = read_fields(gpu.get(), schema::gpu_fields(), "environment/gpus/" + name, version);
-      if (std::to_string(fields["index"].get<std::int64_t>()) != name) {
-        throw hdf5::error("environment/gpus/" + name + " has index " + fields["index"].dump());
-      }
-      record.environment["gpus"].push_back(std::move(fields));
-    }
-  }
-  {
-    const hdf5::id code = open_group(file.get(), "code");
-    record.code = read_fields(code.get(), schema::code_fields(), "code", version);
-    const hdf5::id diff = hdf5::dataset(H5Dopen2(code.get(), "diff", H5P_DEFAULT), "code/diff");
-    const auto shape = hdf5::checked_shape(diff.get(), hdf5::element::uint8, "code/diff");
-    const auto stored = record.code["diff_stored_bytes"].get<std::int64_t>();
-    if (shape != std::vector<std::int64_t>{stored} || stored < 0 || stored > (std::int64_t{1} << 20)) {
-      throw hdf5::error("code/diff must hold diff_stored_bytes (at most 1 MiB) bytes");
-    }
-    if (!attribute_names(diff.get(), "code/diff").empty()) throw hdf5::error("code/diff carries unexpected attributes");
-    record.code_diff.resize(static_cast<std::size_t>(stored));
-    if (stored > 0) hdf5::read_array(diff.get(), hdf5::element::uint8, record.code_diff.data(), "code/diff");
-  }
-  {
-    const hdf5::id data = open_group(file.get(), "data");
-    record.data = read_fields(data.get(), schema::data_fields(), "data", version);
-    const hdf5::id files = open_group(data.get(), "files");
-    record.data["files"] = json::array();
-    for (const auto& name : children(files.get())) {
-      const hdf5::id entry = open_group(files.get(), name);
-      json fields{{"name", name}};
-      fields.update(read_fields(entry.get(), schema::data_file_fields(), "data/files/" + name, version));
-      record.data["files"].push_back(std::move(fields));
-    }
-  }
+  record.environment = snapshot_io::read_environment(file.get());
+  record.code = snapshot_io::read_code(file.get(), record.code_diff);
+  record.data = snapshot_io::read_data(file.get(), schema::data_fields());
   {
     const hdf5::id metrics = open_group(file.get(), "metrics");
     if (!attribute_names(metrics.get(), "metrics").empty()) throw hdf5::error("metrics carries unexpected attributes");
@@ -867,7 +576,6 @@ namespace {
 
 template <typename Open>
 std::unique_ptr<snapshot_reader::impl> open_snapshot(const std::string& name, Open&& open) {
-  hdf5::initialise();
   auto state = std::make_unique<snapshot_reader::impl>();
   state->name = name;
   try {
@@ -886,25 +594,11 @@ std::unique_ptr<snapshot_reader::impl> open_snapshot(const std::string& name, Op
 snapshot_reader::snapshot_reader(const fs::path& path) {
   std::error_code error;
   if (!fs::is_regular_file(path, error)) throw snapshot_error(path.string() + ": no such snapshot file");
-  impl_ = open_snapshot(path.string(), [&] {
-    if (H5Fis_hdf5(path.c_str()) <= 0) throw hdf5::error("not an HDF5 file (or truncated before its superblock)");
-    return hdf5::file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "cannot open as HDF5");
-  });
+  impl_ = open_snapshot(path.string(), [&] { return snapshot_io::open_file(path); });
 }
 
 snapshot_reader::snapshot_reader(const std::vector<std::uint8_t>& image, const std::string& name) {
-  impl_ = open_snapshot(name, [&] {
-    // Without an image the core driver would read a file of the given name from disk instead.
-    if (image.empty()) throw hdf5::error("empty file image");
-    const hdf5::id access = hdf5::plist(H5Pcreate(H5P_FILE_ACCESS), "file access");
-    hdf5::check(H5Pset_fapl_core(access.get(), 1 << 16, false), "core driver");
-    hdf5::check(H5Pset_file_image(access.get(), const_cast<std::uint8_t*>(image.data()), image.size()), "file image");
-    // A name no file can have, so only the image is read; unique, because HDF5 hands out an
-    // image already open under the same name instead of this one.
-    static std::atomic<std::uint64_t> opened{0};
-    const std::string unique = "/proc/self/trackbench-file-image-" + std::to_string(++opened);
-    return hdf5::file(H5Fopen(unique.c_str(), H5F_ACC_RDONLY, access.get()), "cannot open as HDF5");
-  });
+  impl_ = open_snapshot(name, [&] { return snapshot_io::open_image(image); });
 }
 
 snapshot_reader::~snapshot_reader() = default;

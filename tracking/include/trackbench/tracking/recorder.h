@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "trackbench/tracking/bench.h"
 #include "trackbench/tracking/snapshot.h"
 #include "trackbench/trainer/train.h"
 
@@ -34,6 +35,10 @@ code_state capture_code();
 // same digits match however their files are compressed.
 std::string data_content_sha256(const trainer::dataset& data);
 
+// A data set by itself, without a training split: name, source, content digest, image counts
+// and files (a bench snapshot's /data; a run snapshot's adds the split).
+nlohmann::ordered_json describe_dataset(const trainer::dataset& data);
+
 struct run_origin {
   std::string origin = "train";  // train, resume or reproduce
   std::string parent_run_id;
@@ -44,6 +49,11 @@ struct run_origin {
 // `keep_weights` false records the metrics alone (`--keep-weights none`).
 run_record describe_run(const trainer::trainer& run, const trainer::dataset& data, const run_origin& origin,
                         const std::string& command_line, const nlohmann::ordered_json& tags, bool keep_weights);
+
+// Everything a bench snapshot records before its benchmarks: identity (end_time still empty),
+// environment, code, and `data` (the data set the suites read).
+bench_record describe_bench(const trainer::dataset& data, const std::string& command_line, const std::string& filter,
+                            int repetitions);
 
 // The config a snapshot records, back as a train_config; throws snapshot_error naming a bad field.
 trainer::train_config config_from_record(const nlohmann::ordered_json& config);

@@ -1,0 +1,124 @@
+#pragma once
+// Records with every field the schemas require (tracking/src/schema.cpp) and plausible values,
+// made without LibTorch: for the fuzzer's seeds and for tests that need a snapshot file of a
+// kind but not a real run or a real benchmark.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "trackbench/tracking/bench.h"
+#include "trackbench/tracking/snapshot.h"
+
+namespace trackbench::testing {
+
+inline const std::string zero_digest(64, '0');
+
+inline std::vector<std::int64_t> class_counts(std::int64_t per_class) {
+  return std::vector<std::int64_t>(10, per_class);
+}
+
+// A run snapshot's record, before its first epoch.
+inline tracking::run_record sample_run_record() {
+  using json = nlohmann::ordered_json;
+  tracking::run_record record;
+  record.identity = {{"schema", tracking::schema_name},
+                     {"schema_version", tracking::schema_version},
+                     {"trackbench_version", "0.1.0"},
+                     {"run_id", "20261127T023755.120Z-0badf00d"},
+                     {"parent_run_id", ""},
+                     {"origin", "train"},
+                     {"resumed_from_epoch", 0},
+                     {"status", "running"},
+                     {"error", ""},
+                     {"start_time", "2026-11-27T02:37:55.120Z"},
+                     {"end_time", ""},
+                     {"command_line", "trackbench train --epochs 2"}};
+  record.tags = {{"purpose", "fuzz-seed"}};
+  record.config = {{"model", "digit_cnn"},      {"dataset", "mnist-sample"},  {"data_dir", ""},
+                   {"conv", "torch"},           {"optimizer", "adam"},        {"learning_rate", 0.001},
+                   {"momentum", 0.9},           {"weight_decay", 0.0},        {"schedule", "constant"},
+                   {"batch_size", 64},          {"eval_batch_size", 256},     {"epochs", 2},
+                   {"seed", std::uint64_t{42}}, {"threads", 0},               {"threads_used", 2},
+                   {"deterministic", true},     {"device", "cpu"},            {"device_used", "cpu"},
+                   {"validation_fraction", 0.1}, {"keep_weights", "all"}};
+  record.environment = {{"cpu_model", "Fuzz CPU"},
+                        {"cpu_cores", 2},
+                        {"hardware_threads", 2},
+                        {"libtorch_threads", 2},
+                        {"memory_bytes", std::int64_t{8} << 30},
+                        {"os", "Debian GNU/Linux 12 (bookworm)"},
+                        {"kernel", "Linux 6.1.0 x86_64"},
+                        {"hostname", "fuzz"},
+                        {"compiler", "clang 14.0.6"},
+                        {"cxx_flags", "-O2"},
+                        {"build_type", "RelWithDebInfo"},
+                        {"cuda_compiler", ""},
+                        {"libtorch_version", "2.5.0"},
+                        {"libtorch_cuda_version", ""},
+                        {"cudnn_version", ""},
+                        {"cuda_built", false},
+                        {"cuda_usable", false},
+                        {"cuda_reason", "built without CUDA"},
+                        {"cuda_runtime_version", "none"},
+                        {"cuda_driver_version", "none"},
+                        {"nvidia_driver_version", ""},
+                        {"gpus", json::array()}};
+  record.code = {{"build_commit", "unknown"}, {"build_tree", "unknown"}, {"checkout_dir", "/src/trackbench"},
+                 {"commit", "unknown"},       {"branch", "unknown"},     {"tree", "unknown"},
+                 {"diff_sha256", ""},         {"diff_bytes", 0},         {"diff_stored_bytes", 0}};
+  record.data = {{"name", "mnist-sample"},
+                 {"source", "embedded"},
+                 {"content_sha256", zero_digest},
+                 {"train_count", 1000},
+                 {"test_count", 200},
+                 {"split_seed", std::uint64_t{42}},
+                 {"split_sha256", zero_digest},
+                 {"split_train_count", 900},
+                 {"split_validation_count", 100},
+                 {"train_class_counts", class_counts(90)},
+                 {"validation_class_counts", class_counts(10)},
+                 {"test_class_counts", class_counts(20)},
+                 {"files", json::array({{{"name", "train-images-idx3-ubyte.gz"}, {"sha256", zero_digest}, {"bytes", 1234}}})}};
+  return record;
+}
+
+// A bench record of the environment above (cpu_model replaced when given): a manual-time GPU
+// benchmark with FLOP/s and bytes/s counters, a CPU benchmark with items/s (its samples
+// `times` scaled by 1000), and one skipped for want of a GPU. One sample per entry of `times`
+// (seconds per iteration).
+inline tracking::bench_record sample_bench_record(const std::vector<double>& times, const std::string& cpu_model = "") {
+  using json = nlohmann::ordered_json;
+  const auto run = sample_run_record();
+  tracking::bench_record record;
+  record.identity = {{"schema", tracking::bench_schema_name},
+                     {"schema_version", tracking::bench_schema_version},
+                     {"trackbench_version", "0.1.0"},
+                     {"bench_id", "20261127T023755.120Z-0badf00d"},
+                     {"start_time", "2026-11-27T02:37:55.120Z"},
+                     {"end_time", "2026-11-27T02:38:15.004Z"},
+                     {"command_line", "trackbench bench --repetitions 10"},
+                     {"filter", ""},
+                     {"repetitions", static_cast<std::int64_t>(times.size())}};
+  record.environment = run.environment;
+  if (!cpu_model.empty()) record.environment["cpu_model"] = cpu_model;
+  record.code = run.code;
+  record.data = json::object();
+  for (const char* field : {"name", "source", "content_sha256", "train_count", "test_count", "files"}) {
+    record.data[field] = run.data[field];
+  }
+  tracking::bench_result conv{"conv_forward/conv1/128/manual_time", "kernels", "conv_forward/conv1/128/manual_time",
+                              "us", true, "cuda", false, "", {}};
+  tracking::bench_result step{"train_steps/cpu/64", "trainer", "train_steps/cpu/64", "ms", false, "", false, "", {}};
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    conv.samples.push_back({4, times[i], times[i] * 0.98, {{"FLOP/s", 1e12 + static_cast<double>(i)}, {"bytes_per_second", 3e9}}});
+    step.samples.push_back({2, times[i] * 1000.0, times[i] * 990.0, {{"items_per_second", 840.5}}});
+  }
+  tracking::bench_result gpu{"conv_forward/cudnn/1024", "kernels", "conv_forward/cudnn/1024", "ns", false, "", true,
+                             "no usable GPU: CUDA driver not found", {}};
+  record.benchmarks = {conv, step, gpu};
+  return record;
+}
+
+}  // namespace trackbench::testing

@@ -1,0 +1,34 @@
+#pragma once
+// Robust statistics for benchmark samples: the median, a spread that one outlier cannot
+// inflate, and the two-sided Mann-Whitney U test, which assumes no distribution (timings are
+// skewed and heavy-tailed, so a t-test's normality would not hold).
+#include <cstddef>
+#include <vector>
+
+namespace trackbench::tracking::statistics {
+
+// Middle value, or the mean of the two middle values; throws std::invalid_argument when empty.
+double median(std::vector<double> values);
+
+// Median absolute deviation from the median, times 1.4826 (so it estimates the standard
+// deviation of normal samples), divided by the median: 0.02 means a 2% spread. 0 for fewer
+// than two values or a zero median.
+double relative_spread(const std::vector<double>& values);
+
+struct mann_whitney_result {
+  double u = 0.0;        // U of the first sample: pairs (a, b) with a > b, ties counting 1/2
+  double p_value = 1.0;  // two-sided
+  bool exact = false;    // from the exact distribution of U, not the normal approximation
+};
+
+// Samples of at most this many values each, without ties, get the exact p-value.
+inline constexpr std::size_t exact_test_max_size = 30;
+
+// Two-sided Mann-Whitney U test of a against b. Exact when neither sample exceeds
+// exact_test_max_size and no value occurs twice: the distribution of U is counted by dynamic
+// programming and p = min(1, 2 min(P(U <= u), P(U >= u))). Otherwise the normal approximation
+// with the tie correction of the variance and a continuity correction of 0.5. Throws
+// std::invalid_argument when a sample is empty.
+mann_whitney_result mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b);
+
+}  // namespace trackbench::tracking::statistics

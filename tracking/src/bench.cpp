@@ -1,0 +1,560 @@
+#include "trackbench/tracking/bench.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "hdf5_io.h"
+#include "schema.h"
+#include "snapshot_io.h"
+#include "trackbench/tracking/statistics.h"
+#include "trackbench/trainer/errors.h"
+
+namespace trackbench::tracking {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+using snapshot_io::object_kind;
+
+// Bounds a crafted file cannot exceed: far above any real invocation.
+constexpr std::int64_t max_benchmarks = 100000;
+constexpr std::int64_t max_samples = 10000000;
+constexpr std::int64_t max_counters = 100000000;
+
+// Per-benchmark columns of /benchmarks: text, then 0/1 flags.
+const std::vector<std::string>& text_columns() {
+  static const std::vector<std::string> names{"name", "suite", "run_name", "time_unit", "label", "skip_message"};
+  return names;
+}
+const std::vector<std::string>& flag_columns() {
+  static const std::vector<std::string> names{"manual_time", "skipped"};
+  return names;
+}
+
+double seconds_per_unit(const std::string& unit) {
+  if (unit == "ns") return 1e-9;
+  if (unit == "us") return 1e-6;
+  if (unit == "ms") return 1e-3;
+  if (unit == "s") return 1.0;
+  return 0.0;
+}
+
+std::string percent(double fraction) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f%%", 100.0 * fraction);
+  return text;
+}
+
+// Benchmarks match by name alone, so a suite renamed or given by another path still compares.
+const std::string& key_of(const bench_result& result) { return result.name; }
+
+// ---- writing -------------------------------------------------------------------------------
+
+void write_int64_column(hid_t group, const std::string& name, const std::vector<std::int64_t>& values) {
+  hdf5::write_array(group, name, hdf5::element::int64, {static_cast<std::int64_t>(values.size())}, values.data(), false);
+}
+
+void write_float64_column(hid_t group, const std::string& name, const std::vector<double>& values) {
+  hdf5::write_array(group, name, hdf5::element::float64, {static_cast<std::int64_t>(values.size())}, values.data(),
+                    false);
+}
+
+void write_record(hid_t file, const bench_record& record) {
+  const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
+  snapshot_io::write_fields(root.get(), schema::bench_identity_fields(), record.identity, "identity");
+  snapshot_io::write_environment(file, record.environment);
+  snapshot_io::write_code(file, record.code, record.code_diff);
+  snapshot_io::write_data(file, schema::bench_data_fields(), record.data);
+
+  std::map<std::string, std::vector<std::string>> text;
+  std::map<std::string, std::vector<std::uint8_t>> flags;
+  std::vector<std::int64_t> sample_benchmark, sample_repetition, sample_iterations, counter_sample;
+  std::vector<double> real_seconds, cpu_seconds, counter_value;
+  std::vector<std::string> counter_name;
+  for (std::size_t b = 0; b < record.benchmarks.size(); ++b) {
+    const auto& result = record.benchmarks[b];
+    const std::pair<const char*, const std::string*> columns[] = {
+        {"name", &result.name},   {"suite", &result.suite}, {"run_name", &result.run_name},
+        {"time_unit", &result.time_unit}, {"label", &result.label}, {"skip_message", &result.skip_message}};
+    for (const auto& [column, value] : columns) text[column].push_back(*value);
+    flags["manual_time"].push_back(result.manual_time ? 1 : 0);
+    flags["skipped"].push_back(result.skipped ? 1 : 0);
+    for (std::size_t r = 0; r < result.samples.size(); ++r) {
+      const auto& sample = result.samples[r];
+      for (const auto& [name, value] : sample.counters) {
+        counter_sample.push_back(static_cast<std::int64_t>(sample_benchmark.size()));
+        counter_name.push_back(name);
+        counter_value.push_back(value);
+      }
+      sample_benchmark.push_back(static_cast<std::int64_t>(b));
+      sample_repetition.push_back(static_cast<std::int64_t>(r));
+      sample_iterations.push_back(sample.iterations);
+      real_seconds.push_back(sample.real_seconds);
+      cpu_seconds.push_back(sample.cpu_seconds);
+    }
+  }
+  const hdf5::id benchmarks = hdf5::create_group(file, "benchmarks");
+  for (const auto& column : text_columns()) hdf5::write_text_column(benchmarks.get(), column, text[column]);
+  for (const auto& column : flag_columns()) {
+    const auto& values = flags[column];
+    hdf5::write_array(benchmarks.get(), column, hdf5::element::uint8, {static_cast<std::int64_t>(values.size())},
+                      values.data(), false);
+  }
+  const hdf5::id samples = hdf5::create_group(file, "samples");
+  write_int64_column(samples.get(), "benchmark", sample_benchmark);
+  write_int64_column(samples.get(), "repetition", sample_repetition);
+  write_int64_column(samples.get(), "iterations", sample_iterations);
+  write_float64_column(samples.get(), "real_seconds", real_seconds);
+  write_float64_column(samples.get(), "cpu_seconds", cpu_seconds);
+  const hdf5::id counters = hdf5::create_group(file, "counters");
+  write_int64_column(counters.get(), "sample", counter_sample);
+  hdf5::write_text_column(counters.get(), "name", counter_name);
+  write_float64_column(counters.get(), "value", counter_value);
+}
+
+// ---- reading -------------------------------------------------------------------------------
+
+std::optional<object_kind> bench_kind(const std::string& path) {
+  static const std::set<std::string> groups{"benchmarks", "samples", "counters"};
+  if (groups.count(path) > 0) return object_kind::group;
+  static const std::set<std::string> datasets{
+      "benchmarks/name",      "benchmarks/suite",        "benchmarks/run_name",     "benchmarks/time_unit",
+      "benchmarks/label",     "benchmarks/skip_message", "benchmarks/manual_time",  "benchmarks/skipped",
+      "samples/benchmark",    "samples/repetition",      "samples/iterations",      "samples/real_seconds",
+      "samples/cpu_seconds",  "counters/sample",         "counters/name",           "counters/value"};
+  if (datasets.count(path) > 0) return object_kind::dataset;
+  return snapshot_io::section_kind(path, schema::bench_data_fields());
+}
+
+// Rows of a 1-D numeric column, at most `limit`.
+std::int64_t column_rows(hid_t group, const std::string& what, const std::string& name, hdf5::element type,
+                         std::int64_t limit) {
+  const hdf5::id set = hdf5::dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), what + "/" + name);
+  const auto shape = hdf5::checked_shape(set.get(), type, what + "/" + name);
+  if (shape.size() != 1 || shape[0] > limit) {
+    throw hdf5::error(what + "/" + name + " must be 1-D with at most " + std::to_string(limit) + " rows");
+  }
+  return shape[0];
+}
+
+template <typename T>
+std::vector<T> read_column(hid_t group, const std::string& what, const std::string& name, hdf5::element type,
+                           std::int64_t rows) {
+  const std::string path = what + "/" + name;
+  const hdf5::id set = hdf5::dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), path);
+  if (hdf5::checked_shape(set.get(), type, path) != std::vector<std::int64_t>{rows}) {
+    throw hdf5::error(path + " must hold " + std::to_string(rows) + " rows like the other columns of " + what);
+  }
+  if (!snapshot_io::attribute_names(set.get(), path).empty()) throw hdf5::error(path + " carries unexpected attributes");
+  std::vector<T> values(static_cast<std::size_t>(rows));
+  if (rows > 0) hdf5::read_array(set.get(), type, values.data(), path);
+  return values;
+}
+
+std::vector<std::string> read_text(hid_t group, const std::string& what, const std::string& name, std::int64_t rows) {
+  const std::string path = what + "/" + name;
+  const hdf5::id set = hdf5::dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), path);
+  if (!snapshot_io::attribute_names(set.get(), path).empty()) throw hdf5::error(path + " carries unexpected attributes");
+  return hdf5::read_text_column(set.get(), rows, path);
+}
+
+// A table group: no attributes and exactly the columns given.
+hdf5::id open_table(hid_t file, const std::string& name, std::vector<std::string> columns) {
+  hdf5::id group = snapshot_io::open_group(file, name);
+  if (!snapshot_io::attribute_names(group.get(), name).empty()) throw hdf5::error(name + " carries unexpected attributes");
+  std::sort(columns.begin(), columns.end());
+  if (snapshot_io::children(group.get()) != columns) throw hdf5::error(name + " lacks one of its columns");
+  return group;
+}
+
+bench_record read_record(hid_t file) {
+  // Identify the file before judging its layout, so a foreign file or a newer schema gets
+  // that explanation rather than a complaint about some object.
+  snapshot_io::check_identity(file, bench_schema_name, bench_schema_version, "bench");
+  snapshot_io::check_links(file, bench_kind);
+  bench_record record;
+  {
+    const hdf5::id root = snapshot_io::open_group(file, "/");
+    record.identity = snapshot_io::read_fields(root.get(), schema::bench_identity_fields(), "identity");
+    if (record.identity["repetitions"].get<std::int64_t>() < 1) throw hdf5::error("identity 'repetitions' is below 1");
+  }
+  record.environment = snapshot_io::read_environment(file);
+  record.code = snapshot_io::read_code(file, record.code_diff);
+  record.data = snapshot_io::read_data(file, schema::bench_data_fields());
+
+  std::vector<std::string> benchmark_columns = text_columns();
+  benchmark_columns.insert(benchmark_columns.end(), flag_columns().begin(), flag_columns().end());
+  const hdf5::id benchmarks = open_table(file, "benchmarks", benchmark_columns);
+  const std::int64_t count = column_rows(benchmarks.get(), "benchmarks", "skipped", hdf5::element::uint8, max_benchmarks);
+  std::map<std::string, std::vector<std::string>> text;
+  for (const auto& column : text_columns()) text[column] = read_text(benchmarks.get(), "benchmarks", column, count);
+  std::map<std::string, std::vector<std::uint8_t>> flags;
+  for (const auto& column : flag_columns()) {
+    flags[column] = read_column<std::uint8_t>(benchmarks.get(), "benchmarks", column, hdf5::element::uint8, count);
+  }
+  std::set<std::string> keys;
+  record.benchmarks.resize(static_cast<std::size_t>(count));
+  for (std::size_t b = 0; b < record.benchmarks.size(); ++b) {
+    auto& result = record.benchmarks[b];
+    const std::string row = "benchmarks row " + std::to_string(b);
+    result.name = text["name"][b];
+    result.suite = text["suite"][b];
+    result.run_name = text["run_name"][b];
+    result.time_unit = text["time_unit"][b];
+    result.label = text["label"][b];
+    result.skip_message = text["skip_message"][b];
+    if (result.name.empty() || result.suite.empty()) throw hdf5::error(row + " has an empty name or suite");
+    if (seconds_per_unit(result.time_unit) == 0.0) {
+      throw hdf5::error(row + " has time_unit '" + result.time_unit + "'; expected ns, us, ms or s");
+    }
+    if (flags["manual_time"][b] > 1 || flags["skipped"][b] > 1) throw hdf5::error(row + " has a flag other than 0 or 1");
+    result.manual_time = flags["manual_time"][b] == 1;
+    result.skipped = flags["skipped"][b] == 1;
+    if (!keys.insert(key_of(result)).second) throw hdf5::error(row + " repeats benchmark '" + result.name + "'");
+  }
+
+  const hdf5::id samples = open_table(file, "samples", {"benchmark", "repetition", "iterations", "real_seconds", "cpu_seconds"});
+  const std::int64_t rows = column_rows(samples.get(), "samples", "benchmark", hdf5::element::int64, max_samples);
+  const auto owner = read_column<std::int64_t>(samples.get(), "samples", "benchmark", hdf5::element::int64, rows);
+  const auto repetition = read_column<std::int64_t>(samples.get(), "samples", "repetition", hdf5::element::int64, rows);
+  const auto iterations = read_column<std::int64_t>(samples.get(), "samples", "iterations", hdf5::element::int64, rows);
+  const auto real = read_column<double>(samples.get(), "samples", "real_seconds", hdf5::element::float64, rows);
+  const auto cpu = read_column<double>(samples.get(), "samples", "cpu_seconds", hdf5::element::float64, rows);
+  for (std::size_t s = 0; s < owner.size(); ++s) {
+    const std::string row = "samples row " + std::to_string(s);
+    if (owner[s] < 0 || owner[s] >= count || (s > 0 && owner[s] < owner[s - 1])) {
+      throw hdf5::error(row + " names benchmark " + std::to_string(owner[s]) + "; rows must be grouped by benchmark");
+    }
+    auto& result = record.benchmarks[static_cast<std::size_t>(owner[s])];
+    if (result.skipped) throw hdf5::error(row + " is a sample of skipped benchmark '" + result.name + "'");
+    if (repetition[s] != static_cast<std::int64_t>(result.samples.size())) {
+      throw hdf5::error(row + " has repetition " + std::to_string(repetition[s]) + ", expected " +
+                        std::to_string(result.samples.size()));
+    }
+    if (iterations[s] < 1 || !std::isfinite(real[s]) || !std::isfinite(cpu[s]) || real[s] < 0 || cpu[s] < 0) {
+      throw hdf5::error(row + " holds an impossible iteration count or time");
+    }
+    result.samples.push_back({iterations[s], real[s], cpu[s], {}});
+  }
+
+  const hdf5::id counters = open_table(file, "counters", {"sample", "name", "value"});
+  const std::int64_t entries = column_rows(counters.get(), "counters", "sample", hdf5::element::int64, max_counters);
+  const auto sample = read_column<std::int64_t>(counters.get(), "counters", "sample", hdf5::element::int64, entries);
+  const auto names = read_text(counters.get(), "counters", "name", entries);
+  const auto values = read_column<double>(counters.get(), "counters", "value", hdf5::element::float64, entries);
+  for (std::size_t c = 0; c < sample.size(); ++c) {
+    const std::string row = "counters row " + std::to_string(c);
+    if (sample[c] < 0 || sample[c] >= rows || (c > 0 && sample[c] < sample[c - 1])) {
+      throw hdf5::error(row + " names sample " + std::to_string(sample[c]) + "; rows must be grouped by sample");
+    }
+    if (names[c].empty() || !std::isfinite(values[c])) throw hdf5::error(row + " has an empty name or a non-finite value");
+    const auto s = static_cast<std::size_t>(sample[c]);
+    auto& result = record.benchmarks[static_cast<std::size_t>(owner[s])];
+    result.samples[static_cast<std::size_t>(repetition[s])].counters.emplace_back(names[c], values[c]);
+  }
+  return record;
+}
+
+template <typename Open>
+bench_record read_with(const std::string& name, Open&& open) {
+  try {
+    const hdf5::id file = open();
+    return read_record(file.get());
+  } catch (const hdf5::error& e) {
+    throw snapshot_error(name + ": " + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    throw snapshot_error(name + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<double> bench_result::real_seconds() const {
+  std::vector<double> values;
+  values.reserve(samples.size());
+  for (const auto& sample : samples) values.push_back(sample.real_seconds);
+  return values;
+}
+
+std::vector<bench_result> parse_google_benchmark(const nlohmann::ordered_json& document, const std::string& suite,
+                                                 const std::string& source) {
+  const auto bad = [&](const std::string& why) { return input_error(source + ": not Google Benchmark JSON output: " + why); };
+  if (!document.is_object() || !document.contains("benchmarks") || !document["benchmarks"].is_array()) {
+    throw bad("no 'benchmarks' array");
+  }
+  // Fields Google Benchmark writes itself; every other number in an entry is a counter.
+  static const std::set<std::string> standard{
+      "name",       "family_index", "per_family_instance_index", "run_name",       "run_type",   "repetitions",
+      "repetition_index", "threads", "iterations",              "real_time",      "cpu_time",   "time_unit",
+      "aggregate_name", "aggregate_unit", "label",              "error_occurred", "error_message", "skipped",
+      "skip_message", "big_o",      "rms",          "complexity"};
+  std::vector<bench_result> results;
+  std::map<std::string, std::size_t> index;
+  for (const auto& entry : document["benchmarks"]) {
+    if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string()) throw bad("an entry has no name");
+    if (entry.value("run_type", std::string("iteration")) == "aggregate") continue;
+    const std::string name = entry["name"].get<std::string>();
+    const auto [found, added] = index.emplace(name, results.size());
+    if (added) {
+      bench_result result;
+      result.name = name;
+      result.suite = suite;
+      result.run_name = entry.value("run_name", name);
+      result.time_unit = entry.value("time_unit", std::string("ns"));
+      result.manual_time = name.find("/manual_time") != std::string::npos;
+      result.label = entry.value("label", std::string());
+      results.push_back(std::move(result));
+    }
+    auto& result = results[found->second];
+    const bool errored = entry.value("error_occurred", false);
+    const bool skipped = entry.contains("skipped") && entry["skipped"].is_boolean() && entry["skipped"].get<bool>();
+    if (errored || skipped) {
+      result.skipped = true;
+      result.skip_message = entry.value(errored ? "error_message" : "skip_message", std::string("skipped"));
+      result.samples.clear();
+      continue;
+    }
+    if (result.skipped) continue;
+    const double unit = seconds_per_unit(result.time_unit);
+    if (unit == 0.0) throw bad("benchmark " + name + " has time_unit '" + result.time_unit + "'");
+    const auto number = [&](const char* field) {
+      if (!entry.contains(field) || !entry[field].is_number()) throw bad("benchmark " + name + " has no " + field);
+      return entry[field].get<double>();
+    };
+    bench_sample sample;
+    sample.iterations = static_cast<std::int64_t>(number("iterations"));
+    sample.real_seconds = number("real_time") * unit;
+    sample.cpu_seconds = number("cpu_time") * unit;
+    if (sample.iterations < 1 || !std::isfinite(sample.real_seconds) || !std::isfinite(sample.cpu_seconds) ||
+        sample.real_seconds < 0 || sample.cpu_seconds < 0) {
+      throw bad("benchmark " + name + " reports an impossible iteration count or time");
+    }
+    for (const auto& [key, value] : entry.items()) {
+      if (standard.count(key) == 0 && value.is_number()) sample.counters.emplace_back(key, value.get<double>());
+    }
+    result.samples.push_back(std::move(sample));
+  }
+  return results;
+}
+
+void write_bench_snapshot(const fs::path& path, const bench_record& record) {
+  if (fs::exists(path)) throw snapshot_write_error("snapshot " + path.string() + " already exists");
+  try {
+    const hdf5::id file = snapshot_io::create_in_memory(path.string() + " (in memory)");
+    write_record(file.get(), record);
+    std::vector<std::uint8_t> image;
+    snapshot_io::take_image(file.get(), image);
+    snapshot_io::write_durably(path, image);
+  } catch (const std::logic_error&) {
+    throw;  // a record this program built wrongly
+  } catch (const std::exception& e) {
+    throw snapshot_write_error("writing bench snapshot " + path.string() + " failed: " + e.what());
+  }
+}
+
+bench_record read_bench_snapshot(const fs::path& path) {
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) throw snapshot_error(path.string() + ": no such snapshot file");
+  return read_with(path.string(), [&] { return snapshot_io::open_file(path); });
+}
+
+bench_record read_bench_snapshot(const std::vector<std::uint8_t>& image, const std::string& name) {
+  return read_with(name, [&] { return snapshot_io::open_image(image); });
+}
+
+std::string snapshot_schema(const fs::path& path) {
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) throw snapshot_error(path.string() + ": no such snapshot file");
+  try {
+    const hdf5::id file = snapshot_io::open_file(path);
+    return snapshot_io::read_schema(file.get());
+  } catch (const hdf5::error& e) {
+    throw snapshot_error(path.string() + ": " + e.what());
+  }
+}
+
+nlohmann::ordered_json to_json(const bench_record& record) {
+  json out = record.identity;
+  out["environment"] = record.environment;
+  out["code"] = record.code;
+  out["code"]["diff"] = record.code_diff;
+  out["data"] = record.data;
+  out["benchmarks"] = json::array();
+  for (const auto& result : record.benchmarks) {
+    json samples = json::array();
+    for (const auto& sample : result.samples) {
+      json counters = json::array();
+      for (const auto& [name, value] : sample.counters) counters.push_back({{"name", name}, {"value", value}});
+      samples.push_back({{"iterations", sample.iterations},
+                         {"real_seconds", sample.real_seconds},
+                         {"cpu_seconds", sample.cpu_seconds},
+                         {"counters", std::move(counters)}});
+    }
+    out["benchmarks"].push_back({{"name", result.name},
+                                 {"suite", result.suite},
+                                 {"run_name", result.run_name},
+                                 {"time_unit", result.time_unit},
+                                 {"manual_time", result.manual_time},
+                                 {"label", result.label},
+                                 {"skipped", result.skipped},
+                                 {"skip_message", result.skip_message},
+                                 {"samples", std::move(samples)}});
+  }
+  return out;
+}
+
+// ---- the regression gate ---------------------------------------------------------------------
+
+std::string to_string(bench_verdict verdict) {
+  switch (verdict) {
+    case bench_verdict::faster:
+      return "faster";
+    case bench_verdict::slower:
+      return "slower";
+    case bench_verdict::same:
+      return "same";
+    case bench_verdict::uncertain:
+      return "uncertain";
+    case bench_verdict::added:
+      return "added";
+    case bench_verdict::removed:
+      return "removed";
+    case bench_verdict::skipped:
+      return "skipped";
+  }
+  return "?";
+}
+
+bench_change compare_samples(const std::string& name, const std::vector<double>& base, const std::vector<double>& next) {
+  bench_change c;
+  c.name = name;
+  c.base_repetitions = base.size();
+  c.new_repetitions = next.size();
+  c.base_median = statistics::median(base);
+  c.new_median = statistics::median(next);
+  c.base_spread = statistics::relative_spread(base);
+  c.new_spread = statistics::relative_spread(next);
+  c.change = c.base_median > 0.0 ? c.new_median / c.base_median - 1.0 : 0.0;
+  const auto test = statistics::mann_whitney_u(base, next);
+  c.p_value = test.p_value;
+  c.exact = test.exact;
+
+  const double spread = std::max(c.base_spread, c.new_spread);
+  const double floor = std::max(min_noise_floor, spread);
+  if (std::min(base.size(), next.size()) < min_gate_repetitions) {
+    c.verdict = bench_verdict::uncertain;
+    c.reason = std::to_string(std::min(base.size(), next.size())) +
+               " repetitions on a side; the test needs at least 4 (3 against 3 cannot reach p < 0.05)";
+  } else if (test.p_value < significance_level && std::fabs(c.change) > floor) {
+    c.verdict = c.change > 0 ? bench_verdict::slower : bench_verdict::faster;
+  } else if (spread > max_spread_for_same) {
+    c.verdict = bench_verdict::uncertain;
+    c.reason = "too noisy to tell: spread " + percent(spread) + ", above " + percent(max_spread_for_same);
+  } else if (test.p_value >= significance_level && std::fabs(c.change) > floor) {
+    char p[32];
+    std::snprintf(p, sizeof p, "%.3g", test.p_value);
+    c.verdict = bench_verdict::uncertain;
+    c.reason = "medians differ by " + percent(c.change) + " but the samples overlap (p = " + p + ")";
+  } else {
+    c.verdict = bench_verdict::same;
+  }
+  return c;
+}
+
+std::vector<bench_change> compare_benches(const bench_record& base, const bench_record& next) {
+  std::map<std::string, const bench_result*> in_next;
+  for (const auto& result : next.benchmarks) in_next[key_of(result)] = &result;
+  std::set<std::string> in_base;
+  std::vector<bench_change> changes;
+  for (const auto& before : base.benchmarks) {
+    in_base.insert(key_of(before));
+    const auto found = in_next.find(key_of(before));
+    if (found == in_next.end()) {
+      bench_change c;
+      c.name = before.name;
+      c.verdict = bench_verdict::removed;
+      c.base_repetitions = before.samples.size();
+      if (!before.samples.empty()) c.base_median = statistics::median(before.real_seconds());
+      changes.push_back(std::move(c));
+      continue;
+    }
+    const auto& after = *found->second;
+    if (before.skipped || after.skipped || before.samples.empty() || after.samples.empty()) {
+      bench_change c;
+      c.name = before.name;
+      c.verdict = bench_verdict::skipped;
+      const auto& side = before.skipped || before.samples.empty() ? before : after;
+      c.reason = std::string(&side == &before ? "base" : "new") + ": " +
+                 (side.skip_message.empty() ? std::string("no samples") : side.skip_message);
+      changes.push_back(std::move(c));
+      continue;
+    }
+    changes.push_back(compare_samples(before.name, before.real_seconds(), after.real_seconds()));
+  }
+  for (const auto& after : next.benchmarks) {
+    if (in_base.count(key_of(after)) > 0) continue;
+    bench_change c;
+    c.name = after.name;
+    c.verdict = bench_verdict::added;
+    c.new_repetitions = after.samples.size();
+    if (!after.samples.empty()) c.new_median = statistics::median(after.real_seconds());
+    changes.push_back(std::move(c));
+  }
+  return changes;
+}
+
+std::vector<std::string> hardware_differences(const bench_record& base, const bench_record& next) {
+  std::vector<std::string> differences;
+  const auto differ = [&](const std::string& field, const json& a, const json& b) {
+    const auto text = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+    if (a != b) differences.push_back(field + ": " + text(a) + " -> " + text(b));
+  };
+  for (const char* field : {"cpu_model", "cpu_cores", "hardware_threads", "cuda_usable"}) {
+    differ(std::string("environment.") + field, base.environment.value(field, json()), next.environment.value(field, json()));
+  }
+  const json none = json::array();
+  const auto& gpus_a = base.environment.contains("gpus") ? base.environment["gpus"] : none;
+  const auto& gpus_b = next.environment.contains("gpus") ? next.environment["gpus"] : none;
+  differ("environment.gpus (count)", gpus_a.size(), gpus_b.size());
+  for (std::size_t i = 0; i < std::min(gpus_a.size(), gpus_b.size()); ++i) {
+    for (const char* field : {"name", "compute_capability", "sm_count", "memory_bytes"}) {
+      differ("environment.gpus[" + std::to_string(i) + "]." + field, gpus_a[i].value(field, json()),
+             gpus_b[i].value(field, json()));
+    }
+  }
+  return differences;
+}
+
+bool is_bench_rule(const std::string& text) { return text.rfind("slower:", 0) == 0; }
+
+bench_rule parse_bench_rule(const std::string& text) {
+  const auto bad = [&] {
+    return input_error("--fail-on '" + text +
+                       "': a bench snapshot rule is slower:N% (fail when a benchmark's verdict is slower and its "
+                       "median rose by more than N percent), e.g. slower:5%");
+  };
+  if (!is_bench_rule(text) || text.size() < 9 || text.back() != '%') throw bad();
+  const std::string number = text.substr(7, text.size() - 8);
+  std::size_t used = 0;
+  double value = 0.0;
+  try {
+    value = std::stod(number, &used);
+  } catch (const std::exception&) {
+    throw bad();
+  }
+  if (used != number.size() || !std::isfinite(value) || value < 0.0) throw bad();
+  return {text, value / 100.0};
+}
+
+std::vector<const bench_change*> broken(const bench_rule& rule, const std::vector<bench_change>& changes) {
+  std::vector<const bench_change*> out;
+  for (const auto& c : changes) {
+    if (c.verdict == bench_verdict::slower && c.change > rule.threshold) out.push_back(&c);
+  }
+  return out;
+}
+
+}  // namespace trackbench::tracking

@@ -1,0 +1,76 @@
+#pragma once
+// What run snapshots (snapshot.cpp) and bench snapshots (bench.cpp) share: the crash-safe
+// write of a file image, opening a file or an image for validation, identifying a file by
+// its schema, the link walk that refuses anything a schema does not define, typed field
+// tables, and the /environment, /code and /data sections.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hdf5_io.h"
+#include "schema.h"
+
+namespace trackbench::tracking::snapshot_io {
+
+// ---- writing -----------------------------------------------------------------------------
+
+// An empty HDF5 file on the core (in-memory) driver; HDF5 never writes to disk itself.
+hdf5::id create_in_memory(const std::string& name);
+// Flushes the file and copies its image into `image`.
+void take_image(hid_t file, std::vector<std::uint8_t>& image);
+// Writes the image to .<name>.tmp beside `target`, fsyncs it, renames it over `target` and
+// fsyncs the folder: the path names the previous complete file or the new one, never a part.
+void write_durably(const std::filesystem::path& target, const std::vector<std::uint8_t>& image);
+
+// Writes each field of `fields` from `values` as an attribute (int64_array fields as datasets).
+// A missing or mistyped field is a bug, not bad input: std::logic_error.
+void write_fields(hid_t group, const std::vector<schema::field>& fields, const nlohmann::ordered_json& values,
+                  const std::string& where);
+// /environment with gpus/<index>; /code with its diff; /data (its `fields`) with files/<name>.
+void write_environment(hid_t file, const nlohmann::ordered_json& environment);
+void write_code(hid_t file, const nlohmann::ordered_json& code, const std::string& diff);
+void write_data(hid_t file, const std::vector<schema::field>& fields, const nlohmann::ordered_json& data);
+
+// ---- reading -----------------------------------------------------------------------------
+
+// A file read-only (it must be a regular file with an HDF5 superblock) or an image in memory.
+// Errors are hdf5::error; the caller names the file.
+hdf5::id open_file(const std::filesystem::path& path);
+hdf5::id open_image(const std::vector<std::uint8_t>& image);
+// The root's `schema` attribute; hdf5::error when it has none.
+std::string read_schema(hid_t file);
+// Checks the root says `schema` at a version from 1 to `version`, and returns the file's
+// version; `kind` ("run", "bench") words the error for a foreign file.
+std::int64_t check_identity(hid_t file, const std::string& schema, std::int64_t version, const std::string& kind);
+
+enum class object_kind { group, dataset };
+// Walks every link (at most 100,000): each must be hard, at most 512 characters, and of the
+// kind `kind_of` gives its path; nullopt means the schema does not define it.
+void check_links(hid_t file, const std::function<std::optional<object_kind>(const std::string&)>& kind_of);
+// The kind of the objects under /environment, /code and /data with `data_fields`.
+std::optional<object_kind> section_kind(const std::string& path, const std::vector<schema::field>& data_fields);
+
+hdf5::id open_group(hid_t parent, const std::string& name);
+// Child names of a group, in name order.
+std::vector<std::string> children(hid_t group);
+// Attribute names of an object (at most 256).
+std::vector<std::string> attribute_names(hid_t object, const std::string& what);
+// Names a user, the model or a benchmark chose: [A-Za-z0-9_.+-]{1,128}, not "." or "..".
+bool plain_name(const std::string& name);
+
+// Reads exactly the schema's fields of one group, refusing attributes it does not define;
+// fields added after the file's schema `version` (schema::field::since) are neither expected
+// nor allowed.
+nlohmann::ordered_json read_fields(hid_t object, const std::vector<schema::field>& fields, const std::string& where,
+                                   std::int64_t version = std::numeric_limits<std::int64_t>::max());
+nlohmann::ordered_json read_environment(hid_t file);
+nlohmann::ordered_json read_code(hid_t file, std::string& diff);
+nlohmann::ordered_json read_data(hid_t file, const std::vector<schema::field>& fields);
+
+}  // namespace trackbench::tracking::snapshot_io
