@@ -124,6 +124,9 @@ json describe_data(const trainer::trainer& run, const trainer::dataset& data) {
   hash_tensor(indices, run.split().train_indices);
   hash_tensor(indices, run.split().validation_indices);
   json described = describe_dataset(data);
+  // The files stay last, where a reader of the snapshot puts them too.
+  json files = std::move(described["files"]);
+  described.erase("files");
   described.update({{"split_seed", run.split_seed()},
                     {"split_sha256", indices.hex_digest()},
                     {"split_train_count", run.train_size()},
@@ -132,6 +135,7 @@ json describe_data(const trainer::trainer& run, const trainer::dataset& data) {
                     {"validation_class_counts",
                      class_counts(data.train.labels.index_select(0, run.split().validation_indices))},
                     {"test_class_counts", class_counts(data.test.labels)}});
+  described["files"] = std::move(files);
   return described;
 }
 
