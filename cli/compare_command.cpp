@@ -23,6 +23,7 @@ struct compare_flags {
   std::vector<std::string> rules;
   bool as_json = false;
   bool allow_hardware_mismatch = false;
+  double min_change_percent = tracking::default_min_change * 100;
 };
 
 // The metrics shown side by side; rules may name any summary metric.
@@ -65,7 +66,7 @@ int compare_bench(const compare_flags& flags) {
   const auto base = tracking::read_bench_snapshot(flags.snapshots[0]);
   const auto next = tracking::read_bench_snapshot(flags.snapshots[1]);
   const auto hardware = tracking::hardware_differences(base, next);
-  const auto changes = tracking::compare_benches(base, next);
+  const auto changes = tracking::compare_benches(base, next, flags.min_change_percent / 100);
   // On other hardware a timing difference says nothing about the code, so the gate stays open.
   const bool advisory = !hardware.empty() && !flags.allow_hardware_mismatch;
   std::vector<std::vector<const tracking::bench_change*>> broken;
@@ -283,6 +284,12 @@ command add_compare_command(CLI::App& app) {
   sub->add_flag("--allow-hardware-mismatch", flags->allow_hardware_mismatch,
                 "Bench snapshots: let --fail-on fail even when the two were measured on different hardware (CPU "
                 "model, cores, threads, GPUs); otherwise their timing verdicts are advisory (default: off)");
+  sub->add_option("--min-change", flags->min_change_percent,
+                  "Bench snapshots: the smallest change, in percent of the base median, called faster or slower "
+                  "(also never one within twice the samples' own spread); consecutive runs of one build on a shared "
+                  "machine drift by a few percent")
+      ->default_val(flags->min_change_percent)
+      ->check(CLI::Range(0.0, 100.0));
   sub->add_flag("--json", flags->as_json, "Print the comparison as JSON (default: off)");
   return {sub, [flags] { return compare(*flags); }};
 }

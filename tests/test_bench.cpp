@@ -204,9 +204,15 @@ TEST(BenchGateVerdicts, SameSlowerFasterUncertain) {
   EXPECT_FALSE(slower.exact);  // `ten` repeats values: with ties, the normal approximation
   EXPECT_EQ(compare_samples("x", ten, scaled(ten, 0.8)).verdict, bench_verdict::faster);
 
-  // Significant, but a 0.5% shift is below the 1% floor: not called a change.
+  // Significant, but a 0.5% shift is below the floor: not called a change.
   const auto tiny = compare_samples("x", ten, scaled(ten, 1.005));
   EXPECT_EQ(tiny.verdict, bench_verdict::same);
+  // A significant 4% shift is below the default 5% --min-change, and above a 1% one (and twice
+  // these quiet samples' spread).
+  const auto drift_of_runs = compare_samples("x", ten, scaled(ten, 1.04));
+  EXPECT_EQ(drift_of_runs.verdict, bench_verdict::same);
+  EXPECT_LT(*drift_of_runs.p_value, 0.05);
+  EXPECT_EQ(compare_samples("x", ten, scaled(ten, 1.04), 0.01).verdict, bench_verdict::slower);
 
   // Three repetitions cannot reach p < 0.05, however far apart.
   const auto three = compare_samples("x", {1.0, 1.01, 0.99}, {2.0, 2.01, 1.99});

@@ -428,7 +428,8 @@ std::string to_string(bench_verdict verdict) {
   return "?";
 }
 
-bench_change compare_samples(const std::string& name, const std::vector<double>& base, const std::vector<double>& next) {
+bench_change compare_samples(const std::string& name, const std::vector<double>& base, const std::vector<double>& next,
+                             double min_change) {
   bench_change c;
   c.name = name;
   c.base_repetitions = base.size();
@@ -443,7 +444,7 @@ bench_change compare_samples(const std::string& name, const std::vector<double>&
   c.exact = test.exact;
 
   const double spread = std::max(c.base_spread, c.new_spread);
-  const double floor = std::max(min_noise_floor, spread);
+  const double floor = std::max(min_change, spread_multiple * spread);
   if (std::min(base.size(), next.size()) < min_gate_repetitions) {
     c.verdict = bench_verdict::uncertain;
     c.reason = std::to_string(std::min(base.size(), next.size())) +
@@ -464,7 +465,7 @@ bench_change compare_samples(const std::string& name, const std::vector<double>&
   return c;
 }
 
-std::vector<bench_change> compare_benches(const bench_record& base, const bench_record& next) {
+std::vector<bench_change> compare_benches(const bench_record& base, const bench_record& next, double min_change) {
   std::map<std::string, const bench_result*> in_next;
   for (const auto& result : next.benchmarks) in_next[key_of(result)] = &result;
   std::set<std::string> in_base;
@@ -492,7 +493,7 @@ std::vector<bench_change> compare_benches(const bench_record& base, const bench_
       changes.push_back(std::move(c));
       continue;
     }
-    changes.push_back(compare_samples(before.name, before.real_seconds(), after.real_seconds()));
+    changes.push_back(compare_samples(before.name, before.real_seconds(), after.real_seconds(), min_change));
   }
   for (const auto& after : next.benchmarks) {
     if (in_base.count(key_of(after)) > 0) continue;

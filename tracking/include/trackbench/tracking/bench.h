@@ -76,7 +76,8 @@ nlohmann::ordered_json to_json(const bench_record& record);
 
 // Thresholds of the verdicts; docs/benchmarking.md says why.
 inline constexpr double significance_level = 0.05;
-inline constexpr double min_noise_floor = 0.01;        // a change below 1% is never called one
+inline constexpr double default_min_change = 0.05;     // a smaller change is never called one (--min-change)
+inline constexpr double spread_multiple = 2.0;         // nor one within twice the samples' own spread
 inline constexpr double max_spread_for_same = 0.10;    // noisier samples cannot show "same"
 inline constexpr std::size_t min_gate_repetitions = 4;  // 3 vs 3 cannot reach p < 0.05
 
@@ -98,12 +99,15 @@ struct bench_change {
   bool exact = false;             // p from the exact distribution
 };
 
-// The verdict on one benchmark's samples (real seconds per iteration), base against new.
-bench_change compare_samples(const std::string& name, const std::vector<double>& base, const std::vector<double>& next);
+// The verdict on one benchmark's samples (real seconds per iteration), base against new;
+// `min_change` is the smallest relative change called faster or slower.
+bench_change compare_samples(const std::string& name, const std::vector<double>& base, const std::vector<double>& next,
+                             double min_change = default_min_change);
 
 // Every benchmark of either snapshot, matched by name, in the base's order then the new one's
 // additions.
-std::vector<bench_change> compare_benches(const bench_record& base, const bench_record& next);
+std::vector<bench_change> compare_benches(const bench_record& base, const bench_record& next,
+                                          double min_change = default_min_change);
 
 // Differences in what decides timings: CPU model, cores, hardware threads, memory, GPU count
 // and each GPU's name, compute capability, SM count and memory. "field: base -> new" each.
