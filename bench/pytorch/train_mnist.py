@@ -19,7 +19,10 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+# The model as scripts/read_snapshot.py defines it for reading snapshots: one definition in Python.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
+from read_snapshot import DigitCNN  # noqa: E402
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
@@ -36,24 +39,6 @@ def find(folder: pathlib.Path, stem: str) -> pathlib.Path:
         if (folder / name).is_file():
             return folder / name
     sys.exit(f"error: {folder} has no {stem} (raw or .gz)")
-
-
-class DigitCnn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3)
-        self.conv2 = nn.Conv2d(32, 64, 3)
-        self.dropout1 = nn.Dropout(0.25)
-        self.dropout2 = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(9216, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = self.dropout1(F.max_pool2d(x, 2))
-        x = F.relu(self.fc1(torch.flatten(x, 1)))
-        return F.log_softmax(self.fc2(self.dropout2(x)), dim=1)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
@@ -105,7 +90,7 @@ def main():
     val_images, val_labels = normalise(train_images[split[:held_out]]), train_labels[split[:held_out]]
     train_images, train_labels = normalise(train_images[split[held_out:]]), train_labels[split[held_out:]]
 
-    model = DigitCnn().to(device)
+    model = DigitCNN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
