@@ -53,16 +53,24 @@ bool is_executable(const fs::path& path) {
   return fs::is_regular_file(path, error) && ::access(path.c_str(), X_OK) == 0;
 }
 
-// --suites-dir, else the build tree's bench folder, else bench/ beside this executable's folder.
-fs::path suites_dir(const bench_flags& flags) {
+// Where suites are looked for when --suites-dir is not given, first match first: beside this
+// executable (a staged folder, or an install that keeps them in bin/), the build tree it was built
+// in, then an install prefix's libexec/trackbench (where `cmake --install` puts them) and ../bench.
+std::vector<fs::path> suite_dirs(const bench_flags& flags) {
   if (!flags.suites_dir.empty()) {
     std::error_code error;
     if (!fs::is_directory(flags.suites_dir, error)) throw input_error("--suites-dir " + flags.suites_dir + " is not a folder");
-    return flags.suites_dir;
+    return {flags.suites_dir};
   }
   std::error_code error;
-  if (fs::is_directory(TRACKBENCH_BENCH_DIR, error)) return TRACKBENCH_BENCH_DIR;
-  return fs::read_symlink("/proc/self/exe", error).parent_path().parent_path() / "bench";
+  const fs::path own_dir = fs::read_symlink("/proc/self/exe", error).parent_path();
+  return {own_dir, TRACKBENCH_BENCH_DIR, own_dir.parent_path() / "libexec" / "trackbench", own_dir.parent_path() / "bench"};
+}
+
+std::string joined(const std::vector<fs::path>& dirs) {
+  std::string text;
+  for (const auto& dir : dirs) text += (text.empty() ? "" : ", ") + dir.string();
+  return text;
 }
 
 std::vector<suite> found_suites(const fs::path& dir) {
@@ -78,12 +86,21 @@ std::vector<suite> found_suites(const fs::path& dir) {
   return suites;
 }
 
-std::vector<suite> chosen_suites(const bench_flags& flags) {
-  if (flags.suites.empty()) {
-    const auto dir = suites_dir(flags);
+// The suites of the first folder that holds any.
+std::vector<suite> default_suites(const std::vector<fs::path>& dirs) {
+  for (const auto& dir : dirs) {
     auto suites = found_suites(dir);
+    if (!suites.empty()) return suites;
+  }
+  return {};
+}
+
+std::vector<suite> chosen_suites(const bench_flags& flags) {
+  const auto dirs = suite_dirs(flags);
+  if (flags.suites.empty()) {
+    auto suites = default_suites(dirs);
     if (suites.empty()) {
-      throw input_error("no benchmark suites (" + std::string(suite_prefix) + "*) in " + dir.string() +
+      throw input_error("no benchmark suites (" + std::string(suite_prefix) + "*) in " + joined(dirs) +
                         "; build them (TRACKBENCH_BUILD_BENCHMARKS=ON), or name them with --suite or --suites-dir");
     }
     return suites;
@@ -96,15 +113,15 @@ std::vector<suite> chosen_suites(const bench_flags& flags) {
       if (!is_executable(given)) throw input_error("--suite " + given + ": no such executable");
       chosen = {fs::path(given).filename().string(), given};
     } else {
-      const auto dir = suites_dir(flags);
-      const fs::path path = dir / (suite_prefix + given);
-      if (!is_executable(path)) {
+      const auto found = std::find_if(dirs.begin(), dirs.end(),
+                                      [&](const fs::path& dir) { return is_executable(dir / (suite_prefix + given)); });
+      if (found == dirs.end()) {
         std::string known;
-        for (const auto& s : found_suites(dir)) known += (known.empty() ? "" : ", ") + s.name;
-        throw input_error("--suite " + given + ": no " + path.filename().string() + " in " + dir.string() +
-                          (known.empty() ? std::string("; it holds no suites") : "; suites there: " + known));
+        for (const auto& s : default_suites(dirs)) known += (known.empty() ? "" : ", ") + s.name;
+        throw input_error("--suite " + given + ": no " + suite_prefix + given + " in " + joined(dirs) +
+                          (known.empty() ? std::string("; none of them holds a suite") : "; suites found: " + known));
       }
-      chosen = {given, path};
+      chosen = {given, *found / (suite_prefix + given)};
     }
     if (seen.insert(fs::absolute(chosen.executable).lexically_normal().string()).second) suites.push_back(chosen);
   }

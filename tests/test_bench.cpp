@@ -2,6 +2,7 @@
 #include <hdf5.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "support/error_message.h"
 #include "support/hdf5_edit.h"
@@ -287,6 +288,25 @@ TEST(BenchCli, RefusesBadSuitesAndRepetitions) {
   EXPECT_EQ(repetitions.exit_code, 2) << repetitions.output;
   EXPECT_NE(repetitions.output.find("--repetitions must be >= 1, got 0"), std::string::npos) << repetitions.output;
   EXPECT_NE(run_trackbench("bench --help").output.find("at least 4"), std::string::npos);
+}
+
+// A staged or installed layout keeps the suites beside the executable, with no build tree:
+// `--suite NAME` finds them there (on the GPU machine it said "no trackbench_bench_kernels in
+// .../stage/bench").
+TEST(BenchCli, FindsSuitesBesideTheExecutable) {
+  temp_dir dir;
+  const auto stage = dir / "stage";
+  fs::create_directories(stage);
+  fs::copy_file(TRACKBENCH_EXECUTABLE, stage / "trackbench");
+  fs::copy_file(TRACKBENCH_BENCH_FIXTURE, stage / "trackbench_bench_fixture");
+  const auto staged = testing::run_command(quoted(stage / "trackbench") +
+                                           " -q bench --suite fixture --filter busy --repetitions 3 --out " +
+                                           quoted(dir / "out"));
+  EXPECT_EQ(staged.exit_code, 0) << staged.output;
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out"), fs::directory_iterator()), 1) << staged.output;
+  const auto listed = testing::run_command(quoted(stage / "trackbench") + " bench --suite nosuch");
+  EXPECT_EQ(listed.exit_code, 2) << listed.output;
+  EXPECT_NE(listed.output.find("suites found: fixture"), std::string::npos) << listed.output;
 }
 
 TEST(BenchCli, ShowListAndCompareBenchSnapshots) {
