@@ -19,6 +19,18 @@ TEST(Environment, DescribesThisMachine) {
   EXPECT_EQ(env.libtorch_version, TORCH_VERSION);
 }
 
+TEST(Environment, DriverVersionFromEitherKernelModule) {
+  EXPECT_EQ(parse_nvidia_driver_version(
+                "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  Sun Jul 27 06:54:38 UTC 2025"),
+            "580.65.06");
+  // The open kernel module's line, as an H200 machine wrote it (recorded as "for" before).
+  EXPECT_EQ(parse_nvidia_driver_version("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  "
+                                        "Release Build  (dvs-builder@U22-I3-AF03-09-1)  Thu Oct 23 2025"),
+            "580.159.04");
+  EXPECT_EQ(parse_nvidia_driver_version("NVRM version: something else"), "");
+  EXPECT_EQ(parse_nvidia_driver_version("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64"), "");
+}
+
 TEST(Environment, JsonCarriesEveryField) {
   const auto json = to_json(capture_environment());
   for (const char* key : {"cpu_model", "cpu_cores", "hardware_threads", "memory_bytes", "os", "kernel", "hostname",

@@ -6,6 +6,7 @@
 #include <torch/version.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -48,21 +49,30 @@ int physical_cores() {
   return static_cast<int>(cores.size());
 }
 
-// "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  Sun Jul 27 ..." -> "580.65.06".
 std::string nvidia_driver_version() {
   std::ifstream in("/proc/driver/nvidia/version");
   std::string line;
-  if (!std::getline(in, line)) return {};
+  return std::getline(in, line) ? parse_nvidia_driver_version(line) : std::string();
+}
+
+}  // namespace
+
+// The proprietary module's line has the version right after "Kernel Module"; the open one's says
+// "Kernel Module for x86_64  580.159.04", so the first word made of digits and dots is taken.
+std::string parse_nvidia_driver_version(const std::string& line) {
   const std::string marker = "Kernel Module";
   const auto at = line.find(marker);
   if (at == std::string::npos) return {};
   std::istringstream rest(line.substr(at + marker.size()));
-  std::string version;
-  rest >> version;
-  return version;
+  std::string word;
+  while (rest >> word) {
+    const bool version_like = std::isdigit(static_cast<unsigned char>(word.front())) &&
+                              word.find('.') != std::string::npos &&
+                              word.find_first_not_of("0123456789.") == std::string::npos;
+    if (version_like) return word;
+  }
+  return {};
 }
-
-}  // namespace
 
 std::string format_cudnn_version(long version) {
   if (version <= 0) return {};

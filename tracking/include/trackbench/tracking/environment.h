@@ -36,6 +36,10 @@ environment capture_environment();
 // "gpus" is an array of per-GPU objects.
 nlohmann::ordered_json to_json(const environment& env);
 
+// "580.159.04" from the first line of /proc/driver/nvidia/version, as the proprietary and the
+// open kernel module write it; empty when the line names no version.
+std::string parse_nvidia_driver_version(const std::string& line);
+
 // "9.19.0" from cuDNN's 91900 encoding.
 std::string format_cudnn_version(long version);
 
