@@ -5,9 +5,10 @@
 #                                           binaries with every shared library they need that is
 #                                           neither LibTorch's nor glibc's into STAGE
 #                                           (default build/gpu-check/stage)
-#   scripts/gpu_check.sh run STAGE OUT      on the GPU machine: the CUDA tests, the GPU benchmarks
-#                                           of the kernels and trainer suites and a short training
-#                                           with each conv backend, every result written under OUT
+#   scripts/gpu_check.sh run STAGE OUT      on the GPU machine: the CUDA tests, the kernels' tuning
+#                                           harness (kernels/dev), the GPU benchmarks of the kernels
+#                                           and trainer suites and a short training with each conv
+#                                           backend, every result written under OUT
 #
 # The GPU machine needs python3 with torch 2.11.0 (its lib folder provides LibTorch and its
 # CUDA libraries) and an NVIDIA driver; it needs none of the Debian libraries, which travel
@@ -60,6 +61,9 @@ stage() {
       [ -e "$stage_dir/lib/$(basename "$library")" ] || cp -L "$library" "$stage_dir/lib/"
     done
   done
+  # The tuning harness, built by nvcc alone for the same GPU.
+  CUDA_ARCH=90 "$root/kernels/dev/run.sh" build "$stage_dir/dev"
+  rm -f "$stage_dir"/dev/*.o
   cp "$root/scripts/gpu_check.sh" "$stage_dir/"
   cp "$build/CMakeCache.txt" "$stage_dir/build-cache.txt"  # what was built, and how
   say "staged $(du -sh "$stage_dir" | cut -f1) in $stage_dir: $(ls "$stage_dir/lib" | wc -l) libraries"
@@ -94,8 +98,16 @@ run() {
     --gtest_output="json:$out/tests.json" >"$out/tests.log" 2>&1 || status=1
   tail -n 3 "$out/tests.log" >&2
 
+  say "tuning harness: every kernel version and precision against the CPU reference and cuDNN"
+  local pass
+  for pass in forward backward_input backward_weight; do
+    "$stage_dir/dev/$pass" 128 1024 >"$out/dev-$pass.log" 2>&1 || status=1
+    tail -n 1 "$out/dev-$pass.log" >&2
+  done
+
   # The GPU benchmarks only (the CPU ones are measured on the CPU machine), 3 repetitions each:
-  # 72 conv benchmarks of about 0.1 s and 12 trainer ones of about 0.2 s, plus their set-up.
+  # 180 conv benchmarks (5 backends x 2 precisions x 2 layers x 3 passes x 3 batches) of about
+  # 0.1 s and 12 trainer ones of about 0.2 s, plus their set-up.
   say "GPU benchmarks: kernels suite"
   "$bin/trackbench_bench_kernels" --benchmark_filter='/(custom|custom_v[0-9]+|cudnn_libtorch|cudnn)/' \
     --benchmark_min_time=0.1 --benchmark_repetitions=3 --benchmark_out="$out/bench_kernels.json" \
@@ -115,29 +127,32 @@ run() {
     >"$out/train-reference.log" 2>&1 || status=1
   tail -n 2 "$out/train-reference.log" >&2
 
-  # Per layer, pass and batch: median times, custom over cuDNN, and LibTorch's overhead over cuDNN.
+  # Per layer, pass, precision and batch: median times, and the best cuDNN (the faster of the
+  # direct path and LibTorch's) over the default kernels and over v3 (above 1: ours is faster).
   python3 - "$out/bench_kernels.json" >"$out/conv_ratios.md" <<'PY' || status=1
 import json, sys
 times, peak = {}, {}
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
     if b.get("aggregate_name") != "median" or b.get("error_occurred"):
         continue
-    _, layer, pass_, backend, batch = b["name"].split("/")[:5]
-    times[(layer, pass_, backend, int(batch))] = b["real_time"]  # microseconds
-    peak[(layer, pass_, backend, int(batch))] = b.get("fraction_of_peak", 0.0)
-print("| layer | pass | batch | custom us | cudnn us | cudnn_libtorch us | custom/cudnn | cudnn_libtorch/cudnn |"
-      " custom % of FP32 peak |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    _, layer, pass_, backend, precision, batch = b["name"].split("/")[:6]
+    times[(layer, pass_, backend, precision, int(batch))] = b["real_time"]  # microseconds
+    peak[(layer, pass_, backend, precision, int(batch))] = b.get("fraction_of_peak", 0.0)
+print("| layer | pass | precision | batch | custom us | custom_v3 us | cudnn us | cudnn_libtorch us |"
+      " best cuDNN / custom | best cuDNN / v3 | custom % of FP32 peak |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for layer in ("conv1", "conv2"):
     for pass_ in ("forward", "backward_input", "backward_weight"):
-        for batch in (1, 128, 1024):
-            key = lambda backend: (layer, pass_, backend, batch)
-            if not all(key(k) in times for k in ("custom", "cudnn", "cudnn_libtorch")):
-                print(f"| {layer} | {pass_} | {batch} | missing | | | | | |")
-                continue
-            custom, cudnn, libtorch = (times[key(k)] for k in ("custom", "cudnn", "cudnn_libtorch"))
-            print(f"| {layer} | {pass_} | {batch} | {custom:.1f} | {cudnn:.1f} | {libtorch:.1f} |"
-                  f" {custom / cudnn:.2f} | {libtorch / cudnn:.2f} | {100 * peak[key('custom')]:.1f} |")
+        for precision in ("fp32", "tf32"):
+            for batch in (1, 128, 1024):
+                key = lambda backend: (layer, pass_, backend, precision, batch)
+                if not all(key(k) in times for k in ("custom", "custom_v3", "cudnn", "cudnn_libtorch")):
+                    print(f"| {layer} | {pass_} | {precision} | {batch} | missing | | | | | | |")
+                    continue
+                custom, v3, cudnn, libtorch = (times[key(k)] for k in ("custom", "custom_v3", "cudnn", "cudnn_libtorch"))
+                best = min(cudnn, libtorch)
+                print(f"| {layer} | {pass_} | {precision} | {batch} | {custom:.1f} | {v3:.1f} | {cudnn:.1f} |"
+                      f" {libtorch:.1f} | {best / custom:.2f} | {best / v3:.2f} | {100 * peak[key('custom')]:.1f} |")
 PY
   cat "$out/conv_ratios.md" >&2
   return "$status"
