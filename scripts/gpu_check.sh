@@ -64,6 +64,7 @@ stage() {
   # The tuning harness, built by nvcc alone for the same GPU.
   CUDA_ARCH=90 "$root/kernels/dev/run.sh" build "$stage_dir/dev"
   rm -f "$stage_dir"/dev/*.o
+  strip --strip-unneeded "$stage_dir"/dev/*
   cp "$root/scripts/gpu_check.sh" "$stage_dir/"
   cp "$build/CMakeCache.txt" "$stage_dir/build-cache.txt"  # what was built, and how
   say "staged $(du -sh "$stage_dir" | cut -f1) in $stage_dir: $(ls "$stage_dir/lib" | wc -l) libraries"

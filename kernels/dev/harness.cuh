@@ -12,7 +12,8 @@
 //   3. times it at the full batch with CUDA events, the L2 overwritten before each repetition,
 //      against cuDNN's fastest algorithm for the shape and precision (cudnnFind*AlgorithmEx
 //      over every algorithm; math FMA at fp32, tensor-op at tf32), and prints a table.
-// Usage: <driver> [--layer=conv1|conv2] [--reps=N] [batch ...]   (default: both layers, 128 1024)
+// Usage: <driver> [--layer=conv1|conv2] [--versions=V,V...] [--reps=N] [batch ...]
+//   (default: both layers, every version, 20 repetitions, batches 128 and 1024)
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
@@ -353,6 +354,7 @@ struct pass_driver {
 struct options {
   std::vector<std::int64_t> batches;
   std::string layer;
+  std::vector<int> versions;  // empty: every version
   int reps = 20;
 };
 
@@ -363,6 +365,17 @@ inline options parse(int argc, char** argv) {
     if (arg.rfind("--layer=", 0) == 0) {
       o.layer = arg.substr(8);
       if (o.layer != "conv1" && o.layer != "conv2") fail("--layer: expected conv1 or conv2, got '" + o.layer + "'");
+    } else if (arg.rfind("--versions=", 0) == 0) {
+      std::string list = arg.substr(11) + ",";
+      for (std::size_t at = 0, comma; (comma = list.find(',', at)) != std::string::npos; at = comma + 1) {
+        const std::string item = list.substr(at, comma - at);
+        const int v = std::atoi(item.c_str());
+        if (v < 1 || v > trackbench::kernels::conv2d_version_count || std::to_string(v) != item) {
+          fail("--versions: expected numbers 1.." + std::to_string(trackbench::kernels::conv2d_version_count) +
+               " separated by commas, got '" + item + "'");
+        }
+        o.versions.push_back(v);
+      }
     } else if (arg.rfind("--reps=", 0) == 0) {
       o.reps = std::atoi(arg.c_str() + 7);
       if (o.reps < 1) fail("--reps: expected a positive count, got '" + arg.substr(7) + "'");
@@ -370,12 +383,15 @@ inline options parse(int argc, char** argv) {
       char* end = nullptr;
       const long long batch = std::strtoll(arg.c_str(), &end, 10);
       if (end == arg.c_str() || *end != '\0' || batch < 1 || batch > 65535) {
-        fail("expected a batch size 1..65535, --layer=conv1|conv2 or --reps=N; got '" + arg + "'");
+        fail("expected a batch size 1..65535, --layer=conv1|conv2, --versions=V,V... or --reps=N; got '" + arg + "'");
       }
       o.batches.push_back(batch);
     }
   }
   if (o.batches.empty()) o.batches = {128, 1024};
+  if (o.versions.empty()) {
+    for (int v = 1; v <= trackbench::kernels::conv2d_version_count; ++v) o.versions.push_back(v);
+  }
   return o;
 }
 
@@ -420,7 +436,7 @@ inline int run(const pass_driver& d, int argc, char** argv) {
         const double cudnn_us = clock.median_us([&] { cudnn.run(); }, o.reps);
         std::printf("%-6s %6lld %5s %-16s %10.1f %8s\n", l.name, static_cast<long long>(batch),
                     to_string(math).c_str(), cudnn.name().c_str(), cudnn_us, "1.00");
-        for (int version = 1; version <= conv2d_version_count; ++version) {
+        for (const int version : o.versions) {
           buffer workspace(std::max(conv2d_backward_weight_workspace_floats(full.shape, version, math),
                                     conv2d_backward_weight_workspace_floats(small.shape, version, math)));
           d.run_custom(small, version, math, workspace.data);

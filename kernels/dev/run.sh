@@ -3,9 +3,9 @@
 # cuDNN, no LibTorch, nothing from Debian) and runs them.
 #   kernels/dev/run.sh [forward|backward_input|backward_weight|all] [driver arguments ...]
 #       builds what changed, then runs the pass (all: the three), e.g.
-#       kernels/dev/run.sh backward_weight --layer=conv2 1024
+#       kernels/dev/run.sh backward_weight --layer=conv2 --versions=2,3 1024
 #   kernels/dev/run.sh build DIR    only builds the three drivers into DIR (to stage them)
-# Driver arguments: [--layer=conv1|conv2] [--reps=N] [batch ...] (harness.cuh).
+# Driver arguments: [--layer=conv1|conv2] [--versions=V,V...] [--reps=N] [batch ...] (harness.cuh).
 # Environment: CUDA_ARCH (default: the first GPU's, from nvidia-smi, else 90), CUDNN_ROOT (a
 # folder with include/cudnn.h and lib/libcudnn.so.9; default: python3's torch wheel's
 # nvidia/cudnn, else the CUDA install's), TRACKBENCH_DEV_BUILD (default build/dev).
