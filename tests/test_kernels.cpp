@@ -140,12 +140,16 @@ struct tolerance {
 //   tf32: each operand rounded to a 10-bit mantissa (relative error up to 2^-11 each), so a
 //     product is off by up to ~1e-3 relative and a sum of n products by about
 //     sqrt(n) * 5e-4 of its terms' size: 2e-3 of the largest value plus 1e-3 relative.
-tolerance kernel_tolerance(precision math) { return math == precision::tf32 ? tolerance{2e-3, 1e-3} : tolerance{1e-5, 1e-4}; }
+tolerance kernel_tolerance(precision math) {
+  return math == precision::tf32 ? tolerance{2e-3, 1e-3} : tolerance{1e-5, 1e-4};
+}
 // Against LibTorch's cuDNN, which picks its algorithm by speed: FFT and Winograd algorithms
 // round in transformed space, an error relative to the tensor's magnitude (1.3e-3 on
 // gradients of magnitude ~1e2 on an H200): 1e-4 of the largest value at fp32; at tf32 both
 // sides round to TF32, possibly differently (cuDNN may truncate): 5e-3 of the largest value.
-tolerance cudnn_tolerance(precision math) { return math == precision::tf32 ? tolerance{5e-3, 1e-3} : tolerance{1e-4, 1e-4}; }
+tolerance cudnn_tolerance(precision math) {
+  return math == precision::tf32 ? tolerance{5e-3, 1e-3} : tolerance{1e-4, 1e-4};
+}
 
 // Compares `actual` (float, any device) with `expected` (any type and device), printing the worst errors.
 void expect_close(const char* what, const conv2d_shape& s, const torch::Tensor& actual, const torch::Tensor& expected,

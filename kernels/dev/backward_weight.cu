@@ -18,8 +18,10 @@ int main(int argc, char** argv) {
     return results;
   };
   d.reference = [](const harness::tensors& t) {
-    std::vector<float> weight(static_cast<std::size_t>(t.grad_weight.count)), bias(static_cast<std::size_t>(t.grad_bias.count));
-    conv2d_backward_weight_reference(t.host_input.data(), t.host_grad_output.data(), weight.data(), bias.data(), t.shape);
+    std::vector<float> weight(static_cast<std::size_t>(t.grad_weight.count));
+    std::vector<float> bias(static_cast<std::size_t>(t.grad_bias.count));
+    conv2d_backward_weight_reference(t.host_input.data(), t.host_grad_output.data(), weight.data(), bias.data(),
+                                     t.shape);
     weight.insert(weight.end(), bias.begin(), bias.end());
     return weight;
   };

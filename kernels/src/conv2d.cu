@@ -661,7 +661,9 @@ struct conv_operands {
       s.a[stage][tid / T::rows + a_step_stride * q][tid % T::rows] = operand<tf32>(a[q]);
     }
 #pragma unroll
-    for (int q = 0; q < T::b_per_thread; ++q) s.b[stage][tid % block_red][tid / block_red + 16 * q] = operand<tf32>(b[q]);
+    for (int q = 0; q < T::b_per_thread; ++q) {
+      s.b[stage][tid % block_red][tid / block_red + 16 * q] = operand<tf32>(b[q]);
+    }
   }
 };
 
@@ -770,9 +772,13 @@ struct weight_operands {
                         const float (&b)[T::b_per_thread]) const {
     const int tid = threadIdx.x;
 #pragma unroll
-    for (int q = 0; q < T::a_per_thread; ++q) s.a[stage][tid % block_red][tid / block_red + 16 * q] = operand<tf32>(a[q]);
+    for (int q = 0; q < T::a_per_thread; ++q) {
+      s.a[stage][tid % block_red][tid / block_red + 16 * q] = operand<tf32>(a[q]);
+    }
 #pragma unroll
-    for (int q = 0; q < T::b_per_thread; ++q) s.b[stage][tid % block_red][tid / block_red + 16 * q] = operand<tf32>(b[q]);
+    for (int q = 0; q < T::b_per_thread; ++q) {
+      s.b[stage][tid % block_red][tid / block_red + 16 * q] = operand<tf32>(b[q]);
+    }
   }
 };
 
@@ -871,7 +877,8 @@ template <class T, bool flipped, bool tf32>
 void launch_igemm_tile(const float* input, const float* weight, const float* bias, const float* relu_input,
                        float* output, int C, int K, int H, int W, int R, int P, int OH, int OW, index_t M, bool relu,
                        cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((M + T::rows - 1) / T::rows), static_cast<unsigned>((K + T::cols - 1) / T::cols));
+  const dim3 grid(static_cast<unsigned>((M + T::rows - 1) / T::rows),
+                  static_cast<unsigned>((K + T::cols - 1) / T::cols));
   auto kernel = R == 3 ? conv2d_igemm_v3_kernel<T, 3, flipped, tf32> : conv2d_igemm_v3_kernel<T, 5, flipped, tf32>;
   kernel<<<grid, threads, 0, stream>>>(input, weight, bias, relu_input, output, C, K, H, W, P, OH, OW, M, relu);
   CUDA_CHECK(cudaGetLastError());
