@@ -308,6 +308,21 @@ TEST(ConvKernels, VersionsWithoutTensorCoresComputeFp32AtTf32) {
   }
 }
 
+// v3 asked for tf32 takes its tensor-core path: TF32 rounding changes the results' bits.
+TEST(ConvKernels, ImplicitGemmAtTf32RoundsItsInputs) {
+  if (const auto why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << "no usable CUDA device: " << why;
+  torch::manual_seed(10);
+  const conv2d_shape s{8, 32, 64, 26, 26, 3, 0};
+  const auto t = to_gpu(random_conv_tensors(s));
+  const auto grad = torch::randn({s.batch, s.out_channels, s.out_height(), s.out_width()}, t.input.options());
+  EXPECT_FALSE(
+      torch::equal(cuda_forward(t, s, false, 3, precision::tf32), cuda_forward(t, s, false, 3, precision::fp32)));
+  const auto tf32 = cuda_backward(t, grad, s, 3, precision::tf32);
+  const auto fp32 = cuda_backward(t, grad, s, 3, precision::fp32);
+  EXPECT_FALSE(torch::equal(tf32.input, fp32.input));
+  EXPECT_FALSE(torch::equal(tf32.weight, fp32.weight));
+}
+
 // Every version at both precisions against LibTorch's cuDNN at the same precision (TF32
 // allowed in cuDNN exactly when the kernels are asked for tf32).
 TEST(ConvKernels, CudaVersionsMatchCudnn) {
