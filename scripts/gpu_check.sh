@@ -12,8 +12,9 @@
 #
 # The GPU machine needs python3 with torch 2.11.0 (its lib folder provides LibTorch and its
 # CUDA libraries) and an NVIDIA driver; it needs none of the Debian libraries, which travel
-# in STAGE/lib. The run part is sized to fit in 5 minutes on one H100 (not yet measured), the
-# benchmarks in about 3 of them.
+# in STAGE/lib. On an H200 (2026-11-30) a run with 72 conv benchmarks took about 4.5 minutes,
+# the kernels suite 72 s of it; the suite now has 180 (both precisions and v3) and the tuning
+# harness runs too, so expect about 7 minutes (not yet measured).
 # TRACKBENCH_GPU_CHECK_BUILD=DIR stages an existing build instead (it must include sm_90).
 set -euo pipefail
 

@@ -37,9 +37,9 @@
 //     cvt.rna.tf32.f32, FP32 accumulation). Predicated tiles cover every shape
 //     check_conv2d_shape accepts. Where the grad-weight product has fewer than 32 rows
 //     (C*R*R + 1 < 32, as in conv1) v3 runs v2's grad-weight kernels instead, at fp32.
-// v2 is the default: on an H200 it matched the references and was bitwise deterministic
-// (docs/architecture.md has its speed). v3 is selectable by number; it becomes the default
-// only after a GPU run has checked it.
+// v2 is the default: on an H200 it matched the references and was bitwise deterministic,
+// though slower than cuDNN on conv2. v3 is selectable by number; it becomes the default only
+// after a GPU run has checked it (kernels/dev, the CUDA tests).
 //
 // Precision (precision.h): fp32 is IEEE single precision throughout. tf32 asks for tensor
 // cores: v3 then rounds both operands of every product to TF32 (10-bit mantissa) and sums in
