@@ -298,7 +298,6 @@ int weight_grad_slices(const conv2d_shape& shape) {
   return static_cast<int>((shape.batch + weight_grad_slice - 1) / weight_grad_slice);
 }
 
-
 // v1 and v2 take the ReLU mask of grad-input as a second pass over the result.
 __global__ void conv2d_relu_mask_kernel(float* __restrict__ grad_input, const float* __restrict__ relu_input,
                                         index_t count) {
