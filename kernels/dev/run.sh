@@ -5,6 +5,7 @@
 #       builds what changed, then runs the pass (all: the three), e.g.
 #       kernels/dev/run.sh backward_weight --layer=conv2 --versions=2,3 1024
 #   kernels/dev/run.sh build DIR    only builds the three drivers into DIR (to stage them)
+# Without nvcc it runs the drivers already in TRACKBENCH_DEV_BUILD (built elsewhere for the GPU).
 # Driver arguments: [--layer=conv1|conv2] [--versions=V,V...] [--reps=N] [batch ...] (harness.cuh).
 # Environment: CUDA_ARCH (default: the first GPU's, from nvidia-smi, else 90), CUDNN_ROOT (a
 # folder with include/cudnn.h and lib/libcudnn.so.9; default: python3's torch wheel's
@@ -18,7 +19,6 @@ passes=(forward backward_input backward_weight)
 
 nvcc="$(command -v nvcc || true)"
 [ -n "$nvcc" ] || [ ! -x /usr/local/cuda/bin/nvcc ] || nvcc=/usr/local/cuda/bin/nvcc
-[ -n "$nvcc" ] || { say "no nvcc on PATH or in /usr/local/cuda/bin"; exit 1; }
 
 find_cudnn() {
   if [ -n "${CUDNN_ROOT:-}" ]; then
@@ -33,7 +33,7 @@ find_cudnn() {
       return
     fi
   done
-  candidate="$(dirname "$(dirname "$nvcc")")"
+  candidate="$(dirname "$(dirname "${nvcc:-/usr/local/cuda/bin/nvcc}")")"
   if [ -f "$candidate/include/cudnn.h" ]; then
     echo "$candidate"
     return
@@ -50,6 +50,7 @@ fi
 
 build() {
   local out="$1"
+  [ -n "$nvcc" ] || { say "no nvcc on PATH or in /usr/local/cuda/bin"; exit 1; }
   local cudnn
   cudnn="$(find_cudnn)"
   local cudnn_lib="$cudnn/lib"
@@ -85,7 +86,15 @@ case "${1:-all}" in
     which="${1:-all}"
     [ "$#" -eq 0 ] || shift
     out="${TRACKBENCH_DEV_BUILD:-$root/build/dev}"
-    build "$out"
+    if [ -z "$nvcc" ] && [ -x "$out/forward" ] && [ -x "$out/backward_input" ] && [ -x "$out/backward_weight" ]; then
+      # A GPU machine without the CUDA toolkit: drivers built elsewhere (run.sh build) and
+      # carried here, with cuDNN from this machine's torch wheel.
+      say "no nvcc: running the drivers already in $out"
+      cudnn="$(find_cudnn)"
+      export LD_LIBRARY_PATH="$cudnn/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    else
+      build "$out"
+    fi
     status=0
     for pass in "${passes[@]}"; do
       [ "$which" = all ] || [ "$which" = "$pass" ] || continue
@@ -94,7 +103,7 @@ case "${1:-all}" in
     exit "$status"
     ;;
   *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
