@@ -1,10 +1,14 @@
-// The kernels suite's GPU backends, registered only where a GPU is usable:
+// The kernels suite's GPU backends, registered only where a GPU is usable, each at both
+// precisions (kernels/precision.h), named conv/<layer>/<pass>/<backend>/<precision>/<batch>:
 //   custom          the project's CUDA kernels (kernels/conv2d.h), default version, called directly
 //   custom_v<N>     each other kernel version, for tuning
-//   cudnn_libtorch  LibTorch's convolution on CUDA: cuDNN with cudnn.benchmark on and TF32 off
-//   cudnn           cuDNN through its own C API: the fastest algorithm its search finds, FP32
-//                   FMA math (no TF32), the workspace that algorithm asks for. The purest peer;
-//                   against cudnn_libtorch it measures LibTorch's overhead.
+//   cudnn_libtorch  LibTorch's convolution on CUDA: cuDNN with cudnn.benchmark on, TF32 allowed
+//                   exactly when the precision is tf32
+//   cudnn           cuDNN through its own C API: every algorithm it offers for the shape timed by
+//                   cudnnFind*AlgorithmEx on the benchmark's own tensors, the fastest kept with
+//                   the workspace it asks for; math type FMA (no TF32) at fp32, tensor-op math
+//                   (TF32 allowed) at tf32. Against cudnn_libtorch it measures LibTorch's overhead.
+// The best cuDNN for a row is the faster of cudnn and cudnn_libtorch at the same precision.
 // Every backend runs on LibTorch's current stream. Each iteration is timed with CUDA events,
 // after the L2 cache was overwritten (outside the timed region), so every pass starts cold
 // as it would in a training step, where other layers' tensors went through L2 in between.
@@ -14,6 +18,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -119,30 +124,32 @@ void set_peak_fractions(benchmark::State& state, const kernels::conv2d_shape& sh
 }
 
 void custom_conv(conv_pass pass, const kernels::conv2d_shape& s, const conv_tensors& t, const torch::Tensor& workspace,
-                 int version) {
+                 int version, kernels::precision math) {
   void* stream = current_stream();
   switch (pass) {
     case conv_pass::forward:
       kernels::conv2d_forward_cuda(t.input.data_ptr<float>(), t.weight.data_ptr<float>(), t.bias.data_ptr<float>(),
-                                   t.output.data_ptr<float>(), s, false, stream, version);
+                                   t.output.data_ptr<float>(), s, false, stream, version, math);
       return;
     case conv_pass::backward_input:
       kernels::conv2d_backward_input_cuda(t.grad_output.data_ptr<float>(), t.weight.data_ptr<float>(),
-                                          t.grad_input.data_ptr<float>(), s, stream, version);
+                                          t.grad_input.data_ptr<float>(), s, stream, version, math);
       return;
     case conv_pass::backward_weight:
       kernels::conv2d_backward_weight_cuda(t.input.data_ptr<float>(), t.grad_output.data_ptr<float>(),
                                            t.grad_weight.data_ptr<float>(), t.grad_bias.data_ptr<float>(),
-                                           workspace.data_ptr<float>(), s, stream, version);
+                                           workspace.data_ptr<float>(), s, stream, version, math);
       return;
   }
 }
 
-// cuDNN's legacy convolution API for one layer, batch and pass: the descriptors, the fastest
-// algorithm cudnnFind*Algorithm measured (it runs each candidate), and that algorithm's workspace.
+// cuDNN's convolution API for one layer, batch, pass and precision: the descriptors, the
+// fastest algorithm cudnnFind*AlgorithmEx measured (it runs every candidate on these tensors),
+// and that algorithm's workspace.
 class cudnn_conv {
  public:
-  cudnn_conv(const kernels::conv2d_shape& s, conv_pass pass) : pass_(pass) {
+  cudnn_conv(const kernels::conv2d_shape& s, conv_pass pass, kernels::precision math, const conv_tensors& t)
+      : pass_(pass) {
     check_cudnn(cudnnCreate(&handle_), "cudnnCreate");
     check_cudnn(cudnnSetStream(handle_, current_stream()), "cudnnSetStream");
     check_cudnn(cudnnCreateTensorDescriptor(&input_), "input descriptor");
@@ -166,9 +173,12 @@ class cudnn_conv {
     check_cudnn(cudnnSetConvolution2dDescriptor(conv_, padding, padding, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
                                                 CUDNN_DATA_FLOAT),
                 "convolution descriptor");
-    // FMA only: the search may not pick a TF32 tensor-core kernel.
-    check_cudnn(cudnnSetConvolutionMathType(conv_, CUDNN_FMA_MATH), "math type");
-    find_fastest();
+    // fp32: FMA only, so the search cannot pick a TF32 tensor-core kernel; tf32: tensor-op
+    // math, which lets cuDNN round FP32 inputs to TF32.
+    check_cudnn(cudnnSetConvolutionMathType(conv_, math == kernels::precision::tf32 ? CUDNN_TENSOR_OP_MATH
+                                                                                    : CUDNN_FMA_MATH),
+                "math type");
+    find_fastest(t);
     workspace_ = torch::empty({static_cast<std::int64_t>(std::max<std::size_t>(workspace_bytes_, 1))},
                               torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
   }
@@ -234,33 +244,68 @@ class cudnn_conv {
     throw std::runtime_error("cuDNN found no algorithm for the convolution");
   }
 
-  void find_fastest() {
+  // The search's scratch space: the largest workspace any algorithm asks for, up to a cap that
+  // leaves room on any GPU this suite runs on (an algorithm wanting more is skipped by cuDNN).
+  template <typename Algo, typename Size>
+  torch::Tensor search_workspace(int count, Size size_of) const {
+    constexpr std::size_t cap = std::size_t{1} << 30;
+    std::size_t largest = 1;
+    for (int a = 0; a < count; ++a) {
+      std::size_t bytes = 0;
+      if (size_of(static_cast<Algo>(a), &bytes) == CUDNN_STATUS_SUCCESS && bytes <= cap) {
+        largest = std::max(largest, bytes);
+      }
+    }
+    return torch::empty({static_cast<std::int64_t>(largest)},
+                        torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
+  }
+
+  void find_fastest(const conv_tensors& t) {
     int count = 0, returned = 0;
     switch (pass_) {
       case conv_pass::forward: {
         check_cudnn(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &count), "algorithm count");
+        const auto scratch = search_workspace<cudnnConvolutionFwdAlgo_t>(count, [&](auto algo, std::size_t* bytes) {
+          return cudnnGetConvolutionForwardWorkspaceSize(handle_, input_, weight_, conv_, output_, algo, bytes);
+        });
         std::vector<cudnnConvolutionFwdAlgoPerf_t> results(static_cast<std::size_t>(count));
-        check_cudnn(cudnnFindConvolutionForwardAlgorithm(handle_, input_, weight_, conv_, output_, count, &returned,
-                                                         results.data()),
-                    "cudnnFindConvolutionForwardAlgorithm");
+        check_cudnn(cudnnFindConvolutionForwardAlgorithmEx(handle_, input_, t.input.data_ptr(), weight_,
+                                                           t.weight.data_ptr(), conv_, output_, t.output.data_ptr(),
+                                                           count, &returned, results.data(), scratch.data_ptr(),
+                                                           static_cast<std::size_t>(scratch.numel())),
+                    "cudnnFindConvolutionForwardAlgorithmEx");
         pick(results, returned);
         return;
       }
       case conv_pass::backward_input: {
         check_cudnn(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &count), "algorithm count");
+        const auto scratch =
+            search_workspace<cudnnConvolutionBwdDataAlgo_t>(count, [&](auto algo, std::size_t* bytes) {
+              return cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, weight_, output_, conv_, input_, algo,
+                                                                  bytes);
+            });
         std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(static_cast<std::size_t>(count));
-        check_cudnn(cudnnFindConvolutionBackwardDataAlgorithm(handle_, weight_, output_, conv_, input_, count,
-                                                              &returned, results.data()),
-                    "cudnnFindConvolutionBackwardDataAlgorithm");
+        check_cudnn(cudnnFindConvolutionBackwardDataAlgorithmEx(
+                        handle_, weight_, t.weight.data_ptr(), output_, t.grad_output.data_ptr(), conv_, input_,
+                        t.grad_input.data_ptr(), count, &returned, results.data(), scratch.data_ptr(),
+                        static_cast<std::size_t>(scratch.numel())),
+                    "cudnnFindConvolutionBackwardDataAlgorithmEx");
         pick(results, returned);
         return;
       }
       case conv_pass::backward_weight: {
         check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &count), "algorithm count");
+        const auto scratch =
+            search_workspace<cudnnConvolutionBwdFilterAlgo_t>(count, [&](auto algo, std::size_t* bytes) {
+              return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, input_, output_, conv_, weight_, algo,
+                                                                    bytes);
+            });
         std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(static_cast<std::size_t>(count));
-        check_cudnn(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, input_, output_, conv_, weight_, count,
-                                                                &returned, results.data()),
-                    "cudnnFindConvolutionBackwardFilterAlgorithm");
+        check_cudnn(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                        handle_, input_, t.input.data_ptr(), output_, t.grad_output.data_ptr(), conv_, weight_,
+                        t.grad_weight.data_ptr(), count, &returned, results.data(), scratch.data_ptr(),
+                        static_cast<std::size_t>(scratch.numel())),
+                    "cudnnFindConvolutionBackwardFilterAlgorithmEx");
         pick(results, returned);
         return;
       }
@@ -279,24 +324,25 @@ class cudnn_conv {
 
 enum class gpu_backend { custom, cudnn_libtorch, cudnn };
 
-void gpu_benchmark(benchmark::State& state, const conv_layer& layer, conv_pass pass, gpu_backend backend, int version) {
+void gpu_benchmark(benchmark::State& state, const conv_layer& layer, conv_pass pass, gpu_backend backend, int version,
+                   kernels::precision math) {
   const auto shape = shape_of(layer, state.range(0));
   const auto t = make_conv_tensors(shape, torch::kCUDA);
   try {
     switch (backend) {
       case gpu_backend::custom: {
-        const auto floats = kernels::conv2d_backward_weight_workspace_floats(shape, version);
+        const auto floats = kernels::conv2d_backward_weight_workspace_floats(shape, version, math);
         const auto workspace = torch::empty({std::max<std::int64_t>(1, floats)}, t.input.options());
-        time_on_gpu(state, [&] { custom_conv(pass, shape, t, workspace, version); });
+        time_on_gpu(state, [&] { custom_conv(pass, shape, t, workspace, version, math); });
         break;
       }
       case gpu_backend::cudnn_libtorch:
         at::globalContext().setBenchmarkCuDNN(true);
-        at::globalContext().setAllowTF32CuDNN(false);
+        at::globalContext().setAllowTF32CuDNN(math == kernels::precision::tf32);
         time_on_gpu(state, [&] { libtorch_conv(pass, t); });
         break;
       case gpu_backend::cudnn: {
-        const cudnn_conv conv(shape, pass);
+        const cudnn_conv conv(shape, pass, math, t);
         state.SetLabel(conv.describe());
         time_on_gpu(state, [&] { conv.run(t); });
         break;
@@ -316,23 +362,26 @@ void register_gpu_conv_benchmarks() {
   if (!kernels::probe_cuda().usable || !torch::cuda::is_available()) return;
   peaks();  // puts the device into the context now, before any benchmark runs
   const auto add = [](const conv_layer& layer, conv_pass pass, const std::string& backend_name, gpu_backend backend,
-                      int version) {
-    const auto run = [&layer, pass, backend, version](benchmark::State& state) {
-      gpu_benchmark(state, layer, pass, backend, version);
+                      int version, kernels::precision math) {
+    const auto run = [&layer, pass, backend, version, math](benchmark::State& state) {
+      gpu_benchmark(state, layer, pass, backend, version, math);
     };
-    auto* family = benchmark::RegisterBenchmark(conv_benchmark_name(layer, pass, backend_name).c_str(), run);
+    const auto name = conv_benchmark_name(layer, pass, backend_name + "/" + kernels::to_string(math));
+    auto* family = benchmark::RegisterBenchmark(name.c_str(), run);
     for (const auto batch : conv_batches) family->Arg(batch);
     family->UseManualTime()->Unit(benchmark::kMicrosecond);
   };
   for (const auto& layer : conv_layers) {
     for (const auto pass : conv_passes) {
-      add(layer, pass, "custom", gpu_backend::custom, kernels::conv2d_default_version);
-      for (int v = 1; v <= kernels::conv2d_version_count; ++v) {
-        if (v == kernels::conv2d_default_version) continue;
-        add(layer, pass, "custom_v" + std::to_string(v), gpu_backend::custom, v);
+      for (const auto math : {kernels::precision::fp32, kernels::precision::tf32}) {
+        add(layer, pass, "custom", gpu_backend::custom, kernels::conv2d_default_version, math);
+        for (int v = 1; v <= kernels::conv2d_version_count; ++v) {
+          if (v == kernels::conv2d_default_version) continue;
+          add(layer, pass, "custom_v" + std::to_string(v), gpu_backend::custom, v, math);
+        }
+        add(layer, pass, "cudnn_libtorch", gpu_backend::cudnn_libtorch, 0, math);
+        add(layer, pass, "cudnn", gpu_backend::cudnn, 0, math);
       }
-      add(layer, pass, "cudnn_libtorch", gpu_backend::cudnn_libtorch, 0);
-      add(layer, pass, "cudnn", gpu_backend::cudnn, 0);
     }
   }
 }

@@ -5,7 +5,8 @@
 #                                           binaries with every shared library they need that is
 #                                           neither LibTorch's nor glibc's into STAGE
 #                                           (default build/gpu-check/stage)
-#   scripts/gpu_check.sh run STAGE OUT      on the GPU machine: the CUDA tests, the GPU benchmarks
+#   scripts/gpu_check.sh run STAGE OUT      on the GPU machine: the CUDA tests, the kernels' tuning
+#                                           harness (kernels/dev), the GPU benchmarks
 #                                           of the kernels and trainer suites, a deterministic
 #                                           custom run reproduced bitwise, CUDA graphs against no
 #                                           graphs bitwise, kill -9 and resume bitwise, Fashion-MNIST
@@ -18,7 +19,8 @@
 # Debian libraries, which travel in STAGE/lib, nor the data: the embedded sample and Fashion-MNIST
 # (Debian's dataset-fashion-mnist, if installed here) travel in STAGE/data. Every step runs under
 # its own time limit inside a budget of TRACKBENCH_GPU_CHECK_SECONDS (default 290): a step that
-# would start past it is skipped and says so in summary.md. Not yet timed on a GPU as a whole.
+# would start past it is skipped and says so in summary.md; steps run in order of importance, the
+# PyTorch comparison last. Not yet timed on a GPU as a whole.
 # TRACKBENCH_GPU_CHECK_BUILD=DIR stages an existing build instead (it must include sm_90).
 set -euo pipefail
 
@@ -66,6 +68,10 @@ stage() {
       [ -e "$stage_dir/lib/$(basename "$library")" ] || cp -L "$library" "$stage_dir/lib/"
     done
   done
+  # The tuning harness, built by nvcc alone for the same GPU.
+  CUDA_ARCH=90 "$root/kernels/dev/run.sh" build "$stage_dir/dev"
+  rm -f "$stage_dir"/dev/*.o
+  strip --strip-unneeded "$stage_dir"/dev/*
   cp "$root/scripts/gpu_check.sh" "$stage_dir/"
   # What the run part needs besides the binaries: the PyTorch peer, the Python reader, the data.
   mkdir -p "$stage_dir/scripts" "$stage_dir/bench/pytorch" "$stage_dir/data"
@@ -181,32 +187,46 @@ reproduce_custom() {
   "$bin/trackbench" reproduce --strict "$(only_snapshot "$runs/reproduce")" --out "$runs/reproduce"
 }
 
-# Per layer, pass, precision and batch: median times, custom over the better cuDNN.
+# Per layer, pass, precision and batch: median times, and the best cuDNN (the faster of the
+# direct path and LibTorch's) over the default kernels and over v3 (above 1: ours is faster).
 conv_ratios() {
   python3 - "$1" <<'PY'
 import json, sys
-times = {}
+times, peak = {}, {}
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
     if b.get("aggregate_name") != "median" or b.get("error_occurred"):
         continue
-    parts = b["name"].split("/")
-    times[tuple(parts[1:-1])] = b["real_time"]  # (layer, pass, backend, batch, ...) -> microseconds
-print("| benchmark | custom us | cudnn us | cudnn_libtorch us | best cuDNN / custom |")
-print("| --- | --- | --- | --- | --- |")
-for key in sorted(times):
-    if "custom" not in key:
-        continue
-    at = key.index("custom")
-    other = lambda backend: times.get(key[:at] + (backend,) + key[at + 1:])
-    cudnn, libtorch = other("cudnn"), other("cudnn_libtorch")
-    best = min(t for t in (cudnn, libtorch) if t) if (cudnn or libtorch) else None
-    cell = lambda t: f"{t:.1f}" if t else "missing"
-    print(f"| {'/'.join(key)} | {times[key]:.1f} | {cell(cudnn)} | {cell(libtorch)} |"
-          f" {best / times[key]:.2f} |" if best else f"| {'/'.join(key)} | {times[key]:.1f} | missing | missing | |")
+    _, layer, pass_, backend, precision, batch = b["name"].split("/")[:6]
+    times[(layer, pass_, backend, precision, int(batch))] = b["real_time"]  # microseconds
+    peak[(layer, pass_, backend, precision, int(batch))] = b.get("fraction_of_peak", 0.0)
+print("| layer | pass | precision | batch | custom us | custom_v3 us | cudnn us | cudnn_libtorch us |"
+      " best cuDNN / custom | best cuDNN / v3 | custom % of FP32 peak |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for layer in ("conv1", "conv2"):
+    for pass_ in ("forward", "backward_input", "backward_weight"):
+        for precision in ("fp32", "tf32"):
+            for batch in (128, 1024):
+                key = lambda backend: (layer, pass_, backend, precision, batch)
+                if not all(key(k) in times for k in ("custom", "custom_v3", "cudnn", "cudnn_libtorch")):
+                    print(f"| {layer} | {pass_} | {precision} | {batch} | missing | | | | | | |")
+                    continue
+                custom, v3, cudnn, libtorch = (times[key(k)] for k in ("custom", "custom_v3", "cudnn", "cudnn_libtorch"))
+                best = min(cudnn, libtorch)
+                print(f"| {layer} | {pass_} | {precision} | {batch} | {custom:.1f} | {v3:.1f} | {cudnn:.1f} |"
+                      f" {libtorch:.1f} | {best / custom:.2f} | {best / v3:.2f} | {100 * peak[key('custom')]:.1f} |")
 PY
 }
 
-export -f same_final_weights only_snapshot kill_and_resume graphs_bitwise reproduce_custom
+# The tuning harness: every kernel version and precision against the CPU reference and cuDNN.
+tuning_harness() {
+  local dev="$1" pass status=0
+  for pass in forward backward_input backward_weight; do
+    "$dev/$pass" 128 1024 || status=1
+  done
+  return "$status"
+}
+
+export -f same_final_weights only_snapshot kill_and_resume graphs_bitwise reproduce_custom tuning_harness
 
 run() {
   local stage_dir out
@@ -238,14 +258,16 @@ run() {
     --gtest_filter='ConvKernels.*:NormalizeKernels.*:Model.*:Train.*Gpu*:Train.*Cuda*' \
     --gtest_output="json:$work/tests.json" || status=1
 
+  step tuning_harness 75 tuning_harness "$stage_dir/dev" || status=1
   step reproduce_custom 40 reproduce_custom "$bin" "$work/runs" || status=1
   step cuda_graphs_bitwise 40 graphs_bitwise "$bin" "$work/runs" || status=1
   step kill_and_resume 60 kill_and_resume "$bin" "$work/runs" || status=1
 
   # The GPU benchmarks only (the CPU ones are measured on the CPU machine), at the batch sizes
-  # the issues judge (128 and 1024), 3 repetitions each.
+  # the issues judge (128 and 1024), 3 repetitions each: 120 conv benchmarks (5 backends x 2
+  # precisions x 2 layers x 3 passes x 2 batches).
   step bench_kernels 90 "$bin/trackbench_bench_kernels" \
-    --benchmark_filter='/(custom|custom_v[0-9]+|cudnn_libtorch|cudnn)/(128|1024)' \
+    --benchmark_filter='/(custom|custom_v[0-9]+|cudnn_libtorch|cudnn)/(fp32|tf32)/(128|1024)/' \
     --benchmark_min_time=0.05 --benchmark_repetitions=3 --benchmark_out="$work/bench_kernels.json" \
     --benchmark_out_format=json || status=1
   [ -f "$work/bench_kernels.json" ] && conv_ratios "$work/bench_kernels.json" >"$out/conv_ratios.md" 2>&1

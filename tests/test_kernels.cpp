@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iostream>
 
+#include "support/cudnn_tf32.h"
 #include "support/error_message.h"
 #include "trackbench/kernels/conv2d.h"
 #include "trackbench/kernels/cuda_device.h"
@@ -64,7 +65,8 @@ TEST(NormalizeKernels, CudaMatchesTheReference) {
 }
 
 // Shapes of the digit CNN and LeNet, and odd ones: batch 1, sizes and channel counts that
-// fill no tile exactly, a 1x1 output, both kernels and both paddings.
+// fill no tile exactly, a 1x1 output, both kernels and both paddings, more output channels
+// than one v3 tile holds (70 > 64), and enough rows for several v3 grad-weight slices.
 const std::vector<conv2d_shape> conv_shapes = {
     {2, 1, 32, 28, 28, 3, 0},  // digit CNN conv1
     {2, 32, 64, 26, 26, 3, 0},  // digit CNN conv2
@@ -72,6 +74,7 @@ const std::vector<conv2d_shape> conv_shapes = {
     {3, 6, 16, 14, 14, 5, 0},   // LeNet conv2
     {3, 3, 5, 9, 7, 3, 1},     {1, 17, 19, 7, 5, 3, 1}, {2, 3, 4, 11, 13, 5, 1},
     {1, 2, 3, 5, 5, 5, 0},     {1, 1, 1, 3, 3, 3, 0},   {33, 2, 3, 6, 5, 3, 1},
+    {2, 5, 70, 9, 9, 3, 1},
 };
 
 struct conv_tensors {
@@ -122,25 +125,51 @@ torch::Tensor through_relu(const torch::Tensor& grad_output, const torch::Tensor
   return relu ? grad_output.masked_fill(output <= 0, 0.0) : grad_output;
 }
 
+// Element e passes when |actual - expected| <= of_largest * max(1, max|expected|) + rel * |expected|.
+// The first term is there because a sum of many terms is off by rounding in proportion to its
+// terms' size, not to its own value: a gradient summed over 86,528 positions can be near zero
+// after cancellation yet carry the rounding of terms a thousand times larger.
+struct tolerance {
+  double of_largest;
+  double rel;
+};
+
+// The kernels against the CPU reference, each summing in its own fixed order.
+//   fp32: float sums of up to a few thousand terms (the references' shapes): 1e-5 of the
+//     largest value plus 1e-4 relative (an indexing error is off by a whole term, ~1e-1).
+//   tf32: each operand rounded to a 10-bit mantissa (relative error up to 2^-11 each), so a
+//     product is off by up to ~1e-3 relative and a sum of n products by about
+//     sqrt(n) * 5e-4 of its terms' size: 2e-3 of the largest value plus 1e-3 relative.
+tolerance kernel_tolerance(precision math) {
+  return math == precision::tf32 ? tolerance{2e-3, 1e-3} : tolerance{1e-5, 1e-4};
+}
+// Against LibTorch's cuDNN, which picks its algorithm by speed: FFT and Winograd algorithms
+// round in transformed space, an error relative to the tensor's magnitude (1.3e-3 on
+// gradients of magnitude ~1e2 on an H200): 1e-4 of the largest value at fp32; at tf32 both
+// sides round to TF32, possibly differently (cuDNN may truncate): 5e-3 of the largest value.
+tolerance cudnn_tolerance(precision math) {
+  return math == precision::tf32 ? tolerance{5e-3, 1e-3} : tolerance{1e-4, 1e-4};
+}
+
 // Compares `actual` (float, any device) with `expected` (any type and device), printing the worst errors.
 void expect_close(const char* what, const conv2d_shape& s, const torch::Tensor& actual, const torch::Tensor& expected,
-                  double tolerance) {
+                  tolerance tol) {
   const auto a = actual.cpu().contiguous();
   const auto e = expected.cpu().to(torch::kFloat64).contiguous();
   ASSERT_EQ(a.sizes(), e.sizes()) << what << " " << describe(s);
-  const auto worst = compare(a.data_ptr<float>(), e.data_ptr<double>(), a.numel(), tolerance, tolerance);
+  const double largest = e.numel() > 0 ? e.abs().max().item<double>() : 0.0;
+  const auto worst =
+      compare(a.data_ptr<float>(), e.data_ptr<double>(), a.numel(), tol.of_largest * std::max(1.0, largest), tol.rel);
   std::cout << describe(s) << " " << what << ": worst abs " << worst.abs << ", rel " << worst.rel << "\n";
-  EXPECT_TRUE(worst.within) << what << " " << describe(s) << ": worst abs " << worst.abs << ", rel " << worst.rel;
+  EXPECT_TRUE(worst.within) << what << " " << describe(s) << ": worst abs " << worst.abs << ", rel " << worst.rel
+                            << " (largest |expected| " << largest << ")";
 }
 
-void expect_close(const conv2d_shape& s, const conv_gradients& actual, const conv_gradients& expected, double tolerance) {
-  expect_close("grad_input", s, actual.input, expected.input, tolerance);
-  expect_close("grad_weight", s, actual.weight, expected.weight, tolerance);
-  expect_close("grad_bias", s, actual.bias, expected.bias, tolerance);
+void expect_close(const conv2d_shape& s, const conv_gradients& actual, const conv_gradients& expected, tolerance tol) {
+  expect_close("grad_input", s, actual.input, expected.input, tol);
+  expect_close("grad_weight", s, actual.weight, expected.weight, tol);
+  expect_close("grad_bias", s, actual.bias, expected.bias, tol);
 }
-
-// Float sums of up to a few thousand O(1) terms: 1e-4 absolute plus 1e-4 relative.
-constexpr double float_tolerance = 1e-4;
 
 TEST(ConvKernels, ReferencesMatchLibtorchAndItsGradients) {
   torch::manual_seed(3);
@@ -150,9 +179,10 @@ TEST(ConvKernels, ReferencesMatchLibtorchAndItsGradients) {
       const auto output = reference_forward(t, s, relu);
       const auto grad = through_relu(torch::randn(output.sizes()), output, relu);
       const auto [expected_output, expected_gradients] = libtorch_conv(t, grad, s.padding);
-      expect_close(relu ? "forward+relu" : "forward", s, output,
-                   relu ? torch::relu(expected_output) : expected_output, float_tolerance);
-      expect_close(s, reference_backward(t, grad, s), expected_gradients, float_tolerance);
+      const auto tol = kernel_tolerance(precision::fp32);
+      expect_close(relu ? "forward+relu" : "forward", s, output, relu ? torch::relu(expected_output) : expected_output,
+                   tol);
+      expect_close(s, reference_backward(t, grad, s), expected_gradients, tol);
     }
   }
 }
@@ -177,6 +207,30 @@ TEST(ConvKernels, UnsupportedShapesAreClearErrors) {
   EXPECT_THROW(conv2d_forward_reference(nullptr, nullptr, nullptr, nullptr, bad, false), std::invalid_argument);
 }
 
+TEST(ConvKernels, VersionsHaveNames) {
+  EXPECT_EQ(conv2d_version_name(1), "naive");
+  EXPECT_EQ(conv2d_version_name(2), "tiled");
+  EXPECT_EQ(conv2d_version_name(3), "implicit GEMM");
+  EXPECT_THROW(conv2d_version_name(0), std::invalid_argument);
+  EXPECT_THROW(conv2d_version_name(conv2d_version_count + 1), std::invalid_argument);
+}
+
+// The version is checked before anything touches the GPU, so this runs without one.
+TEST(ConvKernels, UnknownVersionNamesTheValidOnes) {
+  const conv2d_shape s{1, 1, 1, 8, 8, 3, 0};
+  try {
+    conv2d_forward_cuda(nullptr, nullptr, nullptr, nullptr, s, false, nullptr, 9);
+    ADD_FAILURE() << "version 9 was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("conv2d: unknown kernel version 9; versions are 1 (naive), 2 (tiled), "
+                                         "3 (implicit GEMM), or 0 for the default (2)"),
+              std::string::npos)
+        << e.what();
+  } catch (const std::runtime_error& e) {
+    GTEST_SKIP() << "a build without CUDA: " << e.what();
+  }
+}
+
 // Empty when a GPU is usable; otherwise why not.
 std::string no_gpu_reason() {
   const auto cuda = probe_cuda();
@@ -184,21 +238,25 @@ std::string no_gpu_reason() {
   return torch::cuda::is_available() ? "" : "LibTorch cannot use the GPU the runtime reports";
 }
 
-torch::Tensor cuda_forward(const conv_tensors& t, const conv2d_shape& s, bool relu, int version) {
+const precision precisions[] = {precision::fp32, precision::tf32};
+
+torch::Tensor cuda_forward(const conv_tensors& t, const conv2d_shape& s, bool relu, int version, precision math) {
   auto output = torch::empty({s.batch, s.out_channels, s.out_height(), s.out_width()}, t.input.options());
   conv2d_forward_cuda(t.input.data_ptr<float>(), t.weight.data_ptr<float>(), t.bias.data_ptr<float>(),
-                      output.data_ptr<float>(), s, relu, nullptr, version);
+                      output.data_ptr<float>(), s, relu, nullptr, version, math);
   return output;
 }
 
-conv_gradients cuda_backward(const conv_tensors& t, const torch::Tensor& grad, const conv2d_shape& s, int version) {
+// grad_input masked by relu_input > 0 when relu_input is defined.
+conv_gradients cuda_backward(const conv_tensors& t, const torch::Tensor& grad, const conv2d_shape& s, int version,
+                             precision math, const torch::Tensor& relu_input = {}) {
   conv_gradients g{torch::empty_like(t.input), torch::empty_like(t.weight), torch::empty_like(t.bias)};
   conv2d_backward_input_cuda(grad.data_ptr<float>(), t.weight.data_ptr<float>(), g.input.data_ptr<float>(), s, nullptr,
-                             version);
-  const auto workspace =
-      torch::empty({std::max<std::int64_t>(1, conv2d_backward_weight_workspace_floats(s, version))}, t.input.options());
+                             version, math, relu_input.defined() ? relu_input.data_ptr<float>() : nullptr);
+  const auto workspace = torch::empty(
+      {std::max<std::int64_t>(1, conv2d_backward_weight_workspace_floats(s, version, math))}, t.input.options());
   conv2d_backward_weight_cuda(t.input.data_ptr<float>(), grad.data_ptr<float>(), g.weight.data_ptr<float>(),
-                              g.bias.data_ptr<float>(), workspace.data_ptr<float>(), s, nullptr, version);
+                              g.bias.data_ptr<float>(), workspace.data_ptr<float>(), s, nullptr, version, math);
   return g;
 }
 
@@ -213,50 +271,103 @@ TEST(ConvKernels, CudaVersionsMatchTheReferences) {
       const auto output = reference_forward(t, s, relu);
       const auto grad = through_relu(torch::randn(output.sizes()), output, relu);
       const auto expected = reference_backward(t, grad, s);
+      // The ReLU mask of grad-input, with the layer input itself as the ReLU's output.
+      const auto expected_masked = expected.input.masked_fill(t.input <= 0, 0.0);
       const auto gpu = to_gpu(t);
+      const auto gpu_grad = grad.cuda();
       for (int version = 1; version <= conv2d_version_count; ++version) {
-        SCOPED_TRACE("version " + std::to_string(version));
-        expect_close("forward", s, cuda_forward(gpu, s, relu, version), output, float_tolerance);
-        expect_close(s, cuda_backward(gpu, grad.cuda(), s, version), expected, float_tolerance);
+        for (const auto math : precisions) {
+          SCOPED_TRACE("version " + std::to_string(version) + " " + to_string(math));
+          const auto tol = kernel_tolerance(math);
+          expect_close("forward", s, cuda_forward(gpu, s, relu, version, math), output, tol);
+          expect_close(s, cuda_backward(gpu, gpu_grad, s, version, math), expected, tol);
+          expect_close("grad_input masked", s, cuda_backward(gpu, gpu_grad, s, version, math, gpu.input).input,
+                       expected_masked, tol);
+        }
       }
     }
   }
 }
 
-TEST(ConvKernels, CudaDefaultMatchesCudnn) {
+// v1 and v2 have no tensor-core path: asked for tf32, they compute exactly their fp32 results.
+TEST(ConvKernels, VersionsWithoutTensorCoresComputeFp32AtTf32) {
   if (const auto why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << "no usable CUDA device: " << why;
-  // cuDNN may otherwise round its inputs to TF32, a 1e-3 difference that is not ours.
-  at::globalContext().setAllowTF32CuDNN(false);
+  torch::manual_seed(9);
+  const conv2d_shape s{8, 32, 64, 26, 26, 3, 0};
+  const auto t = to_gpu(random_conv_tensors(s));
+  const auto grad = torch::randn({s.batch, s.out_channels, s.out_height(), s.out_width()}, t.input.options());
+  for (int version : {1, 2}) {
+    EXPECT_TRUE(torch::equal(cuda_forward(t, s, true, version, precision::tf32),
+                             cuda_forward(t, s, true, version, precision::fp32)))
+        << "version " << version;
+    const auto tf32 = cuda_backward(t, grad, s, version, precision::tf32);
+    const auto fp32 = cuda_backward(t, grad, s, version, precision::fp32);
+    EXPECT_TRUE(torch::equal(tf32.input, fp32.input) && torch::equal(tf32.weight, fp32.weight) &&
+                torch::equal(tf32.bias, fp32.bias))
+        << "version " << version;
+  }
+}
+
+// v3 asked for tf32 takes its tensor-core path: TF32 rounding changes the results' bits.
+TEST(ConvKernels, ImplicitGemmAtTf32RoundsItsInputs) {
+  if (const auto why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << "no usable CUDA device: " << why;
+  torch::manual_seed(10);
+  const conv2d_shape s{8, 32, 64, 26, 26, 3, 0};
+  const auto t = to_gpu(random_conv_tensors(s));
+  const auto grad = torch::randn({s.batch, s.out_channels, s.out_height(), s.out_width()}, t.input.options());
+  EXPECT_FALSE(
+      torch::equal(cuda_forward(t, s, false, 3, precision::tf32), cuda_forward(t, s, false, 3, precision::fp32)));
+  const auto tf32 = cuda_backward(t, grad, s, 3, precision::tf32);
+  const auto fp32 = cuda_backward(t, grad, s, 3, precision::fp32);
+  EXPECT_FALSE(torch::equal(tf32.input, fp32.input));
+  EXPECT_FALSE(torch::equal(tf32.weight, fp32.weight));
+}
+
+// Every version at both precisions against LibTorch's cuDNN at the same precision (TF32
+// allowed in cuDNN exactly when the kernels are asked for tf32).
+TEST(ConvKernels, CudaVersionsMatchCudnn) {
+  if (const auto why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << "no usable CUDA device: " << why;
   torch::manual_seed(5);
   for (const conv2d_shape& s : {conv2d_shape{128, 1, 32, 28, 28, 3, 0}, conv2d_shape{128, 32, 64, 26, 26, 3, 0},
                                 conv2d_shape{16, 6, 16, 14, 14, 5, 1}}) {
     const auto t = to_gpu(random_conv_tensors(s));
-    auto input = t.input.clone().requires_grad_();
-    auto weight = t.weight.clone().requires_grad_();
-    auto bias = t.bias.clone().requires_grad_();
-    const auto cudnn_output = torch::conv2d(input, weight, bias, 1, s.padding);
-    const auto grad = torch::randn(cudnn_output.sizes(), cudnn_output.options());
-    cudnn_output.backward(grad);
-    expect_close("forward", s, cuda_forward(t, s, false, 0), cudnn_output.detach(), float_tolerance);
-    expect_close(s, cuda_backward(t, grad, s, 0), {input.grad(), weight.grad(), bias.grad()}, float_tolerance);
+    const auto grad = torch::randn({s.batch, s.out_channels, s.out_height(), s.out_width()}, t.input.options());
+    for (const auto math : precisions) {
+      const testing::cudnn_tf32_scope tf32(math == precision::tf32);
+      auto input = t.input.clone().requires_grad_();
+      auto weight = t.weight.clone().requires_grad_();
+      auto bias = t.bias.clone().requires_grad_();
+      const auto cudnn_output = torch::conv2d(input, weight, bias, 1, s.padding);
+      cudnn_output.backward(grad);
+      for (int version = 1; version <= conv2d_version_count; ++version) {
+        SCOPED_TRACE("version " + std::to_string(version) + " " + to_string(math));
+        const auto tol = cudnn_tolerance(math);
+        expect_close("forward", s, cuda_forward(t, s, false, version, math), cudnn_output.detach(), tol);
+        expect_close(s, cuda_backward(t, grad, s, version, math), {input.grad(), weight.grad(), bias.grad()}, tol);
+      }
+    }
   }
 }
 
 TEST(ConvKernels, CudaVersionsAreBitwiseDeterministic) {
   if (const auto why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << "no usable CUDA device: " << why;
   torch::manual_seed(6);
-  const conv2d_shape s{256, 32, 64, 26, 26, 3, 0};
-  const auto t = to_gpu(random_conv_tensors(s));
-  const auto grad = torch::randn({s.batch, s.out_channels, s.out_height(), s.out_width()}, t.input.options());
-  for (int version = 1; version <= conv2d_version_count; ++version) {
-    const auto first_output = cuda_forward(t, s, true, version);
-    const auto first = cuda_backward(t, grad, s, version);
-    for (int run = 0; run < 3; ++run) {
-      EXPECT_TRUE(torch::equal(cuda_forward(t, s, true, version), first_output)) << "version " << version;
-      const auto again = cuda_backward(t, grad, s, version);
-      EXPECT_TRUE(torch::equal(again.input, first.input)) << "version " << version;
-      EXPECT_TRUE(torch::equal(again.weight, first.weight)) << "version " << version;
-      EXPECT_TRUE(torch::equal(again.bias, first.bias)) << "version " << version;
+  for (const conv2d_shape& s : {conv2d_shape{256, 32, 64, 26, 26, 3, 0}, conv2d_shape{256, 1, 32, 28, 28, 3, 0}}) {
+    const auto t = to_gpu(random_conv_tensors(s));
+    const auto grad = torch::randn({s.batch, s.out_channels, s.out_height(), s.out_width()}, t.input.options());
+    for (int version = 1; version <= conv2d_version_count; ++version) {
+      for (const auto math : precisions) {
+        const auto what = describe(s) + " version " + std::to_string(version) + " " + to_string(math);
+        const auto first_output = cuda_forward(t, s, true, version, math);
+        const auto first = cuda_backward(t, grad, s, version, math, t.input);
+        for (int run = 0; run < 2; ++run) {
+          EXPECT_TRUE(torch::equal(cuda_forward(t, s, true, version, math), first_output)) << what;
+          const auto again = cuda_backward(t, grad, s, version, math, t.input);
+          EXPECT_TRUE(torch::equal(again.input, first.input)) << what;
+          EXPECT_TRUE(torch::equal(again.weight, first.weight)) << what;
+          EXPECT_TRUE(torch::equal(again.bias, first.bias)) << what;
+        }
+      }
     }
   }
 }

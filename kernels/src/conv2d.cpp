@@ -150,6 +150,15 @@ TRACKBENCH_VECTOR_CLONES void conv2d_backward_weight_reference(const float* inpu
   }
 }
 
+std::string conv2d_version_name(int version) {
+  static const char* const names[conv2d_version_count] = {"naive", "tiled", "implicit GEMM"};
+  if (version < 1 || version > conv2d_version_count) {
+    throw std::invalid_argument("conv2d: no kernel version " + std::to_string(version) + "; versions are 1.." +
+                                std::to_string(conv2d_version_count));
+  }
+  return names[version - 1];
+}
+
 #if !TRACKBENCH_WITH_CUDA
 namespace {
 [[noreturn]] void no_cuda(const char* function) {
@@ -157,16 +166,19 @@ namespace {
 }
 }  // namespace
 
-void conv2d_forward_cuda(const float*, const float*, const float*, float*, const conv2d_shape&, bool, void*, int) {
+void conv2d_forward_cuda(const float*, const float*, const float*, float*, const conv2d_shape&, bool, void*, int,
+                         precision) {
   no_cuda("conv2d_forward_cuda");
 }
-void conv2d_backward_input_cuda(const float*, const float*, float*, const conv2d_shape&, void*, int) {
+void conv2d_backward_input_cuda(const float*, const float*, float*, const conv2d_shape&, void*, int, precision,
+                                const float*) {
   no_cuda("conv2d_backward_input_cuda");
 }
-std::int64_t conv2d_backward_weight_workspace_floats(const conv2d_shape&, int) {
+std::int64_t conv2d_backward_weight_workspace_floats(const conv2d_shape&, int, precision) {
   no_cuda("conv2d_backward_weight_workspace_floats");
 }
-void conv2d_backward_weight_cuda(const float*, const float*, float*, float*, float*, const conv2d_shape&, void*, int) {
+void conv2d_backward_weight_cuda(const float*, const float*, float*, float*, float*, const conv2d_shape&, void*, int,
+                                 precision) {
   no_cuda("conv2d_backward_weight_cuda");
 }
 #endif

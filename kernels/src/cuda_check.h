@@ -2,15 +2,11 @@
 // One throwing check for every CUDA runtime call, naming the call and where it failed.
 #include <cuda_runtime_api.h>
 
-#include <stdexcept>
 #include <string>
 
-namespace trackbench::kernels {
+#include "trackbench/kernels/cuda_error.h"
 
-class cuda_error : public std::runtime_error {
- public:
-  explicit cuda_error(const std::string& what) : std::runtime_error(what) {}
-};
+namespace trackbench::kernels {
 
 inline void cuda_check(cudaError_t status, const char* call, const char* file, int line) {
   if (status != cudaSuccess) {

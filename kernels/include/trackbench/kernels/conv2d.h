@@ -26,11 +26,30 @@
 //     into a partial buffer; a second kernel adds the slices in order. grad-bias is the
 //     same with one "tap". Slices are fixed in size, so the order of every sum depends on
 //     the shape only, never on the GPU or the launch.
-// v2 is the default because it reuses each loaded value many times where v1 re-reads
-// global memory per multiply-add; no GPU was available when it was chosen, so the choice
-// is unmeasured (bench/bench_kernels_gpu.cpp measures it).
+//   v3 (implicit GEMM): every pass as one matrix product whose operands are gathered from
+//     the tensors on the fly (conv2d.cu explains the tiles). Forward: M = N*OH*OW rows,
+//     N = K columns, a reduction over C*R*R. grad-input: the same kernel on grad_output with
+//     the flipped kernel (see v2), optionally masked by the layer input's ReLU. grad-weight
+//     and grad-bias: a product K x (C*R*R + 1) reduced over N*OH*OW (the bias is the column
+//     of ones), split into fixed slices of rows whose partial products a second kernel adds
+//     in slice order. Two arithmetic paths: fp32 (CUDA cores, register-blocked outer
+//     products) and tf32 (tensor cores, mma.sync m16n8k8, inputs rounded once with
+//     cvt.rna.tf32.f32, FP32 accumulation). Predicated tiles cover every shape
+//     check_conv2d_shape accepts. Where the grad-weight product has fewer than 32 rows
+//     (C*R*R + 1 < 32, as in conv1) v3 runs v2's grad-weight kernels instead, at fp32.
+// v2 is the default: on an H200 it matched the references and was bitwise deterministic,
+// though slower than cuDNN on conv2. v3 is selectable by number; it becomes the default only
+// after a GPU run has checked it (kernels/dev, the CUDA tests).
+//
+// Precision (precision.h): fp32 is IEEE single precision throughout. tf32 asks for tensor
+// cores: v3 then rounds both operands of every product to TF32 (10-bit mantissa) and sums in
+// FP32. v1 and v2 have no tensor-core path and compute fp32 whichever is asked: tf32 permits
+// TF32 rounding, it does not require it, so a run at tf32 can still use them.
 #include <cstdint>
 #include <string>
+
+#include "trackbench/kernels/cuda_error.h"
+#include "trackbench/kernels/precision.h"
 
 namespace trackbench::kernels {
 
@@ -65,19 +84,28 @@ void conv2d_backward_weight_reference(const float* input, const float* grad_outp
 
 // The CUDA versions. Pointers are device memory; `stream` is a cudaStream_t (nullptr: the
 // default stream); version 0 picks the default. Throw cuda_error from a failed launch,
-// std::invalid_argument for an unsupported shape or version, and std::runtime_error in a
-// build without CUDA.
-constexpr int conv2d_version_count = 2;
+// std::invalid_argument for an unsupported shape or version (the message names the valid
+// versions), and std::runtime_error in a build without CUDA.
+constexpr int conv2d_version_count = 3;
 constexpr int conv2d_default_version = 2;
+// "naive", "tiled", "implicit GEMM"; throws std::invalid_argument outside 1..conv2d_version_count.
+std::string conv2d_version_name(int version);
 
 void conv2d_forward_cuda(const float* input, const float* weight, const float* bias, float* output,
-                         const conv2d_shape& shape, bool relu, void* stream, int version = 0);
+                         const conv2d_shape& shape, bool relu, void* stream, int version = 0,
+                         precision math = precision::fp32);
+// `relu_input` (optional): the layer's input, shaped as grad_input. When given, the result is
+// masked by the ReLU that produced that input: grad_input *= (relu_input > 0). v3 fuses the
+// mask into its epilogue; v1 and v2 apply it in a second, elementwise kernel.
 void conv2d_backward_input_cuda(const float* grad_output, const float* weight, float* grad_input,
-                                const conv2d_shape& shape, void* stream, int version = 0);
-// `workspace` holds conv2d_backward_weight_workspace_floats(shape, version) floats of device
-// memory for the partial sums (none for v1: pass nullptr).
-std::int64_t conv2d_backward_weight_workspace_floats(const conv2d_shape& shape, int version = 0);
+                                const conv2d_shape& shape, void* stream, int version = 0,
+                                precision math = precision::fp32, const float* relu_input = nullptr);
+// `workspace` holds conv2d_backward_weight_workspace_floats(shape, version, math) floats of
+// device memory for the partial sums (none for v1: pass nullptr).
+std::int64_t conv2d_backward_weight_workspace_floats(const conv2d_shape& shape, int version = 0,
+                                                     precision math = precision::fp32);
 void conv2d_backward_weight_cuda(const float* input, const float* grad_output, float* grad_weight, float* grad_bias,
-                                 float* workspace, const conv2d_shape& shape, void* stream, int version = 0);
+                                 float* workspace, const conv2d_shape& shape, void* stream, int version = 0,
+                                 precision math = precision::fp32);
 
 }  // namespace trackbench::kernels

@@ -4,6 +4,8 @@
 // four elementwise tensor ops (convert, divide, subtract, divide) it replaces.
 #include <cstdint>
 
+#include "trackbench/kernels/cuda_error.h"
+
 namespace trackbench::kernels {
 
 struct pixel_affine {
