@@ -76,10 +76,10 @@ def spread(values, fmt="{:.0f}"):
 
 def trackbench_time_to_target(record):
     """(seconds, epoch) from the run's own time-to-target record, or None when it did not reach it."""
-    target = record.get("target") or {}
-    if target.get("reached_epoch", 0) < 1:
+    epoch = record.get("target_reached_epoch", 0)
+    if epoch < 1:
         return None
-    return target["time_to_target_seconds"], target["reached_epoch"]
+    return record["time_to_target_seconds"], epoch
 
 
 def pytorch_time_to_target(epochs, accuracy):
