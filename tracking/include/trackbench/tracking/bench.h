@@ -17,7 +17,9 @@
 namespace trackbench::tracking {
 
 inline constexpr const char* bench_schema_name = "trackbench.bench";
-inline constexpr std::int64_t bench_schema_version = 1;
+// Version 2 added the checksums (the HDF5 1.10 format, identity record_sha256); version 1
+// files are still read, unchecksummed.
+inline constexpr std::int64_t bench_schema_version = 2;
 
 // One repetition of a benchmark: Google Benchmark's per-iteration times, in seconds.
 struct bench_sample {
