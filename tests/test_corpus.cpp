@@ -33,7 +33,8 @@ using json = nlohmann::ordered_json;
 using bytes = std::vector<std::uint8_t>;
 
 constexpr std::uint64_t corpus_seed = 20261130;
-// Far below the commands' default, to keep the corpus quick: a good file parses in milliseconds.
+// Far below the commands' default, to keep the corpus quick: a good file parses in milliseconds
+// (on a loaded machine a slow parse may be stopped too, which still counts as refused).
 const read_limits corpus_limits{2.0, std::uint64_t{512} << 20};
 
 bytes read_file(const fs::path& path) { return read_snapshot_bytes(path); }
@@ -239,7 +240,7 @@ TEST_F(CorpusTest, EveryDamagedFileReadsAsTheGoodOneOrIsRefused) {
   for (const auto& [base, scale] : std::vector<std::pair<std::string, int>>{
            {"good-weights", 4}, {"good-no-weights", 4}, {"good-bench", 2}, {"unchecksummed-v2", 3}}) {
     const auto good = read_file(dir_ / (base + ".h5"));
-    good_view[base] = seen(load_snapshot(dir_ / (base + ".h5"), read_depth::arrays, corpus_limits));
+    good_view[base] = seen(load_snapshot(dir_ / (base + ".h5"), read_depth::arrays));
     for (auto& file : damage(base, good, random, scale)) corpus.push_back(std::move(file));
   }
   for (const auto& edit : value_edits()) {
@@ -257,6 +258,7 @@ TEST_F(CorpusTest, EveryDamagedFileReadsAsTheGoodOneOrIsRefused) {
   const fs::path folder = dir_ / "corpus";
   fs::create_directory(folder);
   std::map<std::string, int> outcomes;
+  fs::path hanging;  // the first file whose read had to be stopped
   double slowest = 0.0;
   for (const auto& file : corpus) {
     SCOPED_TRACE(file.name);
@@ -275,6 +277,7 @@ TEST_F(CorpusTest, EveryDamagedFileReadsAsTheGoodOneOrIsRefused) {
       EXPECT_EQ(message.rfind(path.string(), 0), 0u) << "the error does not start with the file: " << message;
       if (!file.refusal_must_name.empty()) EXPECT_NE(message.find(file.refusal_must_name), std::string::npos) << message;
       const bool limit = message.find("took longer than") != std::string::npos;
+      if (limit && hanging.empty()) hanging = path;
       const bool crash = message.find("crashed HDF5") != std::string::npos;
       ++outcomes[file.base + ": " + (limit ? "refused: time limit" : crash ? "refused: HDF5 crashed in the child" : "refused")];
     }
@@ -282,6 +285,13 @@ TEST_F(CorpusTest, EveryDamagedFileReadsAsTheGoodOneOrIsRefused) {
   }
   std::cout << corpus.size() << " damaged files, slowest " << slowest << " s:\n";
   for (const auto& [outcome, count] : outcomes) std::cout << "  " << count << " " << outcome << "\n";
+
+  // A file HDF5 loops on ends `show` within its limit, exit 2, even under `timeout 20`.
+  if (hanging.empty()) return;
+  const auto shown = testing::run_command("timeout 20 '" + std::string(TRACKBENCH_EXECUTABLE) + "' show '" +
+                                          hanging.string() + "'");
+  EXPECT_EQ(shown.exit_code, 2) << shown.output;
+  EXPECT_NE(shown.output.find(hanging.string() + ": reading it took longer than"), std::string::npos) << shown.output;
 }
 
 // The commands take the same path: one `ls` over a folder with good and damaged files lists

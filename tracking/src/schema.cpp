@@ -1,6 +1,7 @@
 #include "schema.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 
@@ -12,13 +13,26 @@ constexpr double absent = std::numeric_limits<double>::quiet_NaN();
 constexpr double max_epochs = 100000;
 constexpr double max_batch = 1 << 30;
 constexpr double max_threads = 1 << 16;
+// Images in a data set or a split: sums of ten of them stay far inside int64.
+constexpr double max_images = double(std::int64_t{1} << 50);
 
 using t = value_type;
 
+// Integers in full, other numbers in the fewest digits that read back as the same double.
 std::string number_text(long double value) {
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 0x1p63L) {
+    return std::to_string(static_cast<long long>(value));
+  }
+  if (std::isfinite(value) && value == std::floor(value) && value < 0x1p64L) {
+    return std::to_string(static_cast<unsigned long long>(value));
+  }
   std::ostringstream out;
-  out.precision(17);
-  out << value;
+  for (int digits = 6; digits <= 17; ++digits) {
+    out.str("");
+    out.precision(digits);
+    out << static_cast<double>(value);
+    if (std::strtod(out.str().c_str(), nullptr) == static_cast<double>(value)) break;
+  }
   return out.str();
 }
 
@@ -245,16 +259,16 @@ const std::vector<field>& data_fields() {
       {"content_sha256", t::text, "hex",
        "SHA-256 over the decoded data: train images (uint8, N x 784), train labels (one uint8 each), "
        "test images, test labels; equal for the same data however it is compressed"},
-      {"train_count", t::int64, "images", "images in the training file", 1, at_least(0)},
-      {"test_count", t::int64, "images", "images in the test file", 1, at_least(0)},
+      {"train_count", t::int64, "images", "images in the training file", 1, range(0, max_images)},
+      {"test_count", t::int64, "images", "images in the test file", 1, range(0, max_images)},
       {"split_seed", t::uint64, "", "seed of the train/validation split"},
       {"split_sha256", t::text, "hex",
        "SHA-256 over the training indices then the validation indices (int64 little-endian, ascending)"},
-      {"split_train_count", t::int64, "images", "images trained on", 1, at_least(0)},
-      {"split_validation_count", t::int64, "images", "images held out for validation", 1, at_least(0)},
-      {"train_class_counts", t::int64_array, "images", "per class 0..9, of the images trained on", 1, at_least(0)},
-      {"validation_class_counts", t::int64_array, "images", "per class 0..9, of the validation images", 1, at_least(0)},
-      {"test_class_counts", t::int64_array, "images", "per class 0..9, of the test images", 1, at_least(0)},
+      {"split_train_count", t::int64, "images", "images trained on", 1, range(0, max_images)},
+      {"split_validation_count", t::int64, "images", "images held out for validation", 1, range(0, max_images)},
+      {"train_class_counts", t::int64_array, "images", "per class 0..9, of the images trained on", 1, range(0, max_images)},
+      {"validation_class_counts", t::int64_array, "images", "per class 0..9, of the validation images", 1, range(0, max_images)},
+      {"test_class_counts", t::int64_array, "images", "per class 0..9, of the test images", 1, range(0, max_images)},
   };
   return fields;
 }

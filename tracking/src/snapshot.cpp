@@ -192,10 +192,9 @@ std::vector<double> read_column(hid_t group, const schema::metric_column& column
     if (rows > 0) hdf5::read_array(set.get(), type, stored.data(), what);
     for (std::size_t i = 0; i < stored.size(); ++i) {
       // Beyond 2^50 a count would not survive the trip through double.
-      if (stored[i] > (std::int64_t{1} << 50)) throw hdf5::error(what + " row " + std::to_string(i) + " holds an impossible value");
-      if (const auto broken = schema::rule_violation(column.rule, stored[i])) {
-        throw hdf5::error(what + " row " + std::to_string(i) + " " + *broken);
-      }
+      const std::string row = what + " row " + std::to_string(i) + " (epoch " + std::to_string(i + 1) + ")";
+      if (stored[i] > (std::int64_t{1} << 50)) throw hdf5::error(row + " holds an impossible value");
+      if (const auto broken = schema::rule_violation(column.rule, stored[i])) throw hdf5::error(row + " " + *broken);
       values[i] = static_cast<double>(stored[i]);
     }
   } else if (rows > 0) {
@@ -353,7 +352,7 @@ std::string record_digest(const run_record& record, std::int64_t version) {
 
 std::int64_t sum(const std::vector<std::int64_t>& values) {
   std::int64_t total = 0;
-  for (const auto value : values) total += value;  // each is at most 2^50 (the rule's cap keeps the sum in range)
+  for (const auto value : values) total += value;  // each at most 2^50 (the field's rule), so no overflow
   return total;
 }
 
