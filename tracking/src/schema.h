@@ -25,8 +25,9 @@ enum class value_type {
 };
 
 // What a value must be to mean what its field says. Numbers (and each element of an
-// int64_array) lie in [min, max]; float64 values are finite unless `absent_allowed`, which lets
-// NaN stand for "not measured"; text is one of `names` when any are given.
+// int64_array) lie between min and max (each bound included unless excluded); float64 values
+// are finite unless `absent_allowed`, which lets NaN stand for "not measured"; text is one of
+// `names` when any are given.
 struct value_rule {
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
@@ -51,10 +52,10 @@ struct field {
   value_rule rule = any_value();
 };
 
-// Why `value` breaks the field's rule ("is 5; expected 0 to 1"), or nullopt when it keeps it.
+// Why `value` breaks the rule ("is 5; expected finite, 0 to 1"), or nullopt when it keeps it.
 // Integers are compared exactly, so a uint64 seed or an int64 byte count is never rounded.
 std::optional<std::string> rule_violation(const value_rule& rule, const nlohmann::ordered_json& value);
-// The rule in words, for docs and messages: "0 to 1", "one of all, none", "finite, >= 0".
+// The rule in words, for messages: "finite, 0 to 1", "all or none", "finite, >= 0".
 std::string describe(const value_rule& rule, value_type type);
 
 // Attributes of the root group (the run's identity), /config, /environment, each
