@@ -292,6 +292,16 @@ TEST_F(CorpusTest, EveryDamagedFileReadsAsTheGoodOneOrIsRefused) {
                                           hanging.string() + "'");
   EXPECT_EQ(shown.exit_code, 2) << shown.output;
   EXPECT_NE(shown.output.find(hanging.string() + ": reading it took longer than"), std::string::npos) << shown.output;
+
+  // A read command ends on the first SIGTERM, its reader child with it: only training stops
+  // gracefully. Sent 3 s in, while the child spins (or, on a slow machine, while LibTorch loads).
+  // ([w] keeps pgrep from matching the shell that runs it.)
+  const auto stopped = testing::run_command("timeout --preserve-status -s TERM 3 '" +
+                                            std::string(TRACKBENCH_EXECUTABLE) + "' show '" + hanging.string() +
+                                            "'; echo \"status $?\"; sleep 0.5; pgrep -f 'sho[w] " + hanging.string() + "' || true");
+  EXPECT_NE(stopped.output.find("status 143"), std::string::npos) << stopped.output;
+  EXPECT_EQ(stopped.output.find("\n", stopped.output.find("status 143")), stopped.output.size() - 1)
+      << "a reader child outlived the command:\n" << stopped.output;
 }
 
 // The commands take the same path: one `ls` over a folder with good and damaged files lists
