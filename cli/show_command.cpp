@@ -55,6 +55,11 @@ void show_bench(const tracking::bench_record& record, bool as_json) {
   print_section("environment", record.environment);
   print_section("code", record.code);
   print_section("data", record.data);
+  fmt::print("checksums\n  {}\n",
+             tracking::checksummed(record)
+                 ? "checked: HDF5 metadata checksums, record_sha256 over the record"
+                 : "none: bench schema version " + record.identity["schema_version"].dump() +
+                       " predates them (version 2), so a corrupted value in this file can go unnoticed");
   fmt::print("benchmarks (time per iteration, real or manual)\n");
   print_bench_table(record);
 }

@@ -305,7 +305,8 @@ TEST(BenchCli, ShowListAndCompareBenchSnapshots) {
   const auto show = run_trackbench("show " + quoted(base));
   EXPECT_EQ(show.exit_code, 0) << show.output;
   for (const char* text : {"schema                   trackbench.bench", "cpu_model", "content_sha256",
-                           "conv_forward/conv1/128/manual_time", "skipped: no usable GPU", "FLOP/s", "items/s"}) {
+                           "conv_forward/conv1/128/manual_time", "skipped: no usable GPU", "FLOP/s", "items/s",
+                           "checked: HDF5 metadata checksums, record_sha256"}) {
     EXPECT_NE(show.output.find(text), std::string::npos) << text << "\n" << show.output;
   }
   const auto show_json = run_trackbench("show --json " + quoted(base) + " 2>/dev/null");

@@ -410,6 +410,8 @@ std::string snapshot_schema(const fs::path& path) {
   }
 }
 
+bool checksummed(const bench_record& record) { return record.identity.contains("record_sha256"); }
+
 nlohmann::ordered_json to_json(const bench_record& record) {
   json out = record.identity;
   out["environment"] = record.environment;

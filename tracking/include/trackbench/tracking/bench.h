@@ -74,6 +74,9 @@ std::string snapshot_schema(const std::filesystem::path& path);
 // The record as one JSON document: the sections and one object per benchmark with its samples.
 nlohmann::ordered_json to_json(const bench_record& record);
 
+// Whether the file carried checksums (bench schema version 2 on).
+bool checksummed(const bench_record& record);
+
 // ---- the regression gate ---------------------------------------------------------------------
 
 // Thresholds of the verdicts; docs/benchmarking.md says why.
