@@ -176,6 +176,7 @@ int bench(const bench_flags& flags, const global_options& globals) {
     throw input_error("--repetitions must be >= 1, got " + std::to_string(flags.repetitions));
   }
   const auto suites = chosen_suites(flags);
+  install_stop_handlers();
   std::error_code error;
   fs::create_directories(flags.out, error);
   if (!fs::is_directory(flags.out, error)) throw input_error("--out " + flags.out + " is not a folder and cannot be made one");

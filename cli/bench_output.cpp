@@ -54,14 +54,6 @@ std::string key_counters(const tracking::bench_result& result) {
 
 }  // namespace
 
-bool is_bench_snapshot(const std::string& path) {
-  try {
-    return tracking::snapshot_schema(path) == tracking::bench_schema_name;
-  } catch (const tracking::snapshot_error&) {
-    return false;
-  }
-}
-
 std::string format_seconds(double seconds) {
   const double magnitude = std::fabs(seconds);
   if (magnitude >= 1.0 || magnitude == 0.0) return fmt::format("{:.3g} s", seconds);

@@ -7,10 +7,6 @@
 
 namespace trackbench::cli {
 
-// Whether the file's root says schema trackbench.bench. A file that cannot tell (not HDF5, no
-// schema) is not: the run snapshot reader then explains what is wrong with it, as before.
-bool is_bench_snapshot(const std::string& path);
-
 // 1.23 ms, 456 us, 7.89 s: three significant digits in the unit that fits.
 std::string format_seconds(double seconds);
 

@@ -11,6 +11,7 @@
 #include "console.h"
 #include "trackbench/tracking/bench.h"
 #include "trackbench/tracking/compare.h"
+#include "trackbench/tracking/guarded_read.h"
 #include "trackbench/tracking/snapshot.h"
 
 namespace trackbench::cli {
@@ -51,11 +52,7 @@ json optional_json(const std::optional<double>& value) { return value ? json(*va
 
 std::string p_text(const std::optional<double>& p) { return p ? fmt::format("{:.3g}", *p) : "-"; }
 
-int compare_bench(const compare_flags& flags) {
-  if (flags.snapshots.size() != 2) {
-    throw input_error("compare takes exactly two bench snapshots, BASE and NEW; got " +
-                      std::to_string(flags.snapshots.size()));
-  }
+int compare_bench(const compare_flags& flags, const tracking::bench_record& base, const tracking::bench_record& next) {
   std::vector<tracking::bench_rule> rules;
   for (const auto& text : flags.rules) {
     if (!tracking::is_bench_rule(text)) {
@@ -63,8 +60,6 @@ int compare_bench(const compare_flags& flags) {
     }
     rules.push_back(tracking::parse_bench_rule(text));
   }
-  const auto base = tracking::read_bench_snapshot(flags.snapshots[0]);
-  const auto next = tracking::read_bench_snapshot(flags.snapshots[1]);
   const auto hardware = tracking::hardware_differences(base, next);
   const auto changes = tracking::compare_benches(base, next, flags.min_change_percent / 100);
   // On other hardware a timing difference says nothing about the code, so the gate stays open.
@@ -157,19 +152,22 @@ int compare_bench(const compare_flags& flags) {
 
 int compare(const compare_flags& flags) {
   if (flags.snapshots.size() < 2) throw input_error("compare needs at least two snapshots");
-  std::vector<bool> bench(flags.snapshots.size());
-  std::transform(flags.snapshots.begin(), flags.snapshots.end(), bench.begin(), is_bench_snapshot);
-  const auto first_bench = std::find(bench.begin(), bench.end(), true);
-  if (first_bench != bench.end()) {
-    const auto first_run = std::find(bench.begin(), bench.end(), false);
-    if (first_run != bench.end()) {
-      throw input_error("compare: " + flags.snapshots[static_cast<std::size_t>(first_bench - bench.begin())] +
-                        " is a bench snapshot but " + flags.snapshots[static_cast<std::size_t>(first_run - bench.begin())] +
+  if (flags.snapshots.size() > 26) throw input_error("compare takes at most 26 snapshots");
+  std::vector<tracking::loaded_snapshot> loaded;
+  for (const auto& path : flags.snapshots) loaded.push_back(tracking::load_snapshot(path));
+  const auto is_bench = [](const tracking::loaded_snapshot& s) { return s.bench.has_value(); };
+  const auto first_bench = std::find_if(loaded.begin(), loaded.end(), is_bench);
+  if (first_bench != loaded.end()) {
+    const auto first_run = std::find_if_not(loaded.begin(), loaded.end(), is_bench);
+    if (first_run != loaded.end()) {
+      throw input_error("compare: " + first_bench->path + " is a bench snapshot but " + first_run->path +
                         " is not; compare run snapshots with run snapshots and bench snapshots with bench snapshots");
     }
-    return compare_bench(flags);
+    if (loaded.size() != 2) {
+      throw input_error("compare takes exactly two bench snapshots, BASE and NEW; got " + std::to_string(loaded.size()));
+    }
+    return compare_bench(flags, *loaded[0].bench, *loaded[1].bench);
   }
-  if (flags.snapshots.size() > 26) throw input_error("compare takes at most 26 snapshots");
   std::vector<tracking::gate_rule> rules;
   for (const auto& text : flags.rules) {
     if (tracking::is_bench_rule(text)) {
@@ -178,10 +176,8 @@ int compare(const compare_flags& flags) {
     }
     rules.push_back(tracking::parse_rule(text));
   }
-  std::vector<tracking::snapshot_reader> readers;
-  for (const auto& path : flags.snapshots) readers.emplace_back(path);
   std::vector<const tracking::run_record*> runs;
-  for (const auto& reader : readers) runs.push_back(&reader.record());
+  for (const auto& snapshot : loaded) runs.push_back(&snapshot.run->record());
 
   const auto differences = tracking::differing_fields(runs);
   const auto outcomes = tracking::check_rules(runs, rules);
@@ -222,8 +218,10 @@ int compare(const compare_flags& flags) {
   } else {
     fmt::print("runs (deltas are against A)\n");
     for (std::size_t i = 0; i < runs.size(); ++i) {
-      fmt::print("  {}  {}  {}  {} epochs  {}\n", label(i), printable(runs[i]->identity["run_id"].get<std::string>()),
-                 tracking::displayed_status(*runs[i]), runs[i]->epochs.size(), printable(flags.snapshots[i]));
+      fmt::print("  {}  {}  {}  {}  {}\n", label(i), printable(runs[i]->identity["run_id"].get<std::string>()),
+                 tracking::displayed_status(*runs[i]),
+                 tracking::count_of(static_cast<std::int64_t>(runs[i]->epochs.size()), "epoch"),
+                 printable(flags.snapshots[i]));
     }
     fmt::print("differences in config, environment, code and data{}\n", differences.empty() ? ": none" : "");
     for (const auto& difference : differences) {

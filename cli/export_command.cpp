@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "console.h"
 #include "trackbench/interop/mlflow.h"
+#include "trackbench/tracking/guarded_read.h"
 
 namespace trackbench::cli {
 namespace {
@@ -20,7 +21,7 @@ int export_mlflow(const export_flags& flags) {
   interop::mlflow_exporter exporter(flags.options);
   // Every snapshot is read and validated first, so a bad file stops the export before any request.
   std::vector<tracking::snapshot_reader> readers;
-  for (const auto& path : flags.snapshots) readers.emplace_back(path);
+  for (const auto& path : flags.snapshots) readers.push_back(tracking::load_run_snapshot(path, "export mlflow"));
   for (std::size_t i = 0; i < readers.size(); ++i) {
     const auto& record = readers[i].record();
     try {
@@ -32,7 +33,8 @@ int export_mlflow(const export_flags& flags) {
                  result.inputs_logged ? "logged" : "already logged", printable(result.artifact));
     } catch (const interop::mlflow_error& e) {
       spdlog::error("{}", printable(e.what()));
-      for (std::size_t j = i + 1; j < readers.size(); ++j) spdlog::error("not exported: {}", printable(flags.snapshots[j]));
+      // The one that failed may be partly exported; exporting again completes it.
+      for (std::size_t j = i; j < readers.size(); ++j) spdlog::error("not exported: {}", printable(flags.snapshots[j]));
       return 1;
     }
   }

@@ -4,7 +4,6 @@
 
 #include "commands.h"
 #include "console.h"
-#include "signals.h"
 #include "trackbench/tracking/recorder.h"
 #include "trackbench/trainer/errors.h"
 
@@ -45,7 +44,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: --log-file %s: %s\n", globals.log_file.c_str(), e.what());
     return exit_bad_input;
   }
-  install_stop_handlers();
   try {
     for (const auto& chosen : commands) {
       if (chosen.app->parsed()) return chosen.run();

@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 recorded_run run_recorded(const trainer::train_config& config, const trainer::dataset& data,
                           const tracking::run_origin& origin, const tracking::snapshot_reader* parent,
                           const recording_options& options, int last_epoch) {
+  install_stop_handlers();  // from here on a signal stops the run cleanly
   const auto start = std::chrono::steady_clock::now();
   trainer::trainer run(config, data);
   const auto inherited = static_cast<int>(origin.resumed_from_epoch);
@@ -60,8 +61,9 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
     for (int epoch = inherited + 1; epoch <= last; ++epoch) run.train_epoch(epoch, &recorder);
   } catch (const tracking::run_interrupted& e) {
     writer.finish("interrupted", e.what());
-    spdlog::warn("{}: {} keeps {} completed epochs; continue with: trackbench train --resume {}", e.what(),
-                 writer.path().string(), writer.record().epochs.size(), writer.path().string());
+    spdlog::warn("{}: {} keeps {}; continue with: trackbench train --resume {}", e.what(), writer.path().string(),
+                 tracking::count_of(static_cast<std::int64_t>(writer.record().epochs.size()), "completed epoch"),
+                 writer.path().string());
     return {writer.path(), "interrupted", 128 + stop_signal()};
   } catch (const tracking::snapshot_write_error&) {
     throw;  // the file cannot take a final status either; it keeps its completed epochs

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <memory>
 
-#include "bench_output.h"
 #include "commands.h"
 #include "console.h"
 #include "trackbench/interop/report.h"
+#include "trackbench/tracking/guarded_read.h"
 
 namespace trackbench::cli {
 namespace {
@@ -25,11 +25,12 @@ int report(const report_flags& flags) {
   std::vector<std::string> run_paths, bench_paths;
   std::vector<tracking::bench_record> bench_records;
   for (const auto& path : flags.snapshots) {
-    if (is_bench_snapshot(path)) {
-      bench_records.push_back(tracking::read_bench_snapshot(path));
+    auto loaded = tracking::load_snapshot(path);
+    if (loaded.bench) {
+      bench_records.push_back(std::move(*loaded.bench));
       bench_paths.push_back(path);
     } else {
-      readers.emplace_back(path);
+      readers.push_back(std::move(*loaded.run));
       run_paths.push_back(path);
     }
   }
@@ -56,8 +57,9 @@ int report(const report_flags& flags) {
     fs::remove(temporary, error);
     throw input_error("-o " + flags.output + ": cannot replace the file: " + error.message());
   }
-  spdlog::info("wrote {} ({} runs, {} bench snapshots, {} bytes)", printable(flags.output), runs.size(), benches.size(),
-               page.size());
+  spdlog::info("wrote {} ({}, {}, {} bytes)", printable(flags.output),
+               tracking::count_of(static_cast<std::int64_t>(runs.size()), "run"),
+               tracking::count_of(static_cast<std::int64_t>(benches.size()), "bench snapshot"), page.size());
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "recorded_run.h"
 #include "trackbench/tracking/compare.h"
 #include "trackbench/tracking/environment.h"
+#include "trackbench/tracking/guarded_read.h"
 #include "trackbench/tracking/recorder.h"
 #include "trackbench/tracking/snapshot.h"
 #include "trackbench/trainer/errors.h"
@@ -74,7 +75,8 @@ std::string describe(const tracking::epoch_match& match, bool weights_kept) {
 }
 
 int reproduce(const reproduce_flags& flags, const global_options& globals) {
-  const tracking::snapshot_reader original(flags.snapshot);
+  // Every weight and the state are checked against their digests here, before any training.
+  const auto original = tracking::load_run_snapshot(flags.snapshot, "reproduce", tracking::read_depth::arrays);
   const auto& record = original.record();
   if (record.epochs.empty()) throw input_error(flags.snapshot + ": the run completed no epoch; there is nothing to reproduce");
   auto config = tracking::config_from_record(record.config);
@@ -95,8 +97,8 @@ int reproduce(const reproduce_flags& flags, const global_options& globals) {
   const bool weights_kept = tracking::keeps_weights(record);
   options.keep_weights = weights_kept;
   const int epochs = static_cast<int>(record.epochs.size());
-  spdlog::info("reproducing run {}: {} epochs with seed {} on {} threads", record.identity["run_id"].get<std::string>(),
-               epochs, config.seed, config.threads);
+  spdlog::info("reproducing run {}: {} with seed {} on {}", record.identity["run_id"].get<std::string>(),
+               tracking::count_of(epochs, "epoch"), config.seed, tracking::count_of(config.threads, "thread"));
   const tracking::run_origin origin{"reproduce", record.identity["run_id"].get<std::string>(), 0};
   const auto outcome = run_recorded(config, data, origin, nullptr, options, epochs);
   if (outcome.status != "completed") return outcome.exit_code;

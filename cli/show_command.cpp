@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "console.h"
 #include "trackbench/tracking/bench.h"
+#include "trackbench/tracking/guarded_read.h"
 #include "trackbench/tracking/snapshot.h"
 #include "trackbench/trainer/errors.h"
 
@@ -45,8 +46,7 @@ void print_section(const std::string& title, const json& section) {
   }
 }
 
-void show_bench(const std::string& path, bool as_json) {
-  const auto record = tracking::read_bench_snapshot(path);
+void show_bench(const tracking::bench_record& record, bool as_json) {
   if (as_json) {
     fmt::print("{}\n", tracking::to_json(record).dump(2, ' ', false, json::error_handler_t::replace));
     return;
@@ -55,20 +55,26 @@ void show_bench(const std::string& path, bool as_json) {
   print_section("environment", record.environment);
   print_section("code", record.code);
   print_section("data", record.data);
+  fmt::print("checksums\n  {}\n",
+             tracking::checksummed(record)
+                 ? "checked: HDF5 metadata checksums, record_sha256 over the record"
+                 : "none: bench schema version " + record.identity["schema_version"].dump() +
+                       " predates them (version 2), so a corrupted value in this file can go unnoticed");
   fmt::print("benchmarks (time per iteration, real or manual)\n");
   print_bench_table(record);
 }
 
 void show(const std::string& path, bool as_json) {
-  if (is_bench_snapshot(path)) {
-    show_bench(path, as_json);
+  const auto loaded = tracking::load_snapshot(path);
+  if (loaded.bench) {
+    show_bench(*loaded.bench, as_json);
     return;
   }
-  const tracking::snapshot_reader reader(path);
-  const auto& record = reader.record();
+  const auto& record = loaded.run->record();
   if (as_json) {
     auto document = tracking::to_json(record);
     document["displayed_status"] = tracking::displayed_status(record);
+    document["checksummed"] = tracking::checksummed(record);
     fmt::print("{}\n", document.dump(2, ' ', false, json::error_handler_t::replace));
     return;
   }
@@ -84,6 +90,11 @@ void show(const std::string& path, bool as_json) {
                                      ? "kept: the parameters after every epoch, and the state to resume from"
                                      : "not kept (--keep-weights none): the record alone; it cannot be resumed, and "
                                        "reproduce compares its metrics only");
+  fmt::print("checksums\n  {}\n",
+             tracking::checksummed(record)
+                 ? "checked: HDF5 metadata checksums, record_sha256 over the record, a SHA-256 per array"
+                 : "none: schema version " + record.identity["schema_version"].dump() +
+                       " predates them (version 3), so a corrupted value in this file can go unnoticed");
   fmt::print("epochs\n");
   if (record.epochs.empty()) {
     fmt::print("  none completed\n");
@@ -93,21 +104,22 @@ void show(const std::string& path, bool as_json) {
   for (const auto& epoch : record.epochs) table.on_epoch(epoch);
 }
 
-std::string bench_list_line(const fs::path& path) {
-  const auto record = tracking::read_bench_snapshot(path);
+std::string bench_list_line(const tracking::bench_record& record) {
   std::size_t samples = 0;
   for (const auto& result : record.benchmarks) samples += result.samples.size();
   return fmt::format("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8}  {}", "bench",
                      printable(record.identity["bench_id"].get<std::string>()), "completed",
                      printable(record.data["name"].get<std::string>()), "-", "-", "-",
                      printable(record.identity["start_time"].get<std::string>()) +
-                         fmt::format("  ({} benchmarks, {} samples)", record.benchmarks.size(), samples));
+                         fmt::format("  ({}, {})",
+                                     tracking::count_of(static_cast<std::int64_t>(record.benchmarks.size()), "benchmark"),
+                                     tracking::count_of(static_cast<std::int64_t>(samples), "sample")));
 }
 
 std::string list_line(const fs::path& path) {
-  if (is_bench_snapshot(path)) return bench_list_line(path);
-  const tracking::snapshot_reader reader(path);
-  const auto& record = reader.record();
+  const auto loaded = tracking::load_snapshot(path);
+  if (loaded.bench) return bench_list_line(*loaded.bench);
+  const auto& record = loaded.run->record();
   const std::string accuracy = record.epochs.empty() ? "-" : percent(record.epochs.back().test.accuracy);
   double seconds = 0.0;
   for (const auto& epoch : record.epochs) seconds += epoch.epoch_seconds;
@@ -134,6 +146,8 @@ int list(const std::string& folder) {
     try {
       fmt::print("{}\n", list_line(file));
     } catch (const tracking::snapshot_error& e) {
+      // Listed in its place, so the table shows which file it is; the reason goes to stderr.
+      fmt::print("{:<5} {:<32} {:<11}\n", "?", printable(file.filename().string()), "UNREADABLE");
       spdlog::error("{}", printable(e.what()));
       ++unreadable;
     }

@@ -1,6 +1,8 @@
 #pragma once
 // SIGINT and SIGTERM ask a run to stop: the current snapshot write finishes, the run is
-// marked interrupted and trackbench exits. A second signal terminates at once.
+// marked interrupted and trackbench exits. A second signal terminates at once. Only the
+// commands that train or benchmark install this; the others (show, compare, ...) end on the
+// first signal, as any command line tool does.
 namespace trackbench::cli {
 
 void install_stop_handlers();

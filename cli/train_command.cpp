@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "recorded_run.h"
+#include "trackbench/tracking/guarded_read.h"
 #include "trackbench/tracking/recorder.h"
 #include "trackbench/tracking/snapshot.h"
 #include "trackbench/trainer/errors.h"
@@ -45,7 +46,7 @@ int resume_training(const train_flags& flags, const CLI::App& sub, const global_
       throw input_error(option->get_name() + " cannot be combined with --resume: the run continues with its recorded config");
     }
   }
-  const tracking::snapshot_reader parent(flags.resume);
+  const auto parent = tracking::load_run_snapshot(flags.resume, "--resume", tracking::read_depth::arrays);
   const auto& record = parent.record();
   if (!tracking::keeps_weights(record)) {
     throw input_error("--resume " + flags.resume + ": the run was recorded with --keep-weights none, so its snapshot keeps "

@@ -28,8 +28,12 @@ bench_record make_record(const std::vector<double>& times, const std::string& cp
   return testing::sample_bench_record(times, cpu_model);
 }
 
+// `b` read back from a file written from `a`, which the writer gave its record_sha256.
 void expect_equal(const bench_record& a, const bench_record& b) {
-  EXPECT_EQ(a.identity, b.identity);
+  auto identity = b.identity;
+  EXPECT_EQ(identity["record_sha256"].get<std::string>().size(), 64u);
+  identity.erase("record_sha256");
+  EXPECT_EQ(a.identity, identity);
   EXPECT_EQ(a.environment, b.environment);
   EXPECT_EQ(a.code, b.code);
   EXPECT_EQ(a.code_diff, b.code_diff);
@@ -113,8 +117,10 @@ TEST(BenchSnapshot, RefusesBrokenAndCraftedFiles) {
     EXPECT_THROW(read_bench_snapshot(cut), snapshot_error) << fraction;
   }
 
-  expect_edit_refused(dir, "version", [](hid_t file) { testing::set_int_attribute(file, "schema_version", 2); },
-                      "bench snapshot schema version 2; this trackbench reads up to 1");
+  expect_edit_refused(dir, "version", [](hid_t file) { testing::set_int_attribute(file, "schema_version", 3); },
+                      "bench snapshot schema version 3; this trackbench reads up to 2");
+  expect_edit_refused(dir, "sample", [](hid_t file) { write_int64(file, "samples/iterations", 1, 5); },
+                      "the record does not match its record_sha256: the file is corrupt");
   expect_edit_refused(dir, "foreign", [](hid_t file) { testing::set_text_attribute(file, "schema", "trackbench.run"); },
                       "not a trackbench bench snapshot: schema is 'trackbench.run'");
   expect_edit_refused(dir, "extra", [](hid_t file) {
@@ -319,7 +325,8 @@ TEST(BenchCli, ShowListAndCompareBenchSnapshots) {
   const auto show = run_trackbench("show " + quoted(base));
   EXPECT_EQ(show.exit_code, 0) << show.output;
   for (const char* text : {"schema                   trackbench.bench", "cpu_model", "content_sha256",
-                           "conv_forward/conv1/128/manual_time", "skipped: no usable GPU", "FLOP/s", "items/s"}) {
+                           "conv_forward/conv1/128/manual_time", "skipped: no usable GPU", "FLOP/s", "items/s",
+                           "checked: HDF5 metadata checksums, record_sha256"}) {
     EXPECT_NE(show.output.find(text), std::string::npos) << text << "\n" << show.output;
   }
   const auto show_json = run_trackbench("show --json " + quoted(base) + " 2>/dev/null");

@@ -228,11 +228,17 @@ TEST_F(ExportSnapshot, AServerAnsweringAnErrorGivesItsStatusAndErrorCode) {
   }
 }
 
-TEST_F(ExportSnapshot, AServerThatIsDownIsReportedWithItsAddress) {
+// Every snapshot the export did not get to is named, the one it failed on included.
+TEST_F(ExportSnapshot, AServerThatIsDownIsReportedWithItsAddressAndEverySnapshotNotExported) {
   const auto uri = "http://127.0.0.1:" + std::to_string(free_port());
-  const auto result = run_trackbench("export mlflow " + quoted(snapshot_) + " --tracking-uri " + uri);
+  const auto copy = dir_->path() / "copy.h5";
+  fs::copy_file(snapshot_, copy, fs::copy_options::overwrite_existing);
+  const auto result = run_trackbench("export mlflow " + quoted(snapshot_) + " " + quoted(copy) + " --tracking-uri " + uri);
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_NE(result.output.find("MLflow at " + uri + ": cannot reach the server"), std::string::npos) << result.output;
+  for (const auto& path : {snapshot_, copy}) {
+    EXPECT_NE(result.output.find("not exported: " + path.string()), std::string::npos) << result.output;
+  }
 }
 
 TEST(Mlflow, BadUriIsBadInput) {

@@ -120,6 +120,33 @@ TEST(Report, BenchSnapshotsAreBarsWithTheirSpread) {
   EXPECT_NE(page.find("A: skipped or absent"), std::string::npos);
 }
 
+TEST(Report, OneBenchSnapshotGivesItsTimesAndTheTableNamesTheGpu) {
+  auto only = sample_bench_record({1e-3, 1.1e-3, 0.9e-3, 1.0e-3});
+  only.environment["gpus"] = nlohmann::ordered_json::array({{{"index", 0}, {"name", "NVIDIA H200"}}});
+  const auto page = interop::html_report({}, "now", {{"only.h5", &only}});
+  EXPECT_EQ(page.find("class=\"bar\""), std::string::npos) << "a lone bar would always fill its row";
+  EXPECT_NE(page.find("1 ms &#177;"), std::string::npos);
+  EXPECT_NE(page.find("<th>GPU</th>"), std::string::npos);
+  EXPECT_NE(page.find("<td>NVIDIA H200</td>"), std::string::npos);
+  EXPECT_NE(interop::html_report({}, "now", {{"base.h5", &only}, {"next.h5", &only}}).find("class=\"bar\""),
+            std::string::npos);
+}
+
+// Epoch time and images/s are sizes: their axes start at 0, where the losses' fit the data.
+TEST(Report, TimeAndSpeedAxesStartAtZero) {
+  auto run = crafted_run("cudnn");
+  run.epochs.push_back(run.epochs.front());
+  run.epochs[0].epoch_seconds = 10.0;
+  run.epochs[1].epoch = 2;
+  run.epochs[1].epoch_seconds = 11.0;
+  const auto page = interop::html_report({{"a.h5", &run}}, "now");
+  const auto chart = page.find("id=\"chart-epoch-time\"");
+  ASSERT_NE(chart, std::string::npos);
+  const auto first_tick = page.find("text-anchor=\"end\">", chart);
+  ASSERT_NE(first_tick, std::string::npos);
+  EXPECT_EQ(page.substr(first_tick, 20), "text-anchor=\"end\">0<");
+}
+
 TEST(Report, TwoRunsRenderInHeadlessChromiumWithEveryChart) {
   const auto chromium = run_command("command -v chromium");
   if (chromium.exit_code != 0) GTEST_SKIP() << "test_report.cpp: no chromium on PATH (scripts/setup.sh installs it)";

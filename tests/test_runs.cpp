@@ -336,7 +336,7 @@ TEST_F(Runs, AFullDiskStopsTheRunAndKeepsEarlierEpochs) {
                                   TRACKBENCH_EXECUTABLE + "' " + train(out, 3));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_NE(result.output.find("writing snapshot"), std::string::npos) << result.output;
-  EXPECT_NE(result.output.find("keeps its previous content (1 epochs)"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("keeps its previous content (epoch 1)"), std::string::npos) << result.output;
   const auto found = snapshots(out);
   ASSERT_EQ(found.size(), 1u);
   const snapshot_reader reader(found.front());

@@ -13,10 +13,13 @@
 
 #include "support/error_message.h"
 #include "support/hdf5_edit.h"
+#include "support/process.h"
 #include "support/schema_v1.h"
 #include "support/temp_dir.h"
+#include "trackbench/tracking/guarded_read.h"
 #include "trackbench/tracking/recorder.h"
 #include "trackbench/tracking/snapshot.h"
+#include "trackbench/trainer/model.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/train.h"
 
@@ -126,7 +129,7 @@ TEST_F(SnapshotTest, RoundTripKeepsEverySectionMetricWeightAndState) {
   const auto& record = reader.record();
   EXPECT_EQ(record.identity["status"], "completed");
   EXPECT_EQ(record.identity["schema"], "trackbench.run");
-  EXPECT_EQ(record.identity["schema_version"], 2);
+  EXPECT_EQ(record.identity["schema_version"], 3);
   EXPECT_EQ(record.config["keep_weights"], "all");
   EXPECT_TRUE(keeps_weights(record));
   EXPECT_EQ(record.identity["run_id"], record_->identity["run_id"]);
@@ -274,11 +277,17 @@ TEST_F(SnapshotTest, AFailedWriteKeepsThePreviousEpochs) {
     ::setrlimit(RLIMIT_FSIZE, &limit);
     try {
       writer.append_epoch((*epochs_)[1].metrics, (*epochs_)[1].weights, (*epochs_)[1].state);
-      writer.wait();  // the write to disk goes on in the background
+      // The write goes on in the background; check(), which training calls at every step,
+      // reports its failure once it has ended, without waiting for it.
+      for (int polls = 0; polls < 6000; ++polls) {
+        writer.check();
+        ::usleep(10000);
+      }
+      ::_exit(4);
     } catch (const snapshot_write_error& e) {
       const std::string message = e.what();
       const bool clear = message.find(path.string()) != std::string::npos &&
-                         message.find("keeps its previous content (1 epochs)") != std::string::npos;
+                         message.find("keeps its previous content (epoch 1)") != std::string::npos;
       if (!clear) ::_exit(3);
       // The image in memory holds the failed epoch, so nothing more may reach the disk.
       ::setrlimit(RLIMIT_FSIZE, &unlimited);
@@ -289,12 +298,11 @@ TEST_F(SnapshotTest, AFailedWriteKeepsThePreviousEpochs) {
       }
       ::_exit(6);
     }
-    ::_exit(4);
   }
   int status = 0;
   ::waitpid(child, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: unclear message, 4: the write did not fail, "
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: unclear message, 4: the write did not fail or check() did not report it, "
                                        "5: unclear message for the next write, 6: the next write went through";
   const snapshot_reader reader(path);
   EXPECT_EQ(reader.record().epochs.size(), 1u);
@@ -342,8 +350,8 @@ TEST_F(SnapshotTest, RefusesATruncatedFile) {
 
 TEST_F(SnapshotTest, RefusesANewerSchemaVersion) {
   const auto path = write(1);
-  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 3); });
-  expect_refused(path, "schema version 3; this trackbench reads up to 2");
+  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 4); });
+  expect_refused(path, "schema version 4; this trackbench reads up to 3");
 }
 
 TEST_F(SnapshotTest, KeepWeightsMustMatchWhatTheFileHolds) {
@@ -499,6 +507,150 @@ TEST_F(SnapshotTest, ReadsTheSameFromAFileImage) {
       },
       snapshot_error);
   EXPECT_THROW(snapshot_reader({}, "empty"), snapshot_error);
+}
+
+// ---- values against their meaning, checksums ------------------------------------------------
+
+void set_last_metric(hid_t file, const char* column, double value) {
+  const hid_t set = H5Dopen2(file, column, H5P_DEFAULT);
+  std::vector<double> values(2);
+  H5Dread(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  values.back() = value;
+  H5Dwrite(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dclose(set);
+}
+
+TEST_F(SnapshotTest, RefusesValuesTheirFieldsCannotHoldNamingFieldAndValue) {
+  const auto accuracy = write(2);
+  with_file(accuracy, [](hid_t file) { set_last_metric(file, "metrics/test_accuracy", 5.0); });
+  expect_refused(accuracy, "metrics/test_accuracy row 1 (epoch 2) is 5; expected finite, 0 to 1");
+
+  const auto loss = write(2);
+  with_file(loss, [](hid_t file) { set_last_metric(file, "metrics/train_loss", std::nan("")); });
+  expect_refused(loss, "metrics/train_loss row 1 (epoch 2) is NaN; expected finite, >= 0");
+
+  const auto epochs = write(2);
+  with_file(epochs, [](hid_t file) {
+    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
+    set_int_attribute(config, "epochs", 4177526785);
+    H5Gclose(config);
+  });
+  expect_refused(epochs, "config 'epochs' is 4177526785; expected 1 to 100000");
+
+  const auto counts = write(2);
+  with_file(counts, [](hid_t file) {
+    const hid_t set = H5Dopen2(file, "data/test_class_counts", H5P_DEFAULT);
+    std::vector<std::int64_t> values(10);
+    H5Dread(set, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+    values[4] += 1;
+    H5Dwrite(set, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+    H5Dclose(set);
+  });
+  expect_refused(counts, "data 'test_class_counts' sums to 101 but 'test_count' is 100");
+
+  const auto confusion = write(2);
+  with_file(confusion, [](hid_t file) {
+    const hid_t set = H5Dopen2(file, "metrics/test_confusion", H5P_DEFAULT);
+    std::vector<std::int64_t> values(2 * 100);
+    H5Dread(set, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+    values[100 + 7 * 10 + 1] += 3;
+    H5Dwrite(set, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+    H5Dclose(set);
+  });
+  expect_refused(confusion, "metrics/test_confusion of epoch 2 row 7 sums to");
+}
+
+// The schema lists --conv's names itself (its reader runs without the trainer): each of the
+// trainer's backends must be one it accepts, and a name the trainer lacks must not be.
+TEST_F(SnapshotTest, TheSchemaKnowsTheConvolutionBackendsTheTrainerHas) {
+  for (const auto& name : trainer::conv_backend_names()) {
+    auto record = *record_;
+    record.config["conv"] = name;
+    const auto path = dir_ / ("conv-" + name + ".h5");
+    snapshot_writer{path, record};
+    EXPECT_EQ(snapshot_reader(path).record().config["conv"], name);
+  }
+  auto record = *record_;
+  record.config["conv"] = "winograd";
+  EXPECT_THROW(snapshot_writer(dir_ / "conv-unknown.h5", record), std::logic_error);
+}
+
+TEST_F(SnapshotTest, FilesCarryMetadataChecksumsAndARecordDigest) {
+  const auto path = write(2);
+  const auto image = read_snapshot_bytes(path);
+  ASSERT_GT(image.size(), 9u);
+  EXPECT_GE(image[8], 2) << "superblock version: 2 and later carry checksums";
+  {
+    const snapshot_reader reader(path);  // closed before the file is changed below
+    EXPECT_TRUE(checksummed(reader.record()));
+    EXPECT_EQ(reader.record().identity["record_sha256"].get<std::string>().size(), 64u);
+  }
+
+  // A text value lives in a global heap, which HDF5 does not checksum: the digest catches it.
+  with_file(path, [](hid_t file) {
+    const hid_t code = H5Gopen2(file, "code", H5P_DEFAULT);
+    set_text_attribute(code, "branch", "elsewhere");
+    H5Gclose(code);
+  });
+  expect_refused(path, "the record does not match its record_sha256: the file is corrupt");
+}
+
+TEST_F(SnapshotTest, OlderFilesAreReadAsUnchecksummed) {
+  const auto path = write(2);
+  testing::downgrade_to_schema(path, 2);
+  const snapshot_reader reader(path);
+  EXPECT_FALSE(checksummed(reader.record()));
+  EXPECT_EQ(reader.record().epochs.size(), 2u);
+  const auto shown = testing::run_trackbench("show '" + path.string() + "'");
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_NE(shown.output.find("none: schema version 2 predates them"), std::string::npos) << shown.output;
+}
+
+// ---- reading in a guarded child ---------------------------------------------------------
+
+TEST(GuardedRead, ACrashAHangAndAMemoryBlowUpBecomeErrorsNamingTheFile) {
+  const read_limits limits{1.0, std::uint64_t{64} << 20};
+  const std::string crash = error_message<snapshot_error>([&] {
+    run_guarded("crash.h5", limits, []() -> std::string {
+      std::raise(SIGSEGV);
+      return "";
+    });
+  });
+  EXPECT_NE(crash.find("crash.h5: reading it crashed HDF5 (SIGSEGV)"), std::string::npos) << crash;
+  const std::string hang = error_message<snapshot_error>([&] {
+    run_guarded("hang.h5", limits, []() -> std::string {
+      for (;;) ::pause();
+    });
+  });
+  EXPECT_NE(hang.find("hang.h5: reading it took longer than 1 s"), std::string::npos) << hang;
+  const std::string memory = error_message<snapshot_error>([&] {
+    run_guarded("memory.h5", limits, []() -> std::string { return std::string(std::size_t{1} << 30, 'x'); });
+  });
+  EXPECT_NE(memory.find("memory.h5: reading it needed more than 64 MiB"), std::string::npos) << memory;
+  EXPECT_EQ(run_guarded("fine.h5", limits, [] { return std::string("result"); }), "result");
+  const std::string refused = error_message<snapshot_error>(
+      [&] { run_guarded("bad.h5", limits, []() -> std::string { throw snapshot_error("bad.h5: the reason"); }); });
+  EXPECT_EQ(refused, "bad.h5: the reason");
+}
+
+TEST_F(SnapshotTest, CommandsSayADirectoryIsOne) {
+  EXPECT_NE(error_message<snapshot_error>([&] { load_snapshot(dir_.path()); }).find("is a directory"), std::string::npos);
+  const auto shown = testing::run_trackbench("show '" + dir_.path().string() + "'");
+  EXPECT_EQ(shown.exit_code, 2) << shown.output;
+  EXPECT_NE(shown.output.find(dir_.path().string() + ": is a directory"), std::string::npos) << shown.output;
+}
+
+TEST_F(SnapshotTest, LoadingWithArraysChecksEveryWeightBeforeAnythingElse) {
+  const auto path = write(2);
+  with_file(path, [](hid_t file) {
+    const hid_t set = H5Dopen2(file, "weights/epoch_0001/fc2.bias", H5P_DEFAULT);
+    const std::vector<float> zeros(10, 0.0f);
+    H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data());
+    H5Dclose(set);
+  });
+  EXPECT_NO_THROW(load_snapshot(path));  // the record alone is intact
+  const std::string message = error_message<snapshot_error>([&] { load_snapshot(path, read_depth::arrays); });
+  EXPECT_NE(message.find("weights/epoch_0001/fc2.bias does not match its SHA-256"), std::string::npos) << message;
 }
 
 }  // namespace

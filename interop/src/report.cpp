@@ -54,8 +54,9 @@ double tick_step(double span, int count) {
   return 10.0 * magnitude;
 }
 
+// `from_zero`: the y axis starts at 0 (times and rates, whose size matters, not just their shape).
 std::string line_chart(const std::string& id, const std::string& title, const std::string& unit,
-                       const std::vector<series>& lines) {
+                       const std::vector<series>& lines, bool from_zero = false) {
   constexpr double width = 720, height = 320, left = 64, right = 190, top = 16, bottom = 44;
   constexpr double plot_width = width - left - right, plot_height = height - top - bottom;
   double x_max = 1, y_min = std::numeric_limits<double>::infinity(), y_max = -y_min;
@@ -69,7 +70,7 @@ std::string line_chart(const std::string& id, const std::string& title, const st
   std::string out = fmt::format("<figure class=\"chart line\" id=\"{}\"><figcaption>{}</figcaption>\n", id, escape(title));
   if (!std::isfinite(y_min)) return out + "<p>No completed epoch records it.</p></figure>\n";
   const double pad = y_max > y_min ? (y_max - y_min) * 0.08 : std::max(std::abs(y_max) * 0.1, 1e-3);
-  y_min -= pad;
+  y_min = from_zero && y_min >= 0 ? 0.0 : y_min - pad;
   y_max += pad;
   const double x_min = 1, x_span = x_max > x_min ? x_max - x_min : 1;
   const auto px = [&](double x) { return left + (x_max > x_min ? (x - x_min) / x_span * plot_width : plot_width / 2); };
@@ -217,16 +218,23 @@ std::string differences_table(const std::vector<report_run>& runs) {
   return out + "</tbody></table>\n";
 }
 
+// The GPUs the CUDA runtime saw when the benchmarks ran, by name; "none" without one.
+std::string gpu_names(const tracking::bench_record& record) {
+  std::string names;
+  for (const auto& gpu : record.environment["gpus"]) names += (names.empty() ? "" : ", ") + text_of(gpu["name"]);
+  return names.empty() ? "none" : names;
+}
+
 std::string benches_table(const std::vector<report_bench>& benches) {
   std::string out = "<table id=\"benches\"><thead><tr><th></th><th>bench snapshot</th><th>benchmarks</th>"
-                    "<th>repetitions</th><th>CPU</th><th>started (UTC)</th><th>file</th></tr></thead><tbody>\n";
+                    "<th>repetitions</th><th>CPU</th><th>GPU</th><th>started (UTC)</th><th>file</th></tr></thead><tbody>\n";
   for (std::size_t b = 0; b < benches.size(); ++b) {
     const auto& record = *benches[b].record;
     out += fmt::format("<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td>{}</td>"
-                       "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                       "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                        colour(b), label(b), escape(text_of(record.identity["bench_id"])), record.benchmarks.size(),
                        text_of(record.identity["repetitions"]), escape(text_of(record.environment["cpu_model"])),
-                       escape(text_of(record.identity["start_time"])), escape(benches[b].path));
+                       escape(gpu_names(record)), escape(text_of(record.identity["start_time"])), escape(benches[b].path));
   }
   return out + "</tbody></table>\n";
 }
@@ -241,7 +249,9 @@ std::string seconds_text(double seconds) {
 
 // One row per benchmark, one bar per bench snapshot: the median time per iteration, whiskers
 // from median - spread to median + spread (the spread as compare computes it). Benchmarks take
-// from nanoseconds to seconds, so each row has its own scale, from 0 to its longest whisker.
+// from nanoseconds to seconds, so each row has its own scale, from 0 to its longest whisker,
+// shared by the snapshots. A single snapshot has nothing to be compared with: a bar would
+// always fill its row, so its rows give the time and spread as text.
 std::string bench_bars(const std::vector<report_bench>& benches) {
   std::vector<std::string> names;
   for (const auto& bench : benches) {
@@ -253,8 +263,12 @@ std::string bench_bars(const std::vector<report_bench>& benches) {
   constexpr double plot_width = width - label_width - value_width;
   const double row_height = bar_height * static_cast<double>(benches.size()) + gap;
   const double height = row_height * static_cast<double>(names.size()) + 8;
-  std::string out = "<figure class=\"chart bars\" id=\"chart-bench\"><figcaption>Median time per iteration; whiskers: "
-                    "median &#177; spread; each benchmark on its own scale from 0</figcaption>\n";
+  const bool single = benches.size() == 1;
+  std::string out = single ? "<figure class=\"chart bars\" id=\"chart-bench\"><figcaption>Median time per iteration "
+                             "&#177; spread (one bench snapshot: nothing to scale against)</figcaption>\n"
+                           : "<figure class=\"chart bars\" id=\"chart-bench\"><figcaption>Median time per iteration; "
+                             "whiskers: median &#177; spread; each benchmark on one scale from 0, shared by the "
+                             "snapshots</figcaption>\n";
   if (names.empty()) return out + "<p>No benchmark recorded.</p></figure>\n";
   out += fmt::format("<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"bench results\">\n", width, height);
   for (std::size_t n = 0; n < names.size(); ++n) {
@@ -280,6 +294,11 @@ std::string bench_bars(const std::vector<report_bench>& benches) {
       if (!bars[b].present || longest <= 0) {
         out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{:.1f}\">{}: skipped or absent</text>\n", label_width + 4,
                            y + bar_height - 3, label(b));
+        continue;
+      }
+      if (single) {
+        out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{:.1f}\">{} &#177; {:.1f}%</text>\n", label_width + 4,
+                           y + bar_height - 3, seconds_text(bars[b].median), 100.0 * bars[b].spread);
         continue;
       }
       const auto px = [&](double seconds) { return label_width + seconds / longest * plot_width; };
@@ -358,9 +377,9 @@ std::string html_report(const std::vector<report_run>& runs, const std::string& 
       {"Speed per epoch",
        [&] {
          return line_chart("chart-epoch-time", "Epoch time: training and evaluation", "seconds",
-                           run_series(runs, "epoch_seconds")) +
+                           run_series(runs, "epoch_seconds"), true) +
                 line_chart("chart-images-per-second", "Training images per second", "images/s",
-                           run_series(runs, "images_per_second"));
+                           run_series(runs, "images_per_second"), true);
        }},
       {"Final test confusion matrix",
        [&] {

@@ -1,5 +1,7 @@
 // libFuzzer target: the run and bench snapshot readers must refuse any file image they cannot
-// read with a snapshot_error and nothing else, whatever the bytes.
+// read with a snapshot_error and nothing else, whatever the bytes. They run every check the
+// commands run in their guarded child: structure, each field's value rule (schema.cpp), the
+// class counts and confusion rows adding up, record_sha256 and each array's SHA-256.
 #include <cstddef>
 #include <cstdint>
 #include <vector>

@@ -23,60 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
-using tracking::array_record;
-using tracking::element_type;
-
-template <typename T>
-array_record make_array(const std::string& name, element_type type, std::vector<std::int64_t> shape, T first) {
-  array_record array{name, type, std::move(shape), {}};
-  std::vector<T> values(static_cast<std::size_t>(array.element_count()));
-  for (auto& value : values) value = first++;
-  array.bytes.resize(values.size() * sizeof(T));
-  std::memcpy(array.bytes.data(), values.data(), array.bytes.size());
-  return array;
-}
-
-// A tiny stand-in for the model's parameters, changing with the epoch.
-std::vector<array_record> make_parameters(int epoch) {
-  const float base = static_cast<float>(epoch);
-  return {make_array("conv1.weight", element_type::float32, {2, 1, 3, 3}, base),
-          make_array("conv1.bias", element_type::float32, {2}, base),
-          make_array("fc.weight", element_type::float32, {10, 2}, base),
-          make_array("fc.bias", element_type::float32, {10}, base)};
-}
-
-// Adam's per-parameter state and a CPU generator state after `epoch`.
-tracking::saved_state make_state(int epoch, const std::vector<array_record>& parameters) {
-  tracking::saved_state state;
-  state.epochs_done = epoch;
-  state.next_shuffle_seed = 1000 + static_cast<std::uint64_t>(epoch);
-  for (const auto& parameter : parameters) {
-    for (const char* moment : {".exp_avg", ".exp_avg_sq"}) {
-      state.optimizer.push_back(make_array(parameter.name + moment, element_type::float32, parameter.shape, 0.5f));
-    }
-    state.optimizer.push_back(make_array(parameter.name + ".step", element_type::int64, {}, std::int64_t{epoch} * 15));
-  }
-  state.cpu_generator = make_array("cpu", element_type::uint8, {64}, static_cast<std::uint8_t>(epoch));
-  return state;
-}
-
-trainer::epoch_metrics make_metrics(int epoch) {
-  trainer::epoch_metrics metrics;
-  metrics.epoch = epoch;
-  metrics.train_loss = 1.0 / epoch;
-  metrics.train_accuracy = 0.8;
-  // Loss 0.5 and every test image right, set by hand: derive_from_confusion lives in
-  // metrics.cpp, which is not linked here.
-  metrics.test = {0.5, 1.0, 1.0, 1.0, 1.0, {}};
-  for (std::size_t c = 0; c < 10; ++c) metrics.test.confusion[c][c] = 20;
-  metrics.validation = metrics.test;
-  metrics.learning_rate = 0.001;
-  metrics.epoch_seconds = 2.0;
-  metrics.train_seconds = 1.5;
-  metrics.images_per_second = 600.0;
-  metrics.peak_rss_bytes = std::int64_t{200} << 20;
-  return metrics;
-}
 
 std::vector<std::uint8_t> read_bytes(const fs::path& path) {
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(fs::file_size(path)));

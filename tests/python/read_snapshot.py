@@ -26,7 +26,8 @@ check(runs, f"no snapshot in {sys.argv[1]}")
 path = runs[-1]
 with h5py.File(path, "r") as f:
     check(f.attrs["schema"] == "trackbench.run", "schema attribute")
-    check(f.attrs["schema_version"] == 2, "schema_version")
+    check(f.attrs["schema_version"] == 3, "schema_version")
+    check(len(f.attrs["record_sha256"]) == 64, "record_sha256")
     check(f["config"].attrs["keep_weights"] == "all", "keep_weights")
     check(f.attrs["status"] == "completed", f"status is {f.attrs['status']}")
     check(f.attrs["run_id"] == path.stem, "run_id names the file")

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,7 @@ inline tracking::run_record sample_run_record() {
                      {"command_line", "trackbench train --epochs 2"}};
   record.tags = {{"purpose", "fuzz-seed"}};
   record.config = {{"model", "digit_cnn"},      {"dataset", "mnist-sample"},  {"data_dir", ""},
-                   {"conv", "torch"},           {"optimizer", "adam"},        {"learning_rate", 0.001},
+                   {"conv", "cudnn"},           {"optimizer", "adam"},        {"learning_rate", 0.001},
                    {"momentum", 0.9},           {"weight_decay", 0.0},        {"schedule", "constant"},
                    {"batch_size", 64},          {"eval_batch_size", 256},     {"epochs", 2},
                    {"seed", std::uint64_t{42}}, {"threads", 0},               {"threads_used", 2},
@@ -82,6 +83,65 @@ inline tracking::run_record sample_run_record() {
                  {"test_class_counts", class_counts(20)},
                  {"files", json::array({{{"name", "train-images-idx3-ubyte.gz"}, {"sha256", zero_digest}, {"bytes", 1234}}})}};
   return record;
+}
+
+// Epochs of the run above, without LibTorch: a tiny stand-in for the model's parameters and
+// Adam's state, and metric rows whose confusion matrices add up to the record's class counts.
+template <typename T>
+inline tracking::array_record make_array(const std::string& name, tracking::element_type type,
+                                        std::vector<std::int64_t> shape, T first) {
+  tracking::array_record array{name, type, std::move(shape), {}};
+  std::vector<T> values(static_cast<std::size_t>(array.element_count()));
+  for (auto& value : values) value = first++;
+  array.bytes.resize(values.size() * sizeof(T));
+  std::memcpy(array.bytes.data(), values.data(), array.bytes.size());
+  return array;
+}
+
+// A tiny stand-in for the model's parameters, changing with the epoch.
+inline std::vector<tracking::array_record> make_parameters(int epoch) {
+  const float base = static_cast<float>(epoch);
+  return {make_array("conv1.weight", tracking::element_type::float32, {2, 1, 3, 3}, base),
+          make_array("conv1.bias", tracking::element_type::float32, {2}, base),
+          make_array("fc.weight", tracking::element_type::float32, {10, 2}, base),
+          make_array("fc.bias", tracking::element_type::float32, {10}, base)};
+}
+
+// Adam's per-parameter state and a CPU generator state after `epoch`.
+inline tracking::saved_state make_state(int epoch, const std::vector<tracking::array_record>& parameters) {
+  tracking::saved_state state;
+  state.epochs_done = epoch;
+  state.next_shuffle_seed = 1000 + static_cast<std::uint64_t>(epoch);
+  for (const auto& parameter : parameters) {
+    for (const char* moment : {".exp_avg", ".exp_avg_sq"}) {
+      state.optimizer.push_back(
+          make_array(parameter.name + moment, tracking::element_type::float32, parameter.shape, 0.5f));
+    }
+    state.optimizer.push_back(
+        make_array(parameter.name + ".step", tracking::element_type::int64, {}, std::int64_t{epoch} * 15));
+  }
+  state.cpu_generator = make_array("cpu", tracking::element_type::uint8, {64}, static_cast<std::uint8_t>(epoch));
+  return state;
+}
+
+inline trainer::epoch_metrics make_metrics(int epoch) {
+  trainer::epoch_metrics metrics;
+  metrics.epoch = epoch;
+  metrics.train_loss = 1.0 / epoch;
+  metrics.train_accuracy = 0.8;
+  // Loss 0.5 and every test image right, set by hand: derive_from_confusion lives in
+  // metrics.cpp, which is not linked here.
+  metrics.test = {0.5, 1.0, 1.0, 1.0, 1.0, {}};
+  for (std::size_t c = 0; c < 10; ++c) metrics.test.confusion[c][c] = 20;
+  metrics.validation = metrics.test;
+  // The sample record holds out 10 images per class for validation and tests 20 per class.
+  for (std::size_t c = 0; c < 10; ++c) metrics.validation->confusion[c][c] = 10;
+  metrics.learning_rate = 0.001;
+  metrics.epoch_seconds = 2.0;
+  metrics.train_seconds = 1.5;
+  metrics.images_per_second = 600.0;
+  metrics.peak_rss_bytes = std::int64_t{200} << 20;
+  return metrics;
 }
 
 // A bench record of the environment above (cpu_model replaced when given): a manual-time GPU

@@ -115,6 +115,36 @@ void write_record(hid_t file, const bench_record& record) {
   write_float64_column(counters.get(), "value", counter_value);
 }
 
+// record_sha256 of a bench snapshot (docs/snapshot-format.md): identity, sections, then each
+// benchmark's columns and samples with their counters, in the record's order.
+std::string bench_digest(const bench_record& record, std::int64_t version) {
+  snapshot_io::canonical_hash hash;
+  hash.fields(schema::bench_identity_fields(), record.identity, version, "record_sha256");
+  snapshot_io::hash_sections(hash, record.environment, record.code, record.code_diff, schema::bench_data_fields(),
+                             record.data, version);
+  hash.count(record.benchmarks.size());
+  for (const auto& result : record.benchmarks) {
+    for (const auto* text : {&result.name, &result.suite, &result.run_name, &result.time_unit, &result.label,
+                             &result.skip_message}) {
+      hash.text(*text);
+    }
+    const std::uint8_t flags[] = {result.manual_time, result.skipped};
+    hash.bytes(flags, sizeof flags);
+    hash.count(result.samples.size());
+    for (const auto& sample : result.samples) {
+      hash.number(sample.iterations);
+      hash.number(sample.real_seconds);
+      hash.number(sample.cpu_seconds);
+      hash.count(sample.counters.size());
+      for (const auto& [name, value] : sample.counters) {
+        hash.text(name);
+        hash.number(value);
+      }
+    }
+  }
+  return hash.hex();
+}
+
 // ---- reading -------------------------------------------------------------------------------
 
 std::optional<object_kind> bench_kind(const std::string& path) {
@@ -173,13 +203,12 @@ hdf5::id open_table(hid_t file, const std::string& name, std::vector<std::string
 bench_record read_record(hid_t file) {
   // Identify the file before judging its layout, so a foreign file or a newer schema gets
   // that explanation rather than a complaint about some object.
-  snapshot_io::check_identity(file, bench_schema_name, bench_schema_version, "bench");
+  const std::int64_t version = snapshot_io::check_identity(file, bench_schema_name, bench_schema_version, "bench");
   snapshot_io::check_links(file, bench_kind);
   bench_record record;
   {
     const hdf5::id root = snapshot_io::open_group(file, "/");
-    record.identity = snapshot_io::read_fields(root.get(), schema::bench_identity_fields(), "identity");
-    if (record.identity["repetitions"].get<std::int64_t>() < 1) throw hdf5::error("identity 'repetitions' is below 1");
+    record.identity = snapshot_io::read_fields(root.get(), schema::bench_identity_fields(), "identity", version);
   }
   record.environment = snapshot_io::read_environment(file);
   record.code = snapshot_io::read_code(file, record.code_diff);
@@ -254,6 +283,9 @@ bench_record read_record(hid_t file) {
     const auto s = static_cast<std::size_t>(sample[c]);
     auto& result = record.benchmarks[static_cast<std::size_t>(owner[s])];
     result.samples[static_cast<std::size_t>(repetition[s])].counters.emplace_back(names[c], values[c]);
+  }
+  if (version >= 2 && bench_digest(record, version) != record.identity["record_sha256"].get<std::string>()) {
+    throw hdf5::error("the record does not match its record_sha256: the file is corrupt");
   }
   return record;
 }
@@ -344,7 +376,9 @@ void write_bench_snapshot(const fs::path& path, const bench_record& record) {
   if (fs::exists(path)) throw snapshot_write_error("snapshot " + path.string() + " already exists");
   try {
     const hdf5::id file = snapshot_io::create_in_memory(path.string() + " (in memory)");
-    write_record(file.get(), record);
+    auto digested = record;
+    digested.identity["record_sha256"] = bench_digest(digested, bench_schema_version);
+    write_record(file.get(), digested);
     std::vector<std::uint8_t> image;
     snapshot_io::take_image(file.get(), image);
     snapshot_io::write_durably(path, image);
@@ -375,6 +409,8 @@ std::string snapshot_schema(const fs::path& path) {
     throw snapshot_error(path.string() + ": " + e.what());
   }
 }
+
+bool checksummed(const bench_record& record) { return record.identity.contains("record_sha256"); }
 
 nlohmann::ordered_json to_json(const bench_record& record) {
   json out = record.identity;

@@ -348,6 +348,7 @@ snapshot_recorder::snapshot_recorder(snapshot_writer& writer, trainer::trainer& 
 
 void snapshot_recorder::on_step(const trainer::step_progress& progress) {
   if (inner_ != nullptr) inner_->on_step(progress);
+  writer_.check();
   if (stop_requested_ && stop_requested_()) {
     throw run_interrupted("stopped by a signal during epoch " + std::to_string(progress.epoch));
   }

@@ -1,61 +1,197 @@
 #include "schema.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <sstream>
 
 namespace trackbench::tracking::schema {
 namespace {
 
 constexpr double absent = std::numeric_limits<double>::quiet_NaN();
+// Caps beyond any real run, so that a corrupted count is refused rather than believed.
+constexpr double max_epochs = 100000;
+constexpr double max_batch = 1 << 30;
+constexpr double max_threads = 1 << 16;
+// Images in a data set or a split: sums of ten of them stay far inside int64.
+constexpr double max_images = double(std::int64_t{1} << 50);
 
 using t = value_type;
 
+// Integers in full, other numbers in the fewest digits that read back as the same double.
+std::string number_text(long double value) {
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 0x1p63L) {
+    return std::to_string(static_cast<long long>(value));
+  }
+  if (std::isfinite(value) && value == std::floor(value) && value < 0x1p64L) {
+    return std::to_string(static_cast<unsigned long long>(value));
+  }
+  std::ostringstream out;
+  for (int digits = 6; digits <= 17; ++digits) {
+    out.str("");
+    out.precision(digits);
+    out << static_cast<double>(value);
+    if (std::strtod(out.str().c_str(), nullptr) == static_cast<double>(value)) break;
+  }
+  return out.str();
+}
+
+// Exact for every int64 and uint64 (a long double carries 64 mantissa bits on the hosts
+// LibTorch runs on) and for every double.
+std::optional<long double> as_number(const nlohmann::ordered_json& value) {
+  if (value.is_number_unsigned()) return static_cast<long double>(value.get<std::uint64_t>());
+  if (value.is_number_integer()) return static_cast<long double>(value.get<std::int64_t>());
+  if (value.is_number_float()) return static_cast<long double>(value.get<double>());
+  return std::nullopt;
+}
+
 }  // namespace
+
+value_rule any_value() { return {}; }
+
+value_rule range(double min, double max) {
+  value_rule rule;
+  rule.min = min;
+  rule.max = max;
+  return rule;
+}
+
+value_rule at_least(double min) { return range(min, std::numeric_limits<double>::infinity()); }
+
+value_rule fraction() { return range(0.0, 1.0); }
+
+value_rule one_of(std::vector<std::string> names) {
+  value_rule rule;
+  rule.names = std::move(names);
+  return rule;
+}
+
+value_rule or_absent(value_rule rule) {
+  rule.absent_allowed = true;
+  return rule;
+}
+
+namespace {
+
+value_rule positive() {
+  value_rule rule = at_least(0.0);
+  rule.min_excluded = true;
+  return rule;
+}
+
+value_rule below_one() {
+  value_rule rule = fraction();
+  rule.max_excluded = true;
+  return rule;
+}
+
+}  // namespace
+
+std::string describe(const value_rule& rule, value_type type) {
+  if (!rule.names.empty()) {
+    std::string names;
+    for (std::size_t i = 0; i < rule.names.size(); ++i) {
+      names += (i == 0 ? "" : i + 1 == rule.names.size() ? " or " : ", ") + rule.names[i];
+    }
+    return names;
+  }
+  if (type != t::float64 && type != t::int64 && type != t::uint64 && type != t::int64_array) return "";
+  const bool low = std::isfinite(rule.min);
+  const bool high = std::isfinite(rule.max);
+  std::string bounds;
+  if (low && high && !rule.min_excluded && !rule.max_excluded) {
+    bounds = number_text(rule.min) + " to " + number_text(rule.max);
+  } else {
+    if (low) bounds += (rule.min_excluded ? "> " : ">= ") + number_text(rule.min);
+    if (high) bounds += (low ? " and " : "") + std::string(rule.max_excluded ? "< " : "<= ") + number_text(rule.max);
+  }
+  if (type != t::float64) return bounds;
+  const std::string finite = rule.absent_allowed ? "finite or NaN (absent)" : "finite";
+  return bounds.empty() ? finite : finite + ", " + bounds;
+}
+
+std::optional<std::string> rule_violation(const value_rule& rule, const nlohmann::ordered_json& value) {
+  if (value.is_array()) {
+    for (const auto& element : value) {
+      if (auto broken = rule_violation(rule, element)) return broken;
+    }
+    return std::nullopt;
+  }
+  if (value.is_string()) {
+    if (rule.names.empty()) return std::nullopt;
+    for (const auto& name : rule.names) {
+      if (name == value.get_ref<const std::string&>()) return std::nullopt;
+    }
+    return "is '" + value.get<std::string>() + "'; expected " + describe(rule, t::text);
+  }
+  const auto number = as_number(value);
+  if (!number) return std::nullopt;
+  const value_type type = value.is_number_float() ? t::float64 : t::int64;
+  if (std::isnan(*number)) {
+    if (rule.absent_allowed) return std::nullopt;
+    return "is NaN; expected " + describe(rule, type);
+  }
+  const bool below = *number < rule.min || (rule.min_excluded && *number == rule.min);
+  const bool above = *number > rule.max || (rule.max_excluded && *number == rule.max);
+  if (std::isinf(*number) || below || above) return "is " + number_text(*number) + "; expected " + describe(rule, type);
+  return std::nullopt;
+}
+
+const std::vector<std::string>& conv_names() {
+  static const std::vector<std::string> names{"cudnn", "custom", "reference"};
+  return names;
+}
 
 const std::vector<field>& identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.run\""},
-      {"schema_version", t::int64, "", "2 for this layout (1: before keep_weights); readers refuse a newer version"},
+      {"schema_version", t::int64, "",
+       "3 for this layout (2: before the checksums, 1: before keep_weights); readers refuse a newer version"},
       {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
       {"run_id", t::text, "", "unique, sorts by start time: <UTC yyyymmddThhmmss.mmmZ>-<8 random hex digits>"},
       {"parent_run_id", t::text, "", "run this one resumed or reproduced; empty for a fresh run"},
-      {"origin", t::text, "", "train, resume or reproduce"},
-      {"resumed_from_epoch", t::int64, "epochs", "epochs inherited from the parent (resume); 0 otherwise"},
+      {"origin", t::text, "", "train, resume or reproduce", 1, one_of({"train", "resume", "reproduce"})},
+      {"resumed_from_epoch", t::int64, "epochs", "epochs inherited from the parent (resume); 0 otherwise", 1, range(0, max_epochs)},
       {"status", t::text, "",
-       "running (still writing, or killed: readers show it as interrupted), completed, failed or interrupted"},
+       "running (still writing, or killed: readers show it as interrupted), completed, failed or interrupted", 1, one_of({"running", "completed", "failed", "interrupted"})},
       {"error", t::text, "", "why the run failed or stopped; empty otherwise"},
       {"start_time", t::text, "UTC", "ISO 8601, e.g. 2026-11-27T02:37:55.120Z"},
       {"end_time", t::text, "UTC", "ISO 8601; empty while running"},
       {"command_line", t::text, "", "the full command line, arguments joined by spaces, shell-quoted where needed"},
+      {"record_sha256", t::text, "hex",
+       "SHA-256 over every other field, tag, metric value and confusion matrix and the diff, serialised as "
+       "docs/snapshot-format.md says; absent before version 3 (unchecksummed files)",
+       3},
   };
   return fields;
 }
 
 const std::vector<field>& config_fields() {
   static const std::vector<field> fields{
-      {"model", t::text, "", "network: digit_cnn (PyTorch examples/mnist CNN)"},
-      {"dataset", t::text, "", "mnist-sample, mnist, fashion-mnist or custom (--data-dir)"},
+      {"model", t::text, "", "network: digit_cnn (PyTorch examples/mnist CNN)", 1, one_of({"digit_cnn"})},
+      {"dataset", t::text, "", "mnist-sample, mnist, fashion-mnist or custom (--data-dir)", 1,
+       one_of({"mnist-sample", "mnist", "fashion-mnist", "custom"})},
       {"data_dir", t::text, "", "--data-dir as given; empty when not given"},
-      {"conv", t::text, "", "convolution backend (--conv)"},
-      {"optimizer", t::text, "", "adam or sgd"},
-      {"learning_rate", t::float64, "", "--lr (the peak rate with the one-cycle schedule)"},
-      {"momentum", t::float64, "", "SGD momentum (unused by adam)"},
-      {"weight_decay", t::float64, "", "L2 weight decay"},
-      {"schedule", t::text, "", "constant or one_cycle"},
-      {"batch_size", t::int64, "images", "training batch size"},
-      {"eval_batch_size", t::int64, "images", "evaluation batch size"},
-      {"epochs", t::int64, "epochs", "epochs the run was asked for"},
+      {"conv", t::text, "", "convolution backend (--conv)", 1, one_of(conv_names())},
+      {"optimizer", t::text, "", "adam or sgd", 1, one_of({"adam", "sgd"})},
+      {"learning_rate", t::float64, "", "--lr (the peak rate with the one-cycle schedule)", 1, positive()},
+      {"momentum", t::float64, "", "SGD momentum (unused by adam)", 1, below_one()},
+      {"weight_decay", t::float64, "", "L2 weight decay", 1, at_least(0)},
+      {"schedule", t::text, "", "constant or one_cycle", 1, one_of({"constant", "one_cycle"})},
+      {"batch_size", t::int64, "images", "training batch size", 1, range(1, max_batch)},
+      {"eval_batch_size", t::int64, "images", "evaluation batch size", 1, range(1, max_batch)},
+      {"epochs", t::int64, "epochs", "epochs the run was asked for", 1, range(1, max_epochs)},
       {"seed", t::uint64, "", "seed of initialisation, dropout, split and shuffles"},
-      {"threads", t::int64, "threads", "--threads as given (0: every hardware thread)"},
-      {"threads_used", t::int64, "threads", "CPU threads LibTorch ran with; reproduce uses this"},
+      {"threads", t::int64, "threads", "--threads as given (0: every hardware thread)", 1, range(0, max_threads)},
+      {"threads_used", t::int64, "threads", "CPU threads LibTorch ran with; reproduce uses this", 1, range(1, max_threads)},
       {"deterministic", t::boolean, "", "--deterministic: deterministic algorithms only"},
-      {"device", t::text, "", "--device as given: auto, cpu or cuda"},
+      {"device", t::text, "", "--device as given: auto, cpu or cuda", 1, one_of({"auto", "cpu", "cuda"})},
       {"device_used", t::text, "", "device trained on: cpu or cuda:<index>"},
-      {"validation_fraction", t::float64, "fraction", "share of the training set held out for validation"},
+      {"validation_fraction", t::float64, "fraction", "share of the training set held out for validation", 1, below_one()},
       {"keep_weights", t::text, "",
        "--keep-weights: all (weights after every epoch and the state to resume from) or none (the record alone); "
        "absent in version 1 files, which keep them all",
-       2},
+       2, one_of({"all", "none"})},
   };
   return fields;
 }
@@ -63,10 +199,11 @@ const std::vector<field>& config_fields() {
 const std::vector<field>& environment_fields() {
   static const std::vector<field> fields{
       {"cpu_model", t::text, "", "/proc/cpuinfo model name"},
-      {"cpu_cores", t::int64, "cores", "physical cores"},
-      {"hardware_threads", t::int64, "threads", "logical processors"},
-      {"libtorch_threads", t::int64, "threads", "LibTorch intra-op threads in use when the run started (the threads it trained with)"},
-      {"memory_bytes", t::int64, "bytes", "physical memory"},
+      {"cpu_cores", t::int64, "cores", "physical cores", 1, at_least(0)},
+      {"hardware_threads", t::int64, "threads", "logical processors", 1, at_least(0)},
+      {"libtorch_threads", t::int64, "threads", "LibTorch intra-op threads in use when the run started (the threads it trained with)", 1,
+       at_least(0)},
+      {"memory_bytes", t::int64, "bytes", "physical memory", 1, at_least(0)},
       {"os", t::text, "", "PRETTY_NAME of /etc/os-release"},
       {"kernel", t::text, "", "uname: system, release, machine"},
       {"hostname", t::text, "", "host name"},
@@ -89,12 +226,12 @@ const std::vector<field>& environment_fields() {
 
 const std::vector<field>& gpu_fields() {
   static const std::vector<field> fields{
-      {"index", t::int64, "", "CUDA device index (also the group's name)"},
+      {"index", t::int64, "", "CUDA device index (also the group's name)", 1, range(0, 999)},
       {"name", t::text, "", "device name"},
       {"uuid", t::text, "", "GPU-xxxxxxxx-... as nvidia-smi prints it"},
       {"compute_capability", t::text, "", "major.minor"},
-      {"sm_count", t::int64, "SMs", "streaming multiprocessors"},
-      {"memory_bytes", t::int64, "bytes", "device memory"},
+      {"sm_count", t::int64, "SMs", "streaming multiprocessors", 1, at_least(0)},
+      {"memory_bytes", t::int64, "bytes", "device memory", 1, at_least(0)},
       {"driver_version", t::text, "", "NVIDIA driver version"},
   };
   return fields;
@@ -109,8 +246,8 @@ const std::vector<field>& code_fields() {
       {"branch", t::text, "", "its branch; HEAD when detached; unknown outside git"},
       {"tree", t::text, "", "clean, dirty or unknown"},
       {"diff_sha256", t::text, "hex", "SHA-256 of the full `git diff HEAD` output; empty when unknown"},
-      {"diff_bytes", t::int64, "bytes", "size of the full diff"},
-      {"diff_stored_bytes", t::int64, "bytes", "bytes of it kept in /code/diff (at most 1 MiB)"},
+      {"diff_bytes", t::int64, "bytes", "size of the full diff", 1, at_least(0)},
+      {"diff_stored_bytes", t::int64, "bytes", "bytes of it kept in /code/diff (at most 1 MiB)", 1, range(0, 1 << 20)},
   };
   return fields;
 }
@@ -122,16 +259,16 @@ const std::vector<field>& data_fields() {
       {"content_sha256", t::text, "hex",
        "SHA-256 over the decoded data: train images (uint8, N x 784), train labels (one uint8 each), "
        "test images, test labels; equal for the same data however it is compressed"},
-      {"train_count", t::int64, "images", "images in the training file"},
-      {"test_count", t::int64, "images", "images in the test file"},
+      {"train_count", t::int64, "images", "images in the training file", 1, range(0, max_images)},
+      {"test_count", t::int64, "images", "images in the test file", 1, range(0, max_images)},
       {"split_seed", t::uint64, "", "seed of the train/validation split"},
       {"split_sha256", t::text, "hex",
        "SHA-256 over the training indices then the validation indices (int64 little-endian, ascending)"},
-      {"split_train_count", t::int64, "images", "images trained on"},
-      {"split_validation_count", t::int64, "images", "images held out for validation"},
-      {"train_class_counts", t::int64_array, "images", "per class 0..9, of the images trained on"},
-      {"validation_class_counts", t::int64_array, "images", "per class 0..9, of the validation images"},
-      {"test_class_counts", t::int64_array, "images", "per class 0..9, of the test images"},
+      {"split_train_count", t::int64, "images", "images trained on", 1, range(0, max_images)},
+      {"split_validation_count", t::int64, "images", "images held out for validation", 1, range(0, max_images)},
+      {"train_class_counts", t::int64_array, "images", "per class 0..9, of the images trained on", 1, range(0, max_images)},
+      {"validation_class_counts", t::int64_array, "images", "per class 0..9, of the validation images", 1, range(0, max_images)},
+      {"test_class_counts", t::int64_array, "images", "per class 0..9, of the test images", 1, range(0, max_images)},
   };
   return fields;
 }
@@ -139,7 +276,7 @@ const std::vector<field>& data_fields() {
 const std::vector<field>& data_file_fields() {
   static const std::vector<field> fields{
       {"sha256", t::text, "hex", "SHA-256 of the file as stored"},
-      {"bytes", t::int64, "bytes", "file size"},
+      {"bytes", t::int64, "bytes", "file size", 1, at_least(0)},
   };
   return fields;
 }
@@ -147,14 +284,18 @@ const std::vector<field>& data_file_fields() {
 const std::vector<field>& bench_identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.bench\""},
-      {"schema_version", t::int64, "", "1 for this layout; readers refuse a newer version"},
+      {"schema_version", t::int64, "", "2 for this layout (1: before the checksums); readers refuse a newer version"},
       {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
       {"bench_id", t::text, "", "unique, sorts by start time, made like a run_id; also the file name"},
       {"start_time", t::text, "UTC", "ISO 8601, when the first suite started"},
       {"end_time", t::text, "UTC", "ISO 8601, when the last suite ended"},
       {"command_line", t::text, "", "the full command line, arguments joined by spaces, shell-quoted where needed"},
       {"filter", t::text, "", "--filter as given (a Google Benchmark regular expression); empty for all"},
-      {"repetitions", t::int64, "", "--repetitions: samples asked of each benchmark"},
+      {"repetitions", t::int64, "", "--repetitions: samples asked of each benchmark", 1, range(1, 1e6)},
+      {"record_sha256", t::text, "hex",
+       "SHA-256 over every other field, the diff and every benchmark, sample and counter, serialised as "
+       "docs/snapshot-format.md says; absent before version 2 (unchecksummed files)",
+       2},
   };
   return fields;
 }
@@ -177,62 +318,81 @@ const std::vector<metric_column>& metric_columns() {
   using m = trainer::epoch_metrics;
   static const std::vector<metric_column> columns{
       {"epoch", true, "", "1-based epoch number", [](const m& e) { return double(e.epoch); },
-       [](m& e, double v) { e.epoch = v >= 1.0 && v <= 1e6 ? static_cast<int>(v) : -1; }},
+       [](m& e, double v) { e.epoch = v >= 1.0 && v <= 1e6 ? static_cast<int>(v) : -1; },
+       range(1, max_epochs)},
       {"train_loss", false, "nats", "mean training loss over the epoch's steps",
-       [](const m& e) { return e.train_loss; }, [](m& e, double v) { e.train_loss = v; }},
+       [](const m& e) { return e.train_loss; }, [](m& e, double v) { e.train_loss = v; },
+       at_least(0)},
       {"train_accuracy", false, "fraction", "training accuracy during the epoch (dropout on)",
-       [](const m& e) { return e.train_accuracy; }, [](m& e, double v) { e.train_accuracy = v; }},
+       [](const m& e) { return e.train_accuracy; }, [](m& e, double v) { e.train_accuracy = v; },
+       fraction()},
       {"validation_loss", false, "nats", "validation loss; NaN without a validation split",
        [](const m& e) { return e.validation ? e.validation->loss : absent; },
        [](m& e, double v) {
          if (!std::isnan(v)) e.validation.emplace().loss = v;
-       }},
+       },
+       or_absent(at_least(0))},
       {"validation_accuracy", false, "fraction", "validation accuracy; NaN without a validation split",
        [](const m& e) { return e.validation ? e.validation->accuracy : absent; },
        [](m& e, double v) {
          if (e.validation) e.validation->accuracy = v;
-       }},
+       },
+       or_absent(fraction())},
       {"validation_precision", false, "fraction", "validation macro precision; NaN without a validation split",
        [](const m& e) { return e.validation ? e.validation->precision : absent; },
        [](m& e, double v) {
          if (e.validation) e.validation->precision = v;
-       }},
+       },
+       or_absent(fraction())},
       {"validation_recall", false, "fraction", "validation macro recall; NaN without a validation split",
        [](const m& e) { return e.validation ? e.validation->recall : absent; },
        [](m& e, double v) {
          if (e.validation) e.validation->recall = v;
-       }},
+       },
+       or_absent(fraction())},
       {"validation_f1", false, "fraction", "validation macro F1; NaN without a validation split",
        [](const m& e) { return e.validation ? e.validation->f1 : absent; },
        [](m& e, double v) {
          if (e.validation) e.validation->f1 = v;
-       }},
+       },
+       or_absent(fraction())},
       {"test_loss", false, "nats", "test loss", [](const m& e) { return e.test.loss; },
-       [](m& e, double v) { e.test.loss = v; }},
+       [](m& e, double v) { e.test.loss = v; },
+       at_least(0)},
       {"test_accuracy", false, "fraction", "test accuracy", [](const m& e) { return e.test.accuracy; },
-       [](m& e, double v) { e.test.accuracy = v; }},
+       [](m& e, double v) { e.test.accuracy = v; },
+       fraction()},
       {"test_precision", false, "fraction", "test macro precision", [](const m& e) { return e.test.precision; },
-       [](m& e, double v) { e.test.precision = v; }},
+       [](m& e, double v) { e.test.precision = v; },
+       fraction()},
       {"test_recall", false, "fraction", "test macro recall", [](const m& e) { return e.test.recall; },
-       [](m& e, double v) { e.test.recall = v; }},
+       [](m& e, double v) { e.test.recall = v; },
+       fraction()},
       {"test_f1", false, "fraction", "test macro F1", [](const m& e) { return e.test.f1; },
-       [](m& e, double v) { e.test.f1 = v; }},
+       [](m& e, double v) { e.test.f1 = v; },
+       fraction()},
       {"learning_rate", false, "", "learning rate at the end of the epoch", [](const m& e) { return e.learning_rate; },
-       [](m& e, double v) { e.learning_rate = v; }},
+       [](m& e, double v) { e.learning_rate = v; },
+       at_least(0)},
       {"epoch_seconds", false, "s", "wall time of training and evaluation", [](const m& e) { return e.epoch_seconds; },
-       [](m& e, double v) { e.epoch_seconds = v; }},
+       [](m& e, double v) { e.epoch_seconds = v; },
+       at_least(0)},
       {"train_seconds", false, "s", "wall time of the training steps alone", [](const m& e) { return e.train_seconds; },
-       [](m& e, double v) { e.train_seconds = v; }},
+       [](m& e, double v) { e.train_seconds = v; },
+       at_least(0)},
       {"images_per_second", false, "images/s", "training images / train_seconds",
-       [](const m& e) { return e.images_per_second; }, [](m& e, double v) { e.images_per_second = v; }},
+       [](const m& e) { return e.images_per_second; }, [](m& e, double v) { e.images_per_second = v; },
+       at_least(0)},
       {"peak_rss_bytes", true, "bytes", "process resident set high-water mark during the epoch",
        [](const m& e) { return double(e.peak_rss_bytes); },
-       [](m& e, double v) { e.peak_rss_bytes = static_cast<std::int64_t>(v); }},
+       [](m& e, double v) { e.peak_rss_bytes = static_cast<std::int64_t>(v); },
+       at_least(0)},
       {"peak_cuda_bytes", true, "bytes", "CUDA caching allocator peak during the epoch; -1 for a CPU run",
        [](const m& e) { return e.peak_cuda_bytes ? double(*e.peak_cuda_bytes) : -1.0; },
        [](m& e, double v) {
          if (v >= 0) e.peak_cuda_bytes = static_cast<std::int64_t>(v);
-       }},
+       },
+       at_least(-1)},
   };
   return columns;
 }

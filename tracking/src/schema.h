@@ -1,9 +1,13 @@
 #pragma once
-// Schema v2 of a run snapshot as a table: which attributes each group holds, their types
-// and units, and the per-epoch metric columns. The writer refuses anything not in it and the
-// reader requires exactly it (less the fields added after an older file's version);
-// docs/snapshot-format.md describes the same table.
+// Schema v3 of a run snapshot as a table: which attributes each group holds, their types,
+// units and allowed values, and the per-epoch metric columns. The writer refuses anything not
+// in it and the reader requires exactly it (less the fields added after an older file's
+// version), each value within its rule; docs/snapshot-format.md describes the same table.
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,13 +24,39 @@ enum class value_type {
   int64_array,  // 1-D int64 dataset of class_count values
 };
 
+// What a value must be to mean what its field says. Numbers (and each element of an
+// int64_array) lie between min and max (each bound included unless excluded); float64 values
+// are finite unless `absent_allowed`, which lets NaN stand for "not measured"; text is one of
+// `names` when any are given.
+struct value_rule {
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_excluded = false;  // (min, ...: a learning rate must be positive
+  bool max_excluded = false;  // ..., max): momentum and validation_fraction stay below 1
+  bool absent_allowed = false;
+  std::vector<std::string> names;
+};
+value_rule any_value();
+value_rule range(double min, double max);
+value_rule at_least(double min);
+value_rule fraction();  // [0, 1]: accuracies, precision, recall, F1
+value_rule one_of(std::vector<std::string> names);  // text from a fixed list
+value_rule or_absent(value_rule rule);  // the same, or NaN for "not measured"
+
 struct field {
   std::string name;
   value_type type;
   std::string unit;  // empty when none
   std::string meaning;
   std::int64_t since = 1;  // the schema version that added it: files of older versions lack it
+  value_rule rule = any_value();
 };
+
+// Why `value` breaks the rule ("is 5; expected finite, 0 to 1"), or nullopt when it keeps it.
+// Integers are compared exactly, so a uint64 seed or an int64 byte count is never rounded.
+std::optional<std::string> rule_violation(const value_rule& rule, const nlohmann::ordered_json& value);
+// The rule in words, for messages: "finite, 0 to 1", "all or none", "finite, >= 0".
+std::string describe(const value_rule& rule, value_type type);
 
 // Attributes of the root group (the run's identity), /config, /environment, each
 // /environment/gpus/<index> group, /code, /data and each /data/files/<file name> group.
@@ -52,8 +82,13 @@ struct metric_column {
   std::string meaning;
   double (*get)(const trainer::epoch_metrics&);
   void (*set)(trainer::epoch_metrics&, double);
+  value_rule rule;
 };
 const std::vector<metric_column>& metric_columns();
+
+// The convolution backends --conv accepts, as trainer::conv_backend_names() lists them (the
+// schema is read without the trainer; a test keeps the two equal).
+const std::vector<std::string>& conv_names();
 
 std::string type_name(value_type type);
 

@@ -131,6 +131,15 @@ void append_metrics(hid_t file, const trainer::epoch_metrics& metrics) {
                     metrics.validation ? metrics.validation->confusion.data() : empty.data());
 }
 
+std::string record_digest(const run_record& record, std::int64_t version);
+
+// Sets record_sha256 in `record` and the file to the digest of the record as it now is.
+void write_digest(hid_t file, run_record& record) {
+  record.identity["record_sha256"] = record_digest(record, schema_version);
+  const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
+  hdf5::write_text(root.get(), "record_sha256", record.identity["record_sha256"].get<std::string>());
+}
+
 void write_state(hid_t file, const saved_state& state) {
   const hdf5::id group = hdf5::group(H5Gopen2(file, "state", H5P_DEFAULT), "state");
   hdf5::write_int64(group.get(), "epochs_done", state.epochs_done);
@@ -169,25 +178,32 @@ std::optional<object_kind> schema_kind(const std::string& path) {
   return snapshot_io::section_kind(path, schema::data_fields());
 }
 
-std::vector<double> read_column(hid_t group, const std::string& name, bool integer, std::int64_t rows) {
-  const hdf5::id set = hdf5::dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), "metrics/" + name);
-  const auto type = integer ? hdf5::element::int64 : hdf5::element::float64;
-  if (hdf5::checked_shape(set.get(), type, "metrics/" + name) != std::vector<std::int64_t>{rows}) {
-    throw hdf5::error("metrics/" + name + " must have one value per epoch (" + std::to_string(rows) + ")");
+// One metric column, each value within the column's rule.
+std::vector<double> read_column(hid_t group, const schema::metric_column& column, std::int64_t rows) {
+  const std::string what = "metrics/" + column.name;
+  const hdf5::id set = hdf5::dataset(H5Dopen2(group, column.name.c_str(), H5P_DEFAULT), what);
+  const auto type = column.integer ? hdf5::element::int64 : hdf5::element::float64;
+  if (hdf5::checked_shape(set.get(), type, what) != std::vector<std::int64_t>{rows}) {
+    throw hdf5::error(what + " must have one value per epoch (" + std::to_string(rows) + ")");
   }
   std::vector<double> values(static_cast<std::size_t>(rows));
-  if (integer) {
+  if (column.integer) {
     std::vector<std::int64_t> stored(static_cast<std::size_t>(rows));
-    if (rows > 0) hdf5::read_array(set.get(), type, stored.data(), "metrics/" + name);
+    if (rows > 0) hdf5::read_array(set.get(), type, stored.data(), what);
     for (std::size_t i = 0; i < stored.size(); ++i) {
-      // Counts and bytes; beyond 2^50 a value is corrupt, and would not survive the trip through double.
-      if (stored[i] < -1 || stored[i] > (std::int64_t{1} << 50)) {
-        throw hdf5::error("metrics/" + name + " row " + std::to_string(i) + " holds an impossible value");
-      }
+      // Beyond 2^50 a count would not survive the trip through double.
+      const std::string row = what + " row " + std::to_string(i) + " (epoch " + std::to_string(i + 1) + ")";
+      if (stored[i] > (std::int64_t{1} << 50)) throw hdf5::error(row + " holds an impossible value");
+      if (const auto broken = schema::rule_violation(column.rule, stored[i])) throw hdf5::error(row + " " + *broken);
       values[i] = static_cast<double>(stored[i]);
     }
   } else if (rows > 0) {
-    hdf5::read_array(set.get(), type, values.data(), "metrics/" + name);
+    hdf5::read_array(set.get(), type, values.data(), what);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (const auto broken = schema::rule_violation(column.rule, values[i])) {
+        throw hdf5::error(what + " row " + std::to_string(i) + " (epoch " + std::to_string(i + 1) + ") " + *broken);
+      }
+    }
   }
   return values;
 }
@@ -256,6 +272,12 @@ std::string array_record::sha256() const { return trainer::sha256_hex(bytes.data
 
 bool keeps_weights(const run_record& record) { return record.config.at("keep_weights").get<std::string>() == "all"; }
 
+std::string count_of(std::int64_t count, const std::string& noun) {
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
+bool checksummed(const run_record& record) { return record.identity.contains("record_sha256"); }
+
 std::string displayed_status(const run_record& record) {
   const auto status = record.identity.value("status", std::string());
   return status == "running" ? "interrupted" : status;
@@ -294,6 +316,101 @@ nlohmann::ordered_json to_json(const run_record& record) {
 
 namespace {
 
+// record_sha256 (docs/snapshot-format.md, "Checksums"), computed from the record, so the writer
+// and the reader agree on it whatever HDF5 makes of the file.
+std::string record_digest(const run_record& record, std::int64_t version) {
+  snapshot_io::canonical_hash hash;
+  hash.fields(schema::identity_fields(), record.identity, version, "record_sha256");
+  std::map<std::string, std::string> tags;
+  for (const auto& [key, value] : record.tags.items()) tags[key] = value.get<std::string>();
+  hash.count(tags.size());
+  for (const auto& [key, value] : tags) {
+    hash.text(key);
+    hash.text(value);
+  }
+  hash.fields(schema::config_fields(), record.config, version);
+  snapshot_io::hash_sections(hash, record.environment, record.code, record.code_diff, schema::data_fields(), record.data,
+                             version);
+  hash.count(record.epochs.size());
+  for (const auto& column : schema::metric_columns()) {
+    for (const auto& epoch : record.epochs) {
+      const double value = column.get(epoch);
+      if (column.integer) {
+        hash.number(static_cast<std::int64_t>(value));
+      } else {
+        hash.number(value);
+      }
+    }
+  }
+  const trainer::confusion_matrix empty{};
+  for (const auto& epoch : record.epochs) {
+    hash.bytes(&epoch.test.confusion, sizeof(trainer::confusion_matrix));
+    hash.bytes(epoch.validation ? &epoch.validation->confusion : &empty, sizeof(trainer::confusion_matrix));
+  }
+  return hash.hex();
+}
+
+std::int64_t sum(const std::vector<std::int64_t>& values) {
+  std::int64_t total = 0;
+  for (const auto value : values) total += value;  // each at most 2^50 (the field's rule), so no overflow
+  return total;
+}
+
+// What the values promise about each other: class counts add up to the split sizes, the
+// confusion rows to the class counts, and validation metrics exist exactly when a split does.
+void check_consistency(const run_record& record) {
+  const auto& data = record.data;
+  const auto counts = [&](const char* name) { return data.at(name).get<std::vector<std::int64_t>>(); };
+  const auto size = [&](const char* name) { return data.at(name).get<std::int64_t>(); };
+  const auto expect_sum = [&](const char* counts_name, const char* size_name) {
+    const std::int64_t total = sum(counts(counts_name));
+    if (total != size(size_name)) {
+      throw hdf5::error("data '" + std::string(counts_name) + "' sums to " + std::to_string(total) + " but '" +
+                        size_name + "' is " + std::to_string(size(size_name)));
+    }
+  };
+  expect_sum("train_class_counts", "split_train_count");
+  expect_sum("validation_class_counts", "split_validation_count");
+  expect_sum("test_class_counts", "test_count");
+  if (size("split_train_count") + size("split_validation_count") != size("train_count")) {
+    throw hdf5::error("data 'split_train_count' " + std::to_string(size("split_train_count")) +
+                      " and 'split_validation_count' " + std::to_string(size("split_validation_count")) +
+                      " do not add up to 'train_count' " + std::to_string(size("train_count")));
+  }
+  const bool validated = size("split_validation_count") > 0;
+  const auto check_rows = [](const trainer::confusion_matrix& matrix, const std::vector<std::int64_t>& expected,
+                             const std::string& what) {
+    for (std::size_t actual = 0; actual < expected.size(); ++actual) {
+      std::int64_t total = 0;
+      for (std::size_t predicted = 0; predicted < expected.size(); ++predicted) {
+        const std::int64_t cell = matrix[actual][predicted];
+        if (cell < 0 || cell > (std::int64_t{1} << 50)) throw hdf5::error(what + " holds an impossible count " + std::to_string(cell));
+        total += cell;
+      }
+      if (total != expected[actual]) {
+        throw hdf5::error(what + " row " + std::to_string(actual) + " sums to " + std::to_string(total) +
+                          ", but the class count is " + std::to_string(expected[actual]));
+      }
+    }
+  };
+  const auto test_counts = counts("test_class_counts");
+  const auto validation_counts = counts("validation_class_counts");
+  for (const auto& epoch : record.epochs) {
+    const std::string which = "epoch " + std::to_string(epoch.epoch);
+    check_rows(epoch.test.confusion, test_counts, "metrics/test_confusion of " + which);
+    if (epoch.validation.has_value() != validated) {
+      throw hdf5::error("metrics/validation_loss of " + which + (validated ? " is NaN, but " : " is a number, but ") +
+                        std::to_string(size("split_validation_count")) + " images were held out for validation");
+    }
+    if (!validated) continue;
+    const auto& v = *epoch.validation;
+    for (const double value : {v.accuracy, v.precision, v.recall, v.f1}) {
+      if (std::isnan(value)) throw hdf5::error("a validation metric of " + which + " is NaN although validation_loss is not");
+    }
+    check_rows(v.confusion, validation_counts, "metrics/validation_confusion of " + which);
+  }
+}
+
 double thread_cpu_seconds() {
   timespec now{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
@@ -315,8 +432,11 @@ struct snapshot_writer::in_memory_file {
 snapshot_write_error snapshot_writer::failed_write(const std::string& reason) {
   failed_ = true;
   const std::size_t kept = file_ ? file_->epochs_on_disk : 0;
+  const std::string held = kept == 0   ? "no epoch"
+                           : kept == 1 ? "epoch 1"
+                                       : "epochs 1 to " + std::to_string(kept);
   return snapshot_write_error("writing snapshot " + path_.string() + " failed: " + reason + "; " + path_.string() +
-                              " keeps its previous content (" + std::to_string(kept) + " epochs)");
+                              " keeps its previous content (" + held + ")");
 }
 
 void snapshot_writer::refuse_after_failure() const {
@@ -345,6 +465,9 @@ void snapshot_writer::commit(Change&& change, std::size_t epochs_after, bool wai
     }
     change(file_->file.get());
     snapshot_io::take_image(file_->file.get(), file_->image);
+  } catch (const std::logic_error&) {
+    failed_ = true;  // a record this program built wrongly (a value outside its field's rule), not the disk
+    throw;
   } catch (const std::exception& e) {
     throw failed_write(e.what());  // the file in memory may hold part of the change
   }
@@ -363,6 +486,7 @@ snapshot_writer::snapshot_writer(fs::path path, run_record record) : path_(std::
   record_.identity["error"] = "";
   record_.identity["end_time"] = "";
   record_.epochs.clear();
+  record_.identity["record_sha256"] = record_digest(record_, schema_version);
   if (fs::exists(path_)) throw snapshot_write_error("snapshot " + path_.string() + " already exists");
   commit([&](hid_t file) { write_sections(file, record_); }, 0, true);
 }
@@ -382,6 +506,14 @@ void snapshot_writer::wait() {
   seconds_writing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+void snapshot_writer::check() {
+  refuse_after_failure();
+  if (file_ && file_->writing.valid() &&
+      file_->writing.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    wait_for_disk();
+  }
+}
+
 double snapshot_writer::seconds_writing_in_background() const {
   return file_ ? file_->background_cpu_seconds : 0.0;
 }
@@ -395,6 +527,8 @@ void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& m
                                     const std::vector<std::vector<array_record>>& parameters, const saved_state& state) {
   if (metrics.size() != parameters.size()) throw std::logic_error("append_epochs: one parameter list per epoch");
   if (!keeps_weights(record_)) throw std::logic_error("append_epochs: the snapshot keeps no weights");
+  auto after = record_;
+  after.epochs.insert(after.epochs.end(), metrics.begin(), metrics.end());
   const auto change = [&](hid_t file) {
     const hdf5::id weights = hdf5::group(H5Gopen2(file, "weights", H5P_DEFAULT), "weights");
     for (std::size_t i = 0; i < metrics.size(); ++i) {
@@ -404,27 +538,39 @@ void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& m
       for (const auto& parameter : parameters[i]) write_array_record(epoch.get(), parameter, true);
     }
     write_state(file, state);
+    write_digest(file, after);
   };
-  commit(change, record_.epochs.size() + metrics.size(), false);
-  record_.epochs.insert(record_.epochs.end(), metrics.begin(), metrics.end());
+  commit(change, after.epochs.size(), false);
+  record_ = std::move(after);
 }
 
 void snapshot_writer::append_metrics_only(const trainer::epoch_metrics& metrics) {
   if (keeps_weights(record_)) throw std::logic_error("append_metrics_only: the snapshot keeps weights");
-  commit([&](hid_t file) { append_metrics(file, metrics); }, record_.epochs.size() + 1, false);
-  record_.epochs.push_back(metrics);
+  auto after = record_;
+  after.epochs.push_back(metrics);
+  commit(
+      [&](hid_t file) {
+        append_metrics(file, metrics);
+        write_digest(file, after);
+      },
+      after.epochs.size(), false);
+  record_ = std::move(after);
 }
 
 void snapshot_writer::finish(const std::string& status, const std::string& error) {
+  auto after = record_;
+  after.identity["status"] = status;
+  after.identity["error"] = error;
+  after.identity["end_time"] = utc_timestamp();
   const auto change = [&](hid_t file) {
     const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
-    hdf5::write_text(root.get(), "status", status);
-    hdf5::write_text(root.get(), "error", error);
-    hdf5::write_text(root.get(), "end_time", utc_timestamp());
+    for (const char* name : {"status", "error", "end_time"}) {
+      hdf5::write_text(root.get(), name, after.identity[name].get<std::string>());
+    }
+    write_digest(file, after);
   };
   commit(change, record_.epochs.size(), true);
-  record_.identity["status"] = status;
-  record_.identity["error"] = error;
+  record_ = std::move(after);
 }
 
 // ---- snapshot_reader ---------------------------------------------------------------------
@@ -508,11 +654,6 @@ void snapshot_reader::impl::validate_and_read() {
   const hdf5::id root = open_group(file.get(), "/");
 
   record.identity = read_fields(root.get(), schema::identity_fields(), "identity", version);
-  static const std::set<std::string> statuses{"running", "completed", "failed", "interrupted"};
-  if (statuses.count(record.identity["status"].get<std::string>()) == 0) {
-    throw hdf5::error("identity 'status' is '" + record.identity["status"].get<std::string>() +
-                      "'; expected running, completed, failed or interrupted");
-  }
   {
     const hdf5::id tags = open_group(file.get(), "tags");
     if (!children(tags.get()).empty()) throw hdf5::error("tags holds objects; it may only carry attributes");
@@ -525,10 +666,6 @@ void snapshot_reader::impl::validate_and_read() {
     const hdf5::id config = open_group(file.get(), "config");
     record.config = read_fields(config.get(), schema::config_fields(), "config", version);
     if (version < 2) record.config["keep_weights"] = "all";  // version 1 always kept them
-    const auto keep = record.config["keep_weights"].get<std::string>();
-    if (keep != "all" && keep != "none") {
-      throw hdf5::error("config 'keep_weights' is '" + keep + "'; expected all or none");
-    }
   }
   record.environment = snapshot_io::read_environment(file.get());
   record.code = snapshot_io::read_code(file.get(), record.code_diff);
@@ -542,7 +679,7 @@ void snapshot_reader::impl::validate_and_read() {
     const std::int64_t rows = shape[0];
     record.epochs.resize(static_cast<std::size_t>(rows));
     for (const auto& column : schema::metric_columns()) {
-      const auto values = read_column(metrics.get(), column.name, column.integer, rows);
+      const auto values = read_column(metrics.get(), column, rows);
       for (std::size_t i = 0; i < values.size(); ++i) column.set(record.epochs[i], values[i]);
     }
     const auto test = read_confusion(metrics.get(), "test_confusion", rows);
@@ -569,6 +706,10 @@ void snapshot_reader::impl::validate_and_read() {
         throw hdf5::error("state is not empty although config keep_weights is none");
       }
     }
+  }
+  check_consistency(record);
+  if (version >= 3 && record_digest(record, version) != record.identity["record_sha256"].get<std::string>()) {
+    throw hdf5::error("the record does not match its record_sha256: the file is corrupt");
   }
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <regex>
 #include <set>
 #include <system_error>
@@ -59,6 +60,54 @@ herr_t collect_link(hid_t group, const char* name, const H5L_info_t* info, void*
   return 0;
 }
 
+// Bob Jenkins' lookup3 hash (hashlittle), which HDF5 uses for its metadata checksums.
+std::uint32_t lookup3(const std::uint8_t* key, std::size_t length) {
+  const auto rotate = [](std::uint32_t x, int k) { return (x << k) | (x >> (32 - k)); };
+  const auto word = [](const std::uint8_t* p) {
+    return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+  };
+  std::uint32_t a = 0xdeadbeef + static_cast<std::uint32_t>(length);
+  std::uint32_t b = a;
+  std::uint32_t c = a;
+  for (; length > 12; length -= 12, key += 12) {
+    a += word(key);
+    b += word(key + 4);
+    c += word(key + 8);
+    a -= c; a ^= rotate(c, 4);  c += b;
+    b -= a; b ^= rotate(a, 6);  a += c;
+    c -= b; c ^= rotate(b, 8);  b += a;
+    a -= c; a ^= rotate(c, 16); c += b;
+    b -= a; b ^= rotate(a, 19); a += c;
+    c -= b; c ^= rotate(b, 4);  b += a;
+  }
+  if (length == 0) return c;
+  std::uint8_t tail[12] = {};
+  std::memcpy(tail, key, length);
+  a += word(tail);
+  b += word(tail + 4);
+  c += word(tail + 8);
+  c ^= b; c -= rotate(b, 14);
+  a ^= c; a -= rotate(c, 11);
+  b ^= a; b -= rotate(a, 25);
+  c ^= b; c -= rotate(b, 16);
+  a ^= c; a -= rotate(c, 4);
+  b ^= a; b -= rotate(a, 14);
+  c ^= b; c -= rotate(b, 24);
+  return c;
+}
+
+// HDF5 1.10's H5Fget_file_image clears the superblock's status flags (open for writing) in the
+// image but keeps the checksum of the flags as they were, so no reader would open the image
+// (HDF5 fixed this after 1.10). Superblocks 2 and 3 are signature, version, the sizes of
+// offsets and lengths, the flags, four addresses, then the checksum of all that.
+void fix_superblock_checksum(std::vector<std::uint8_t>& image) {
+  if (image.size() < 12 || image[8] < 2) return;  // superblocks 0 and 1 carry no checksum
+  const std::size_t covered = 12 + 4 * std::size_t{image[9]};
+  if (image.size() < covered + 4) return;
+  const std::uint32_t sum = lookup3(image.data(), covered);
+  for (std::size_t i = 0; i < 4; ++i) image[covered + i] = static_cast<std::uint8_t>(sum >> (8 * i));
+}
+
 herr_t collect_attribute(hid_t object, const char* name, const H5A_info_t* info, void* out) {
   (void)object;
   (void)info;
@@ -88,6 +137,10 @@ hdf5::id create_in_memory(const std::string& name) {
   hdf5::initialise();
   const hdf5::id access = hdf5::plist(H5Pcreate(H5P_FILE_ACCESS), "file access");
   hdf5::check(H5Pset_fapl_core(access.get(), std::size_t{8} << 20, false), "core driver");
+  // The 1.10 file format checksums the superblock, object headers (and so the attributes in
+  // them), B-trees and heaps, so a flipped byte there is a read error rather than another
+  // value. Fixed at 1.10, not "latest", so Debian's HDF5 1.10 and its h5py still read it.
+  hdf5::check(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V110, H5F_LIBVER_V110), "file format version");
   return hdf5::file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), "creating " + name);
 }
 
@@ -97,6 +150,7 @@ void take_image(hid_t file, std::vector<std::uint8_t>& image) {
   hdf5::check(static_cast<hid_t>(size), "file image size");
   image.resize(static_cast<std::size_t>(size));
   hdf5::check(static_cast<hid_t>(H5Fget_file_image(file, image.data(), image.size())), "file image");
+  fix_superblock_checksum(image);
 }
 
 void write_durably(const fs::path& target, const std::vector<std::uint8_t>& image) {
@@ -119,6 +173,9 @@ void write_fields(hid_t group, const std::vector<schema::field>& fields, const j
     const auto found = values.find(field.name);
     if (found == values.end()) throw std::logic_error("snapshot section " + where + " lacks field " + field.name);
     const auto& value = *found;
+    if (const auto broken = schema::rule_violation(field.rule, value)) {
+      throw std::logic_error("snapshot section " + where + " field " + field.name + " " + *broken);
+    }
     switch (field.type) {
       case value_type::text:
         hdf5::write_text(group, field.name, value.get<std::string>());
@@ -302,6 +359,7 @@ json read_fields(hid_t object, const std::vector<schema::field>& all_fields, con
     } catch (const hdf5::error& e) {
       throw hdf5::error(where + ": " + e.what());
     }
+    if (const auto broken = schema::rule_violation(field.rule, values[field.name])) throw hdf5::error(what + " " + *broken);
   }
   return values;
 }
@@ -362,6 +420,18 @@ json read_data(hid_t file, const std::vector<schema::field>& fields) {
     values["files"].push_back(std::move(one));
   }
   return values;
+}
+
+void hash_sections(canonical_hash& hash, const json& environment, const json& code, const std::string& diff,
+                   const std::vector<schema::field>& data_fields, const json& data, std::int64_t version) {
+  hash.fields(schema::environment_fields(), environment, version);
+  hash.list(environment.at("gpus"), schema::gpu_fields(), version,
+            [](const json& gpu) { return std::to_string(gpu.at("index").get<std::int64_t>()); });
+  hash.fields(schema::code_fields(), code, version);
+  hash.text(diff);
+  hash.fields(data_fields, data, version);
+  hash.list(data.at("files"), schema::data_file_fields(), version,
+            [](const json& file) { return file.at("name").get<std::string>(); });
 }
 
 }  // namespace trackbench::tracking::snapshot_io

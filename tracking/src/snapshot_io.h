@@ -9,18 +9,21 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "hdf5_io.h"
+#include "trackbench/trainer/checksum.h"
 #include "schema.h"
 
 namespace trackbench::tracking::snapshot_io {
 
 // ---- writing -----------------------------------------------------------------------------
 
-// An empty HDF5 file on the core (in-memory) driver; HDF5 never writes to disk itself.
+// An empty HDF5 file on the core (in-memory) driver, in the checksummed 1.10 format; HDF5
+// never writes to disk itself.
 hdf5::id create_in_memory(const std::string& name);
 // Flushes the file and copies its image into `image`.
 void take_image(hid_t file, std::vector<std::uint8_t>& image);
@@ -72,5 +75,77 @@ nlohmann::ordered_json read_fields(hid_t object, const std::vector<schema::field
 nlohmann::ordered_json read_environment(hid_t file);
 nlohmann::ordered_json read_code(hid_t file, std::string& diff);
 nlohmann::ordered_json read_data(hid_t file, const std::vector<schema::field>& fields);
+
+// ---- record digests ----------------------------------------------------------------------
+
+// The canonical serialisation a snapshot's record_sha256 is taken over (docs/snapshot-format.md,
+// "Checksums"): fields in schema order as their name and value (text as a 64-bit length and
+// its bytes, numbers as their 8 bytes little-endian, booleans as one byte); lists of named
+// objects (GPUs, data files) as their count, then each name and fields in name order.
+class canonical_hash {
+ public:
+  void bytes(const void* data, std::size_t size) { hasher_.update(data, size); }
+  void count(std::uint64_t value) { bytes(&value, sizeof value); }
+  void text(const std::string& value) {
+    count(value.size());
+    bytes(value.data(), value.size());
+  }
+  void number(std::int64_t value) { bytes(&value, sizeof value); }
+  void number(double value) { bytes(&value, sizeof value); }
+
+  void fields(const std::vector<schema::field>& fields, const nlohmann::ordered_json& values, std::int64_t version,
+              const std::string& skipped = "") {
+    for (const auto& field : fields) {
+      if (field.since > version || field.name == skipped) continue;
+      text(field.name);
+      const auto& value = values.at(field.name);
+      switch (field.type) {
+        case schema::value_type::text:
+          text(value.get<std::string>());
+          break;
+        case schema::value_type::int64:
+          number(value.get<std::int64_t>());
+          break;
+        case schema::value_type::uint64:
+          count(value.get<std::uint64_t>());
+          break;
+        case schema::value_type::float64:
+          number(value.get<double>());
+          break;
+        case schema::value_type::boolean: {
+          const std::uint8_t flag = value.get<bool>() ? 1 : 0;
+          bytes(&flag, 1);
+          break;
+        }
+        case schema::value_type::int64_array:
+          for (const auto element : value.get<std::vector<std::int64_t>>()) number(element);
+          break;
+      }
+    }
+  }
+
+  // The objects of `list` in the order of the key `name_of` gives them.
+  template <typename Name>
+  void list(const nlohmann::ordered_json& items, const std::vector<schema::field>& fields, std::int64_t version,
+            Name&& name_of) {
+    std::map<std::string, const nlohmann::ordered_json*> sorted;
+    for (const auto& item : items) sorted[name_of(item)] = &item;
+    count(sorted.size());
+    for (const auto& [name, item] : sorted) {
+      text(name);
+      this->fields(fields, *item, version);
+    }
+  }
+
+  std::string hex() { return hasher_.hex_digest(); }
+
+ private:
+  trainer::sha256_hasher hasher_;
+};
+
+// The /environment (with its GPUs), /code (with the diff) and /data (with its files) sections.
+void hash_sections(canonical_hash& hash, const nlohmann::ordered_json& environment, const nlohmann::ordered_json& code,
+                   const std::string& diff, const std::vector<schema::field>& data_fields,
+                   const nlohmann::ordered_json& data, std::int64_t version);
 
 }  // namespace trackbench::tracking::snapshot_io

@@ -17,7 +17,9 @@
 namespace trackbench::tracking {
 
 inline constexpr const char* bench_schema_name = "trackbench.bench";
-inline constexpr std::int64_t bench_schema_version = 1;
+// Version 2 added the checksums (the HDF5 1.10 format, identity record_sha256); version 1
+// files are still read, unchecksummed.
+inline constexpr std::int64_t bench_schema_version = 2;
 
 // One repetition of a benchmark: Google Benchmark's per-iteration times, in seconds.
 struct bench_sample {
@@ -71,6 +73,9 @@ std::string snapshot_schema(const std::filesystem::path& path);
 
 // The record as one JSON document: the sections and one object per benchmark with its samples.
 nlohmann::ordered_json to_json(const bench_record& record);
+
+// Whether the file carried checksums (bench schema version 2 on).
+bool checksummed(const bench_record& record);
 
 // ---- the regression gate ---------------------------------------------------------------------
 

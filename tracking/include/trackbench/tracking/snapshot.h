@@ -24,8 +24,9 @@
 namespace trackbench::tracking {
 
 inline constexpr const char* schema_name = "trackbench.run";
-// Version 2 added config keep_weights; version 1 files are still read (as keeping weights).
-inline constexpr std::int64_t schema_version = 2;
+// Version 3 added the checksums (HDF5 1.10 metadata checksums, identity record_sha256), version 2
+// config keep_weights; older files are still read (version 1 as keeping weights), unchecksummed.
+inline constexpr std::int64_t schema_version = 3;
 
 // A snapshot that cannot be read: truncated, corrupt, foreign, crafted or from a newer
 // schema. The message names the file and the object.
@@ -110,6 +111,10 @@ class snapshot_writer {
   void finish(const std::string& status, const std::string& error);
   // Waits until every change so far is on disk.
   void wait();
+  // Throws the failure of a background write that has already ended, without waiting for one
+  // still in flight: training checks at every step, so it stops at the failed write rather
+  // than at the next epoch.
+  void check();
 
   const std::filesystem::path& path() const { return path_; }
   const run_record& record() const { return record_; }
@@ -169,5 +174,12 @@ std::string utc_timestamp();
 
 // "running" in a file means the writer never finished: the process was killed or crashed.
 std::string displayed_status(const run_record& record);
+
+// "1 epoch", "2 epochs": a count with its noun, in the plural unless it is one.
+std::string count_of(std::int64_t count, const std::string& noun);
+
+// Whether the file carried checksums (schema version 3 on): files of older versions are read
+// unchecksummed, and a corrupted value in them can pass for a real one.
+bool checksummed(const run_record& record);
 
 }  // namespace trackbench::tracking
