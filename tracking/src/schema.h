@@ -1,5 +1,5 @@
 #pragma once
-// Schema v2 of a run snapshot as a table: which attributes each group holds, their types
+// Schema v3 of a run snapshot as a table: which attributes each group holds, their types
 // and units, and the per-epoch metric columns. The writer refuses anything not in it and the
 // reader requires exactly it (less the fields added after an older file's version);
 // docs/snapshot-format.md describes the same table.

@@ -25,7 +25,9 @@ namespace trackbench::tracking {
 
 inline constexpr const char* schema_name = "trackbench.run";
 // Version 2 added config keep_weights; version 1 files are still read (as keeping weights).
-inline constexpr std::int64_t schema_version = 2;
+// Version 3 added config precision and target, and the root's warmup_seconds,
+// target_reached_epoch and time_to_target_seconds; older files are read without them.
+inline constexpr std::int64_t schema_version = 3;
 
 // A snapshot that cannot be read: truncated, corrupt, foreign, crafted or from a newer
 // schema. The message names the file and the object.
@@ -104,6 +106,8 @@ class snapshot_writer {
                      const std::vector<std::vector<array_record>>& parameters, const saved_state& state);
   // Adds one completed epoch's metrics row alone, to a snapshot that keeps no weights.
   void append_metrics_only(const trainer::epoch_metrics& metrics);
+  // The run reached its config target after `epoch` (1-based), `seconds` after training began.
+  void record_target_reached(std::int64_t epoch, double seconds);
 
   // Sets the final status ("completed", "failed", "interrupted"), the error text and the end
   // time, and waits until it is on disk.
