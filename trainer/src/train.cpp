@@ -140,7 +140,12 @@ void trainer::prepare() {
   prepared_ = true;
   if (!uses_cuda_graphs()) return;
   const auto start = clock_type::now();
-  capture_graphs();
+  try {
+    capture_graphs();
+  } catch (const c10::Error& e) {
+    throw training_error(std::string("capturing the CUDA graphs failed: ") + e.what_without_backtrace() +
+                         "; --cuda-graphs off runs the steps op by op");
+  }
   synchronize(device_);
   warmup_seconds_ += seconds_since(start);
 }
