@@ -237,7 +237,7 @@ int compare(const compare_flags& flags) {
     fmt::print("final metrics (times: median per epoch; memory: peak; accuracies in %; warm-up and time to target: "
                "once per run)\n");
     for (const auto& metric : shown_metrics) {
-      std::string row = fmt::format("  {:<20}", metric);
+      std::string row = fmt::format("  {:<22}", metric);
       const auto baseline = tracking::summary_metric(*runs.front(), metric);
       for (std::size_t i = 0; i < runs.size(); ++i) {
         const auto value = tracking::summary_metric(*runs[i], metric);
