@@ -7,15 +7,24 @@
 //   train/epoch_1280/cpu/<conv>/<batch>/manual_time   the same over 1,280 images: a whole epoch takes
 //                                                     9 s with cudnn and a minute with reference on 2 cores
 //   eval/test/<device>/<conv>/manual_time             the evaluation pass over the 1,000 test images
+//   train/epoch_fashion/cuda/<conv>/<batch>/manual_time  one epoch of full-size Fashion-MNIST (60,000
+//                                                     images, Debian's dataset-fashion-mnist package): on
+//                                                     the sample an epoch is too short to keep a GPU busy
+//   eval/test_fashion/cuda/<conv>/manual_time         the evaluation pass over its 10,000 test images
+//                                                     (both skipped, saying why, without the package)
 //   data/decode/mnist-sample/manual_time              decoding the embedded gzip IDX files into tensors
 // device and conv: cpu with cudnn (LibTorch's own convolution: oneDNN) and reference; cuda with
 // cudnn and custom (registered only where a GPU is usable). Batches: 64 and 256 on the CPU,
-// 128 and 1024 on the GPU. Counter: images/s. Time: the wall clock per iteration, after a
+// 128 and 1024 on the GPU, 128 and 512 for Fashion-MNIST. On the GPU the config's defaults
+// apply: CUDA graphs on (a step is a replay, captured before the clock), FP32 precision. Counter: images/s. Time: the wall clock per iteration, after a
 // GPU synchronisation.
 // On the 2-core CI machine (AMD EPYC, shared with other builds) the suite took 5 min 24 s with
 // --benchmark_repetitions=3 --benchmark_min_time=0.05, 4 min of it the reference backend;
 // bench/README.md has the figures.
 #include <benchmark/benchmark.h>
+
+#include <optional>
+#include <string>
 
 #include "bench_support.h"
 #include "trackbench/kernels/cuda_device.h"
@@ -65,7 +74,7 @@ void train_step(benchmark::State& state, device_kind device, conv_backend conv) 
   const std::int64_t batch = state.range(0);
   trainer run(config_for(device, conv, batch), sample_cut(batch, 1));
   const auto indices = torch::arange(batch, torch::TensorOptions().dtype(torch::kInt64).device(run.device()));
-  for (int i = 0; i < 2; ++i) run.train_step(indices);  // warm-up: allocator, cuDNN's algorithm search
+  for (int i = 0; i < 2; ++i) run.train_step(indices);  // warm-up: allocator, library handles
   synchronize(run);
   time_each_iteration(state, [&] {
     run.train_step(indices);
@@ -74,12 +83,30 @@ void train_step(benchmark::State& state, device_kind device, conv_backend conv) 
   set_images_per_second(state, batch);
 }
 
-// train_epoch evaluates after training; a 100-image test set keeps that (untimed) part short.
-void train_epoch(benchmark::State& state, device_kind device, conv_backend conv, std::int64_t images) {
-  trainer run(config_for(device, conv, state.range(0)), sample_cut(images, 100));
+// Full-size Fashion-MNIST, or why it cannot be loaded.
+struct full_size_data {
+  std::optional<dataset> data;
+  std::string reason;
+};
+
+const full_size_data& fashion() {
+  static const full_size_data loaded = [] {
+    full_size_data result;
+    try {
+      result.data = load_dataset("fashion-mnist", std::nullopt);
+    } catch (const std::exception& e) {
+      result.reason = std::string("no full-size data set (install Debian's dataset-fashion-mnist): ") + e.what();
+    }
+    return result;
+  }();
+  return loaded;
+}
+
+// Times train_epoch's training steps (it evaluates afterwards, untimed) on `data`.
+void time_epochs(benchmark::State& state, trainer& run) {
   int epoch = 1;
-  // Warm-up: on the GPU a whole epoch, so that cuDNN has searched for the last, smaller batch
-  // too; on the CPU one step is enough (and an epoch with the references takes 10 s).
+  // Warm-up: on the GPU a whole epoch, so that the last, smaller batch has run too; on the CPU
+  // one step is enough (and an epoch with the references takes 10 s).
   if (run.device().is_cuda()) {
     run.train_epoch(epoch++);
   } else {
@@ -88,6 +115,33 @@ void train_epoch(benchmark::State& state, device_kind device, conv_backend conv,
   for (auto _ : state) state.SetIterationTime(run.train_epoch(epoch++).train_seconds);
   set_images_per_second(state, run.train_size());
 }
+
+// train_epoch evaluates after training; a 100-image test set keeps that (untimed) part short.
+void train_epoch(benchmark::State& state, device_kind device, conv_backend conv, std::int64_t images) {
+  trainer run(config_for(device, conv, state.range(0)), sample_cut(images, 100));
+  time_epochs(state, run);
+}
+
+void train_epoch_full_size(benchmark::State& state, device_kind device, conv_backend conv) {
+  if (!fashion().data) {
+    state.SkipWithError(fashion().reason.c_str());
+    return;
+  }
+  trainer run(config_for(device, conv, state.range(0)), *fashion().data);
+  time_epochs(state, run);
+}
+
+void evaluate_test_full_size(benchmark::State& state, device_kind device, conv_backend conv) {
+  if (!fashion().data) {
+    state.SkipWithError(fashion().reason.c_str());
+    return;
+  }
+  trainer run(config_for(device, conv, 64), *fashion().data);
+  run.evaluate_test();  // warm-up
+  time_each_iteration(state, [&] { benchmark::DoNotOptimize(run.evaluate_test()); });
+  set_images_per_second(state, run.test_size());
+}
+
 
 void evaluate_test(benchmark::State& state, device_kind device, conv_backend conv) {
   trainer run(config_for(device, conv, 64), sample());
@@ -124,6 +178,15 @@ void register_for(const target& t) {
   auto* eval = benchmark::RegisterBenchmark(("eval/test" + suffix).c_str(),
                                             [t](benchmark::State& state) { evaluate_test(state, t.device, t.conv); });
   for (auto* family : {step, epoch, eval}) family->UseManualTime()->Unit(benchmark::kMillisecond);
+  if (t.device != device_kind::cuda) return;  // full size only where an epoch is seconds, not minutes
+  auto* full_epoch = benchmark::RegisterBenchmark(
+      ("train/epoch_fashion" + suffix).c_str(),
+      [t](benchmark::State& state) { train_epoch_full_size(state, t.device, t.conv); });
+  for (const auto batch : {128, 512}) full_epoch->Arg(batch);
+  auto* full_eval = benchmark::RegisterBenchmark(
+      ("eval/test_fashion" + suffix).c_str(),
+      [t](benchmark::State& state) { evaluate_test_full_size(state, t.device, t.conv); });
+  for (auto* family : {full_epoch, full_eval}) family->UseManualTime()->Unit(benchmark::kMillisecond);
 }
 
 const bool registered = [] {

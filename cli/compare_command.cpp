@@ -30,7 +30,8 @@ struct compare_flags {
 // The metrics shown side by side; rules may name any summary metric.
 const std::vector<std::string> shown_metrics{"test_acc",   "test_loss",     "test_f1",           "val_acc",
                                              "val_loss",   "train_loss",    "epoch_seconds",     "images_per_second",
-                                             "peak_rss_bytes", "peak_cuda_bytes"};
+                                             "peak_rss_bytes", "peak_cuda_bytes", "warmup_seconds",
+                                             "target_reached_epoch", "time_to_target_seconds"};
 // Per-epoch columns shown for each run.
 const std::vector<std::string> epoch_metrics{"test_accuracy", "test_loss", "epoch_seconds"};
 
@@ -231,9 +232,10 @@ int compare(const compare_flags& flags) {
       }
       fmt::print("  {:<36} {}\n", difference.field, values);
     }
-    fmt::print("final metrics (times: median per epoch; memory: peak; accuracies in %)\n");
+    fmt::print("final metrics (times: median per epoch; memory: peak; accuracies in %; warm-up and time to target: "
+               "once per run)\n");
     for (const auto& metric : shown_metrics) {
-      std::string row = fmt::format("  {:<20}", metric);
+      std::string row = fmt::format("  {:<22}", metric);
       const auto baseline = tracking::summary_metric(*runs.front(), metric);
       for (std::size_t i = 0; i < runs.size(); ++i) {
         const auto value = tracking::summary_metric(*runs[i], metric);

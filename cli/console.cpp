@@ -130,7 +130,7 @@ void console_observer::on_epoch(const trainer::epoch_metrics& m) {
 }
 
 void print_summary(const trainer::trainer& run, const std::string& dataset_name,
-                   const std::vector<trainer::epoch_metrics>& history, double total_seconds) {
+                   const std::vector<trainer::epoch_metrics>& history, double total_seconds, const std::string& target) {
   if (history.empty()) return;
   const auto& last = history.back();
   const auto& config = run.config();
@@ -148,7 +148,10 @@ void print_summary(const trainer::trainer& run, const std::string& dataset_name,
   row("model", fmt::format("digit CNN, conv {}", trainer::to_string(config.conv)));
   row("optimizer", fmt::format("{} lr {:g}{}, batch {}", trainer::to_string(config.optimizer), config.learning_rate,
                                config.one_cycle ? " (one-cycle)" : "", config.batch_size));
+  row("precision", kernels::to_string(config.precision));
+  row("warm-up", fmt::format("{:.3f} s before the first step", run.warmup_seconds()));
   row("epochs", fmt::format("{} in {}", history.size(), format_duration(total_seconds)));
+  if (!target.empty()) row("target", target);
   row("test accuracy", percent(last.test.accuracy));
   row("test loss", fmt::format("{:.4f}", last.test.loss));
   row("test macro P / R / F1", fmt::format("{:.4f} / {:.4f} / {:.4f}", last.test.precision, last.test.recall, last.test.f1));

@@ -30,8 +30,10 @@ class console_observer : public trainer::training_observer {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
+// `target`: tracking::describe_target's line for the run; empty when it has none.
 void print_summary(const trainer::trainer& run, const std::string& dataset_name,
-                   const std::vector<trainer::epoch_metrics>& history, double total_seconds);
+                   const std::vector<trainer::epoch_metrics>& history, double total_seconds,
+                   const std::string& target);
 
 std::string format_bytes(std::uint64_t bytes);
 std::string format_duration(double seconds);

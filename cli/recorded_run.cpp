@@ -35,8 +35,10 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
     for (int epoch = 1; epoch <= inherited; ++epoch) inherited_weights.push_back(parent->weights(epoch));
     run.restore_state(tracking::to_training_state(inherited_weights.back(), *state));
   }
+  run.prepare();  // after the restore: CUDA graphs capture the state training continues from
 
-  auto record = tracking::describe_run(run, data, origin, options.command_line, options.tags, options.keep_weights);
+  auto record = tracking::describe_run(run, data, origin, options.command_line, options.tags, options.keep_weights,
+                                       options.target);
   std::error_code error;
   fs::create_directories(options.out_dir, error);
   if (error || !fs::is_directory(options.out_dir)) {
@@ -49,16 +51,30 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
     writer.append_epochs({epochs.begin(), epochs.begin() + inherited}, inherited_weights, *state);
   }
   spdlog::info("run {} recording to {}", run_id, writer.path().string());
-  spdlog::info("training on {} with {} threads: {} train / {} validation images, {} steps per epoch, conv {}{}",
+  spdlog::info("training on {} with {} threads: {} train / {} validation images, {} steps per epoch, conv {}, "
+               "precision {}, CUDA graphs {}, {:.3f} s of set-up{}",
                run.device().str(), run.threads(), run.train_size(), run.validation_size(), run.steps_per_epoch(),
-               trainer::to_string(config.conv),
+               trainer::to_string(config.conv), kernels::to_string(config.precision),
+               run.uses_cuda_graphs() ? "on" : "off", run.warmup_seconds(),
                inherited > 0 ? ", resuming after epoch " + std::to_string(inherited) : std::string());
 
   console_observer console(options.quiet);
   tracking::snapshot_recorder recorder(writer, run, &console, [] { return stop_signal() != 0; });
   try {
     const int last = last_epoch > 0 ? last_epoch : config.epochs;
-    for (int epoch = inherited + 1; epoch <= last; ++epoch) run.train_epoch(epoch, &recorder);
+    for (int epoch = inherited + 1; epoch <= last; ++epoch) {
+      const auto metrics = run.train_epoch(epoch, &recorder);
+      if (options.target && tracking::target_reached(*options.target, metrics)) {
+        // Time to the target: this process's set-up and the epochs' own times (inherited ones
+        // included), without the time spent recording.
+        double seconds = run.warmup_seconds();
+        for (const auto& done : writer.record().epochs) seconds += done.epoch_seconds;
+        writer.record_target_reached(epoch, seconds);
+        spdlog::info("target {} reached at epoch {}, {:.3f} s after training began", tracking::to_string(*options.target),
+                     epoch, seconds);
+        break;
+      }
+    }
   } catch (const tracking::run_interrupted& e) {
     writer.finish("interrupted", e.what());
     spdlog::warn("{}: {} keeps {}; continue with: trackbench train --resume {}", e.what(), writer.path().string(),
@@ -75,6 +91,9 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
     }
     throw;
   }
+  if (options.target && writer.record().identity["target_reached_epoch"].get<std::int64_t>() == 0) {
+    spdlog::warn("target {} not reached in {} epochs", tracking::to_string(*options.target), writer.record().epochs.size());
+  }
   writer.finish("completed", "");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Background writes run beside training; their CPU time is counted as if it all were taken
@@ -83,7 +102,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
   const double background = writer.seconds_writing_in_background();
   spdlog::info("snapshot {}: recording it took {:.2f} s of the run and {:.2f} s of CPU beside it ({:.2f}% of the run)",
                writer.path().string(), blocking, background, 100.0 * (blocking + background) / seconds);
-  print_summary(run, data.name, writer.record().epochs, seconds);
+  print_summary(run, data.name, writer.record().epochs, seconds, tracking::describe_target(writer.record()));
   fmt::print("  {:<22} {}\n", "snapshot", writer.path().string());
   return {writer.path(), "completed", 0};
 }

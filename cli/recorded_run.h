@@ -3,9 +3,11 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "trackbench/tracking/compare.h"
 #include "trackbench/tracking/recorder.h"
 #include "trackbench/tracking/snapshot.h"
 #include "trackbench/trainer/train.h"
@@ -18,6 +20,7 @@ struct recording_options {
   std::string command_line;
   bool quiet = false;
   bool keep_weights = true;  // false: --keep-weights none, the snapshot holds the record alone
+  std::optional<tracking::run_target> target;  // --target: stop after the first epoch that reaches it
 };
 
 struct recorded_run {
@@ -27,7 +30,7 @@ struct recorded_run {
 };
 
 // Trains `config` on `data` into a new snapshot in options.out_dir, up to `last_epoch` (0: all
-// of config.epochs). With `parent` (a resume), epochs 1..origin.resumed_from_epoch and the state
+// of config.epochs), or up to the first epoch that reaches options.target. With `parent` (a resume), epochs 1..origin.resumed_from_epoch and the state
 // after them come from the parent's snapshot and training continues from there. Throws what
 // training throws, after marking the snapshot.
 recorded_run run_recorded(const trainer::train_config& config, const trainer::dataset& data,

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <set>
@@ -96,6 +97,7 @@ int reproduce(const reproduce_flags& flags, const global_options& globals) {
   // A run that kept no weights is reproduced the same way: there is nothing to compare them with.
   const bool weights_kept = tracking::keeps_weights(record);
   options.keep_weights = weights_kept;
+  options.target = tracking::target_from_record(record.config);
   const int epochs = static_cast<int>(record.epochs.size());
   spdlog::info("reproducing run {}: {} with seed {} on {}", record.identity["run_id"].get<std::string>(),
                tracking::count_of(epochs, "epoch"), config.seed, tracking::count_of(config.threads, "thread"));
@@ -114,7 +116,14 @@ int reproduce(const reproduce_flags& flags, const global_options& globals) {
     fmt::print("weights cannot be compared: {} was recorded with --keep-weights none; the metrics decide\n",
                flags.snapshot);
   }
-  for (int epoch = 1; epoch <= epochs; ++epoch) {
+  // A run with a target stops where it reaches it, which a reproduction out of tolerance may not.
+  const int repeated_epochs = static_cast<int>(repeated.record().epochs.size());
+  if (repeated_epochs != epochs) {
+    fmt::print("the reproduction ran {} epochs, the original {}: {}\n", repeated_epochs, epochs,
+               tracking::describe_target(repeated.record()));
+    bitwise = false;
+  }
+  for (int epoch = 1; epoch <= std::min(epochs, repeated_epochs); ++epoch) {
     const auto match = tracking::match_epoch(record.epochs[static_cast<std::size_t>(epoch - 1)],
                                              repeated.record().epochs[static_cast<std::size_t>(epoch - 1)],
                                              weights_kept ? original.weights(epoch) : std::vector<tracking::array_record>{},

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 #include "bench_output.h"
@@ -10,6 +11,7 @@
 #include "console.h"
 #include "trackbench/tracking/bench.h"
 #include "trackbench/tracking/guarded_read.h"
+#include "trackbench/tracking/compare.h"
 #include "trackbench/tracking/snapshot.h"
 #include "trackbench/trainer/errors.h"
 
@@ -27,6 +29,7 @@ std::string format_value(const json& value) {
     for (const auto& item : value) joined += (joined.empty() ? "" : " ") + format_value(item);
     return joined;
   }
+  if (value.is_number_float() && std::isnan(value.get<double>())) return "none";
   if (value.is_object()) {
     std::string joined;
     for (const auto& [key, item] : value.items()) joined += (joined.empty() ? "" : ", ") + key + " " + format_value(item);
@@ -81,6 +84,8 @@ void show(const std::string& path, bool as_json) {
   json identity = record.identity;
   if (identity["status"] == "running") identity["status"] = "interrupted (the writer never finished: killed or crashed)";
   print_section("run", identity);
+  const auto target = tracking::describe_target(record);
+  if (!target.empty()) fmt::print("target\n  {}\n", target);
   if (!record.tags.empty()) print_section("tags", record.tags);
   print_section("config", record.config);
   print_section("environment", record.environment);
@@ -107,9 +112,9 @@ void show(const std::string& path, bool as_json) {
 std::string bench_list_line(const tracking::bench_record& record) {
   std::size_t samples = 0;
   for (const auto& result : record.benchmarks) samples += result.samples.size();
-  return fmt::format("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8}  {}", "bench",
+  return fmt::format("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8} {:>10}  {}", "bench",
                      printable(record.identity["bench_id"].get<std::string>()), "completed",
-                     printable(record.data["name"].get<std::string>()), "-", "-", "-",
+                     printable(record.data["name"].get<std::string>()), "-", "-", "-", "-",
                      printable(record.identity["start_time"].get<std::string>()) +
                          fmt::format("  ({}, {})",
                                      tracking::count_of(static_cast<std::int64_t>(record.benchmarks.size()), "benchmark"),
@@ -123,11 +128,17 @@ std::string list_line(const fs::path& path) {
   const std::string accuracy = record.epochs.empty() ? "-" : percent(record.epochs.back().test.accuracy);
   double seconds = 0.0;
   for (const auto& epoch : record.epochs) seconds += epoch.epoch_seconds;
-  return fmt::format("{:<5} {:<32} {:<11} {:<14} {:>3}/{:<3} {:>8} {:>8}  {}", "run",
+  // Time to the run's --target: "-" without one, "missed" when it was not reached.
+  std::string to_target = "-";
+  if (!record.config.value("target", std::string()).empty()) {
+    const auto reached = tracking::summary_metric(record, "time_to_target_seconds");
+    to_target = reached ? format_duration(*reached) : "missed";
+  }
+  return fmt::format("{:<5} {:<32} {:<11} {:<14} {:>3}/{:<3} {:>8} {:>8} {:>10}  {}", "run",
                      printable(record.identity["run_id"].get<std::string>()),
                      tracking::displayed_status(record), printable(record.data["name"].get<std::string>()),
                      record.epochs.size(), record.config["epochs"].get<std::int64_t>(), accuracy,
-                     format_duration(seconds), printable(record.identity["start_time"].get<std::string>()));
+                     format_duration(seconds), to_target, printable(record.identity["start_time"].get<std::string>()));
 }
 
 int list(const std::string& folder) {
@@ -139,8 +150,8 @@ int list(const std::string& folder) {
     if (entry.is_regular_file() && entry.path().extension() == ".h5" && name.front() != '.') files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
-  fmt::print("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8}  {}\n", "kind", "id", "status", "data set", "epochs", "test_acc", "time",
-             "started (UTC)");
+  fmt::print("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8} {:>10}  {}\n", "kind", "id", "status", "data set", "epochs", "test_acc",
+             "time", "to target", "started (UTC)");
   int unreadable = 0;
   for (const auto& file : files) {
     try {

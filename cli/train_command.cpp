@@ -21,6 +21,9 @@ struct train_flags {
   std::string conv = "cudnn";
   std::string optimizer = "adam";
   std::string device = "auto";
+  std::string precision = "fp32";
+  std::string cuda_graphs = "on";
+  std::string target;
   std::string out = "runs";
   std::string keep_weights = "all";
   std::vector<std::string> tags;
@@ -54,6 +57,12 @@ int resume_training(const train_flags& flags, const CLI::App& sub, const global_
   }
   auto config = tracking::config_from_record(record.config);
   const auto done = static_cast<std::int64_t>(record.epochs.size());
+  const auto reached = record.identity.find("target_reached_epoch");
+  if (reached != record.identity.end() && reached->get<std::int64_t>() > 0) {
+    throw input_error("--resume " + flags.resume + ": the run reached its target " +
+                      record.config["target"].get<std::string>() + " at epoch " + std::to_string(reached->get<std::int64_t>()) +
+                      " and stopped there; nothing to resume");
+  }
   if (done >= config.epochs) {
     throw input_error("--resume " + flags.resume + ": the run already completed all " + std::to_string(config.epochs) +
                       " epochs; nothing to resume");
@@ -62,7 +71,9 @@ int resume_training(const train_flags& flags, const CLI::App& sub, const global_
   tracking::run_origin origin{"resume", record.identity["run_id"].get<std::string>(), done};
   spdlog::info("resuming run {} ({}) after epoch {} of {}", origin.parent_run_id, tracking::displayed_status(record), done,
                config.epochs);
-  return run_recorded(config, data, origin, &parent, recording(flags, globals)).exit_code;
+  auto options = recording(flags, globals);
+  options.target = tracking::target_from_record(record.config);
+  return run_recorded(config, data, origin, &parent, options).exit_code;
 }
 
 int run_training(train_flags& flags, const CLI::App& sub, const global_options& globals) {
@@ -71,11 +82,14 @@ int run_training(train_flags& flags, const CLI::App& sub, const global_options& 
   config.conv = trainer::parse_conv_backend(flags.conv);
   config.optimizer = trainer::parse_optimizer(flags.optimizer);
   config.device = trainer::parse_device(flags.device);
+  config.precision = trainer::parse_precision_flag(flags.precision);
+  config.cuda_graphs = flags.cuda_graphs == "on";
   if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
   // A directory of IDX files is its own data set unless --dataset names it.
   config.dataset = config.data_dir && sub.count("--dataset") == 0 ? "custom" : flags.dataset;
   trainer::validate(config);
-  const auto options = recording(flags, globals);
+  auto options = recording(flags, globals);
+  if (sub.count("--target") > 0) options.target = tracking::parse_target(flags.target);
 
   const auto data = trainer::load_dataset(config.dataset, config.data_dir);
   spdlog::info("data set {} from {}: {} train, {} test images", data.name, data.source, data.train.size(),
@@ -116,6 +130,19 @@ command add_train_command(CLI::App& app, const global_options& globals) {
   sub->add_option("--device", flags->device, "Training device: auto (CUDA when usable), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
+  sub->add_option("--precision", flags->precision,
+                  "GPU arithmetic of cuDNN, cuBLAS and the custom kernels: fp32 (IEEE products and sums) or tf32 "
+                  "(tensor cores, TF32 inputs, FP32 sums; GPU only)")
+      ->check(CLI::IsMember({"fp32", "tf32"}))
+      ->capture_default_str();
+  sub->add_option("--cuda-graphs", flags->cuda_graphs,
+                  "On CUDA, capture each step into a CUDA graph once and replay it (not with --optimizer sgd "
+                  "--one-cycle); the CPU ignores it and records off")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  sub->add_option("--target", flags->target,
+                  "Stop after the first epoch whose METRIC reaches VALUE (METRIC:VALUE, e.g. test_accuracy:0.97; losses "
+                  "count when <= VALUE) and record the time to it, warm-up included (default: none, every epoch runs)");
   sub->add_option("--validation-fraction", c.validation_fraction,
                   "Fraction of the training set held out for validation (seeded split)")
       ->capture_default_str();

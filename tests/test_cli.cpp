@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "support/http_server.h"
 #include "support/idx_files.h"
@@ -19,7 +22,8 @@ TEST(Cli, HelpDocumentsFlagsWithDefaults) {
   const auto help = run_trackbench("train --help");
   EXPECT_EQ(help.exit_code, 0) << help.output;
   for (const char* flag : {"--epochs INT=10", "--batch-size INT=64", "--lr FLOAT=0.001", "--seed UINT=1",
-                           "--device TEXT:{auto,cpu,cuda}=auto", "--conv TEXT:{cudnn,custom,reference}=cudnn", "--deterministic"}) {
+                           "--device TEXT:{auto,cpu,cuda}=auto", "--conv TEXT:{cudnn,custom,reference}=cudnn", "--deterministic",
+                           "--precision TEXT:{fp32,tf32}=fp32", "--target"}) {
     EXPECT_NE(help.output.find(flag), std::string::npos) << flag << "\n" << help.output;
   }
 }
@@ -36,6 +40,18 @@ TEST(Cli, BadValuesNameTheirFlag) {
   const auto result = run_trackbench("train --epochs 0");
   EXPECT_EQ(result.exit_code, exit_bad_input) << result.output;
   EXPECT_NE(result.output.find("--epochs must be >= 1, got 0"), std::string::npos) << result.output;
+}
+
+TEST(Cli, BadTargetAndPrecisionNameTheirFlag) {
+  for (const auto& [args, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"train --epochs 1 --target test_accuracy:97", "--target 'test_accuracy:97'"},
+           {"train --epochs 1 --target speed:1", "expected METRIC:VALUE"},
+           {"train --epochs 1 --device cpu --precision tf32", "--precision tf32 runs on the GPU's tensor cores"},
+           {"train --epochs 1 --precision fp16", "--precision"}}) {
+    const auto result = run_trackbench(args);
+    EXPECT_EQ(result.exit_code, exit_bad_input) << args << "\n" << result.output;
+    EXPECT_NE(result.output.find(expected), std::string::npos) << args << "\n" << result.output;
+  }
 }
 
 TEST(Cli, CorruptDataDirectoryNamesTheFile) {

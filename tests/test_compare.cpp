@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "support/error_message.h"
 #include "trackbench/tracking/compare.h"
@@ -96,6 +97,85 @@ TEST(Compare, RuleOnAMetricARunLacksIsBadInput) {
   const auto b = run("b", {0.9});
   const auto message = error_message<input_error>([&] { check_rules({&a, &b}, {parse_rule("val_acc:-1")}); });
   EXPECT_NE(message.find("records no val_acc"), std::string::npos) << message;
+}
+
+// A run that reached `target` at `epoch`, `seconds` after training began; epoch 0: not reached.
+run_record targeted(const std::string& id, std::int64_t epoch, double seconds) {
+  auto record = run(id, {0.9, 0.96, 0.98});
+  record.config["target"] = "test_accuracy:0.95";
+  record.identity["warmup_seconds"] = 0.5;
+  record.identity["target_reached_epoch"] = epoch;
+  record.identity["time_to_target_seconds"] = epoch > 0 ? seconds : std::numeric_limits<double>::quiet_NaN();
+  return record;
+}
+
+TEST(Compare, RunLevelValuesAreSummaryMetricsAndRulesTakeThem) {
+  const auto fast = targeted("fast", 2, 20.0);
+  const auto slow = targeted("slow", 3, 23.0);  // +15%
+  EXPECT_DOUBLE_EQ(*summary_metric(fast, "time_to_target_seconds"), 20.0);
+  EXPECT_DOUBLE_EQ(*summary_metric(fast, "target_reached_epoch"), 2.0);
+  EXPECT_DOUBLE_EQ(*summary_metric(fast, "warmup_seconds"), 0.5);
+  EXPECT_FALSE(summary_metric(run("old", {0.9}), "warmup_seconds").has_value());  // a file before version 3
+  EXPECT_FALSE(summary_metric(targeted("missed", 0, 0.0), "time_to_target_seconds").has_value());
+  EXPECT_FALSE(summary_metric(targeted("missed", 0, 0.0), "target_reached_epoch").has_value());
+
+  const auto rule = parse_rule("time_to_target_seconds:+10%");
+  EXPECT_FALSE(check_rules({&fast, &slow}, {rule}).front().passed);
+  EXPECT_TRUE(check_rules({&slow, &fast}, {rule}).front().passed);
+  const auto missed = targeted("missed", 0, 0.0);
+  const auto message = error_message<input_error>([&] { check_rules({&fast, &missed}, {rule}); });
+  EXPECT_NE(message.find("records no time_to_target_seconds"), std::string::npos) << message;
+  EXPECT_NE(message.find("missed"), std::string::npos) << message;
+  // Recorded once per run, they have no per-epoch value.
+  EXPECT_THROW(epoch_metric(fast.epochs.front(), "time_to_target_seconds"), input_error);
+}
+
+TEST(Compare, TargetsParseWithTheirDirectionAndRoundTrip) {
+  const auto accuracy = parse_target("test_acc:0.97");
+  EXPECT_EQ(accuracy.metric, "test_accuracy");
+  EXPECT_DOUBLE_EQ(accuracy.value, 0.97);
+  EXPECT_FALSE(accuracy.at_most);
+  EXPECT_EQ(to_string(accuracy), "test_accuracy:0.97");
+  const auto loss = parse_target("val_loss:0.05");
+  EXPECT_EQ(loss.metric, "validation_loss");
+  EXPECT_TRUE(loss.at_most);
+  EXPECT_EQ(to_string(loss), "validation_loss:0.05");
+
+  trainer::epoch_metrics epoch;
+  epoch.test.accuracy = 0.97;
+  EXPECT_TRUE(target_reached(accuracy, epoch));
+  epoch.test.accuracy = 0.9699;
+  EXPECT_FALSE(target_reached(accuracy, epoch));
+  EXPECT_FALSE(target_reached(loss, epoch));  // no validation split: never reached
+  epoch.validation.emplace().loss = 0.05;
+  EXPECT_TRUE(target_reached(loss, epoch));
+  epoch.validation->loss = 0.0501;
+  EXPECT_FALSE(target_reached(loss, epoch));
+}
+
+TEST(Compare, BadTargetsNameTheFlagAndWhatWasExpected) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"test_accuracy", "expected METRIC:VALUE"},
+      {"accuracy:0.9", "test_accuracy"},
+      {"epoch_seconds:10", "expected METRIC:VALUE"},  // a time is no target
+      {"test_accuracy:", "is not a finite number"},
+      {"test_accuracy:0.9x", "is not a finite number"},
+      {"test_accuracy:nan", "is not a finite number"},
+      {"test_accuracy:97", "expected a value in (0, 1]"},
+      {"test_accuracy:0", "expected a value in (0, 1]"},
+      {"test_loss:-0.1", "a loss is >= 0"}};
+  for (const auto& [text, expected] : cases) {
+    const auto message = error_message<input_error>([&] { parse_target(text); });
+    EXPECT_NE(message.find("--target '" + text + "'"), std::string::npos) << text << ": " << message;
+    EXPECT_NE(message.find(expected), std::string::npos) << text << ": " << message;
+  }
+}
+
+TEST(Compare, DescribesWhetherTheTargetWasReached) {
+  EXPECT_EQ(describe_target(run("none", {0.9})), "");
+  EXPECT_EQ(describe_target(targeted("fast", 2, 20.0)),
+            "test_accuracy:0.95 reached at epoch 2, 20.000 s after training began (warm-up included)");
+  EXPECT_EQ(describe_target(targeted("missed", 0, 0.0)), "test_accuracy:0.95 not reached in 3 epochs");
 }
 
 TEST(Compare, ListsOnlyTheFieldsThatDiffer) {

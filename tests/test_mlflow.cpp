@@ -193,6 +193,12 @@ TEST_F(MlflowServer, ExportedRunHoldsParamsMetricsCommitAndDigestAndExportingTwi
   EXPECT_LT(accuracy[0]["timestamp"].get<std::int64_t>(), accuracy[1]["timestamp"].get<std::int64_t>());
   EXPECT_EQ(history("train_loss").size(), 2u);
   EXPECT_EQ(history("images_per_second").size(), 2u);
+  // Recorded once per run: one value at step 0; a target not reached (none here) has no time.
+  const auto warmup = history("warmup_seconds");
+  ASSERT_EQ(warmup.size(), 1u);
+  EXPECT_DOUBLE_EQ(warmup[0]["value"].get<double>(), record.identity["warmup_seconds"].get<double>());
+  EXPECT_TRUE(history("time_to_target_seconds").empty());
+  EXPECT_EQ(params.at("precision"), "fp32");
   const auto artifacts = get(api("artifacts/list?run_id=" + mlflow_run))["files"];
   ASSERT_EQ(artifacts.size(), 1u);
   EXPECT_EQ(artifacts[0]["path"], snapshot_.filename().string());

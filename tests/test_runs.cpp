@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <map>
 #include <thread>
 
@@ -243,6 +244,76 @@ TEST_F(Runs, ResumeAfterSigkillEndsBitwiseEqualToAnUninterruptedRun) {
     }
     EXPECT_EQ(reference.record().epochs[epoch - 1].test.loss, resumed.record().epochs[epoch - 1].test.loss);
   }
+}
+
+// --target stops after the first epoch that reaches it, records when, and is shown, listed,
+// compared and reproduced; a run that misses it says so.
+TEST_F(Runs, TargetStopsAtTheFirstEpochThatReachesItAndIsRecorded) {
+  // The same config without a target: CPU runs are bitwise repeatable, so its history says
+  // where the targeted run must stop.
+  const auto full = trained("full", 3);
+  const auto& history = snapshot_reader(full).record().epochs;
+  ASSERT_EQ(history.size(), 3u);
+  const double goal = history[1].test.accuracy;
+  std::size_t expected = 0;
+  while (history[expected].test.accuracy < goal) ++expected;
+  char target[64];
+  std::snprintf(target, sizeof target, "test_accuracy:%.17g", goal);
+
+  const auto path = trained("targeted", 3, std::string("--target ") + target);
+  {
+    const snapshot_reader reader(path);
+    const auto& record = reader.record();
+    ASSERT_EQ(record.epochs.size(), expected + 1);
+    EXPECT_EQ(record.identity["status"], "completed");
+    EXPECT_EQ(record.identity["target_reached_epoch"], static_cast<std::int64_t>(expected + 1));
+    double seconds = record.identity["warmup_seconds"].get<double>();
+    for (const auto& epoch : record.epochs) seconds += epoch.epoch_seconds;
+    EXPECT_DOUBLE_EQ(record.identity["time_to_target_seconds"].get<double>(), seconds);
+    EXPECT_EQ(record.epochs.back().test.accuracy, goal);
+    EXPECT_EQ(record.config["precision"], "fp32");
+  }
+
+  const auto show = run_trackbench("show " + quoted(path));
+  EXPECT_EQ(show.exit_code, 0) << show.output;
+  EXPECT_NE(show.output.find("reached at epoch " + std::to_string(expected + 1)), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("warmup_seconds"), std::string::npos) << show.output;
+
+  const auto missed = trained("missed", 2, "--target test_loss:0");
+  EXPECT_EQ(snapshot_reader(missed).record().epochs.size(), 2u);
+  EXPECT_EQ(snapshot_reader(missed).record().identity["target_reached_epoch"], 0);
+  const auto show_missed = run_trackbench("show " + quoted(missed));
+  EXPECT_NE(show_missed.output.find("test_loss:0 not reached in 2 epochs"), std::string::npos) << show_missed.output;
+  const auto listing = run_trackbench("ls " + quoted(missed.parent_path()));
+  EXPECT_NE(listing.output.find("missed"), std::string::npos) << listing.output;
+  EXPECT_NE(listing.output.find("to target"), std::string::npos) << listing.output;
+
+  // Reproduced with its target: the same epochs, bitwise, and the same stop.
+  const auto out = dir_ / "reproduced";
+  const auto reproduce = run_trackbench("-q reproduce " + quoted(path) + " --out " + quoted(out));
+  EXPECT_EQ(reproduce.exit_code, 0) << reproduce.output;
+  EXPECT_NE(reproduce.output.find("reproduced: every epoch's metrics and weights are bitwise equal"), std::string::npos)
+      << reproduce.output;
+  const auto repeated = snapshots(out);
+  ASSERT_EQ(repeated.size(), 1u);
+  EXPECT_EQ(snapshot_reader(repeated.front()).record().identity["target_reached_epoch"],
+            static_cast<std::int64_t>(expected + 1));
+  EXPECT_EQ(snapshot_reader(repeated.front()).record().config["target"], snapshot_reader(path).record().config["target"]);
+
+  // Compared on the time to it; a run that missed it has none to compare.
+  const auto compare = run_trackbench("compare " + quoted(path) + " " + quoted(repeated.front()) +
+                                      " --fail-on time_to_target_seconds:+100000%");
+  EXPECT_EQ(compare.exit_code, 0) << compare.output;
+  EXPECT_NE(compare.output.find("time_to_target_seconds"), std::string::npos) << compare.output;
+  const auto against_missed = run_trackbench("compare " + quoted(path) + " " + quoted(missed) +
+                                             " --fail-on time_to_target_seconds:+10%");
+  EXPECT_EQ(against_missed.exit_code, 2) << against_missed.output;
+  EXPECT_NE(against_missed.output.find("records no time_to_target_seconds"), std::string::npos) << against_missed.output;
+
+  // It stopped on purpose: there is nothing to resume.
+  const auto resume = run_trackbench("train --resume " + quoted(path));
+  EXPECT_EQ(resume.exit_code, 2) << resume.output;
+  EXPECT_NE(resume.output.find("reached its target"), std::string::npos) << resume.output;
 }
 
 TEST_F(Runs, SigintFinishesTheWriteAndMarksTheRunInterrupted) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -131,6 +132,13 @@ TEST_F(SnapshotTest, RoundTripKeepsEverySectionMetricWeightAndState) {
   EXPECT_EQ(record.identity["schema"], "trackbench.run");
   EXPECT_EQ(record.identity["schema_version"], 3);
   EXPECT_EQ(record.config["keep_weights"], "all");
+  EXPECT_EQ(record.config["precision"], "fp32");
+  EXPECT_EQ(record.config["target"], "");
+  EXPECT_EQ(record.config["cuda_graphs"], false);  // a CPU run
+  EXPECT_EQ(record.identity["target_reached_epoch"], 0);
+  EXPECT_TRUE(std::isnan(record.identity["time_to_target_seconds"].get<double>()));
+  EXPECT_GT(record.identity["warmup_seconds"].get<double>(), 0.0);
+  EXPECT_EQ(record.identity["warmup_seconds"], record_->identity["warmup_seconds"]);
   EXPECT_TRUE(keeps_weights(record));
   EXPECT_EQ(record.identity["run_id"], record_->identity["run_id"]);
   EXPECT_EQ(record.identity["command_line"], "trackbench train --epochs 2");
@@ -395,7 +403,9 @@ TEST_F(SnapshotTest, ReadsSchemaVersion1FilesAsKeepingWeights) {
     const snapshot_reader reader(path);  // closed before the file is changed below
     EXPECT_EQ(reader.record().identity["schema_version"], 1);
     EXPECT_EQ(reader.record().config["keep_weights"], "all");
-    EXPECT_EQ(reader.record().config, record_->config);
+    auto version_2_config = record_->config;
+    for (const char* name : {"precision", "cuda_graphs", "target"}) version_2_config.erase(name);
+    EXPECT_EQ(reader.record().config, version_2_config);
     ASSERT_EQ(reader.record().epochs.size(), 2u);
     expect_same_arrays((*epochs_)[1].weights, reader.weights(2));
     ASSERT_TRUE(reader.state().has_value());
@@ -409,6 +419,53 @@ TEST_F(SnapshotTest, ReadsSchemaVersion1FilesAsKeepingWeights) {
     H5Gclose(config);
   });
   expect_refused(path, "config has attribute 'keep_weights', which the schema does not define");
+}
+
+TEST_F(SnapshotTest, ReadsSchemaVersion2FilesWithoutTheVersion3Fields) {
+  const auto path = write_without_weights(2);
+  testing::downgrade_to_schema_v2(path);
+  {
+    const snapshot_reader reader(path);
+    const auto& record = reader.record();
+    EXPECT_EQ(record.identity["schema_version"], 2);
+    EXPECT_EQ(record.config["keep_weights"], "none");
+    for (const char* name : {"precision", "cuda_graphs", "target"}) EXPECT_FALSE(record.config.contains(name)) << name;
+    for (const char* name : {"warmup_seconds", "target_reached_epoch", "time_to_target_seconds"}) {
+      EXPECT_FALSE(record.identity.contains(name)) << name;
+    }
+    EXPECT_EQ(record.epochs.size(), 2u);
+    // The config of a version 2 run reads back as fp32, the default, with no target.
+    EXPECT_EQ(config_from_record(record.config).precision, kernels::precision::fp32);
+    EXPECT_FALSE(config_from_record(record.config).cuda_graphs);
+    EXPECT_FALSE(target_from_record(record.config).has_value());
+  }
+
+  // Version 2 had no precision: a v2 file carrying one is not what v2 writers made.
+  with_file(path, [](hid_t file) {
+    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
+    set_text_attribute(config, "precision", "fp32");
+    H5Gclose(config);
+  });
+  expect_refused(path, "config has attribute 'precision', which the schema does not define");
+}
+
+TEST_F(SnapshotTest, RecordsTheEpochAndTimeAtWhichTheTargetWasReached) {
+  auto record = *record_;
+  record.config["target"] = "test_accuracy:0.5";
+  const auto path = dir_ / "target.h5";
+  {
+    snapshot_writer writer(path, record);
+    writer.append_epoch((*epochs_)[0].metrics, (*epochs_)[0].weights, (*epochs_)[0].state);
+    writer.record_target_reached(1, 2.5);
+    EXPECT_EQ(writer.record().identity["target_reached_epoch"], 1);
+    writer.finish("completed", "");
+  }
+  const snapshot_reader reader(path);
+  EXPECT_EQ(reader.record().config["target"], "test_accuracy:0.5");
+  EXPECT_EQ(reader.record().identity["target_reached_epoch"], 1);
+  EXPECT_EQ(reader.record().identity["time_to_target_seconds"], 2.5);
+  ASSERT_TRUE(target_from_record(reader.record().config).has_value());
+  EXPECT_EQ(target_from_record(reader.record().config)->metric, "test_accuracy");
 }
 
 TEST_F(SnapshotTest, RefusesObjectsAndAttributesTheSchemaDoesNotDefine) {

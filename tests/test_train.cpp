@@ -205,6 +205,91 @@ TEST(Train, CustomConvTrainsLikeCudnnOnGpu) {
   expect_trains_like_cudnn(config, conv_backend::custom);
 }
 
+// The GPU checks of CUDA graphs: a graph run against the same run op by op, bitwise, with a
+// partial last batch, dropout, the one-cycle rate and evaluation all replayed.
+train_config gpu_graph_config(bool graphs) {
+  auto config = cpu_config();
+  config.device = device_kind::cuda;
+  config.conv = conv_backend::custom;
+  config.deterministic = true;
+  config.cuda_graphs = graphs;
+  config.batch_size = 100;  // 576 training images: five full batches and one of 76
+  config.epochs = 2;
+  return config;
+}
+
+std::vector<epoch_metrics> two_epochs(const train_config& config, const dataset& data, std::vector<torch::Tensor>& weights) {
+  trainer run(config, data);
+  EXPECT_EQ(run.uses_cuda_graphs(), config.cuda_graphs);
+  auto history = run.run();
+  weights = parameters_of(run);
+  return history;
+}
+
+void expect_graph_run_equals_eager_run(train_config config) {
+  const auto data = small_sample(640);
+  std::vector<torch::Tensor> eager_weights, graph_weights;
+  config.cuda_graphs = false;
+  const auto eager = two_epochs(config, data, eager_weights);
+  config.cuda_graphs = true;
+  const auto graphed = two_epochs(config, data, graph_weights);
+  EXPECT_TRUE(bitwise_equal(eager_weights, graph_weights));
+  ASSERT_EQ(eager.size(), graphed.size());
+  for (std::size_t i = 0; i < eager.size(); ++i) {
+    EXPECT_EQ(eager[i].train_loss, graphed[i].train_loss) << "epoch " << i + 1;
+    EXPECT_EQ(eager[i].train_accuracy, graphed[i].train_accuracy) << "epoch " << i + 1;
+    EXPECT_EQ(eager[i].test.loss, graphed[i].test.loss) << "epoch " << i + 1;
+    EXPECT_EQ(eager[i].test.confusion, graphed[i].test.confusion) << "epoch " << i + 1;
+    ASSERT_TRUE(graphed[i].validation.has_value());
+    EXPECT_EQ(eager[i].validation->loss, graphed[i].validation->loss) << "epoch " << i + 1;
+    EXPECT_EQ(eager[i].learning_rate, graphed[i].learning_rate) << "epoch " << i + 1;
+  }
+}
+
+TEST(Train, CudaGraphRunIsBitwiseEqualToTheEagerRunOnGpu) {
+  const auto cuda = kernels::probe_cuda();
+  if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
+  auto config = gpu_graph_config(true);
+  config.one_cycle = true;
+  expect_graph_run_equals_eager_run(config);
+}
+
+TEST(Train, CudaGraphRunWithSgdMomentumIsBitwiseEqualToTheEagerRunOnGpu) {
+  const auto cuda = kernels::probe_cuda();
+  if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
+  auto config = gpu_graph_config(true);
+  config.optimizer = optimizer_kind::sgd;
+  config.learning_rate = 0.01;
+  expect_graph_run_equals_eager_run(config);
+}
+
+TEST(Train, ResumingUnderCudaGraphsIsBitwiseEqualOnGpu) {
+  const auto cuda = kernels::probe_cuda();
+  if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
+  expect_resume_matches_uninterrupted(gpu_graph_config(true));
+}
+
+TEST(Train, CudaGraphsApplyOnlyWhereTheyCan) {
+  auto config = cpu_config();
+  config.cuda_graphs = true;
+  trainer on_cpu(config, small_sample(100));
+  EXPECT_FALSE(on_cpu.uses_cuda_graphs());
+  EXPECT_GT(on_cpu.warmup_seconds(), 0.0);
+  if (!kernels::probe_cuda().usable) return;  // the rest needs a GPU
+  config = gpu_graph_config(true);
+  config.optimizer = optimizer_kind::sgd;
+  config.one_cycle = true;
+  EXPECT_FALSE(trainer(config, small_sample(100)).uses_cuda_graphs()) << "LibTorch's SGD takes its rate from the host";
+}
+
+TEST(Train, Tf32NeedsAGpu) {
+  auto config = cpu_config();
+  config.precision = kernels::precision::tf32;
+  const auto message = error_message<input_error>([&] { trainer run(config, small_sample(100)); });
+  EXPECT_NE(message.find("--precision tf32"), std::string::npos) << message;
+  EXPECT_NE(message.find("needs a GPU"), std::string::npos) << message;
+}
+
 TEST(Train, ConvBackendMustSuitTheDevice) {
   if (kernels::probe_cuda().usable) GTEST_SKIP() << "a usable GPU is present; this checks --conv custom without one";
   auto config = cpu_config();

@@ -186,16 +186,21 @@ std::string confusion_heat_map(std::size_t index, const tracking::run_record& re
 std::string runs_table(const std::vector<report_run>& runs) {
   std::string out =
       "<table id=\"runs\"><thead><tr><th></th><th>run</th><th>status</th><th>data set</th><th>epochs</th>"
-      "<th>final test accuracy</th><th>device</th><th>conv</th><th>started (UTC)</th><th>file</th></tr></thead><tbody>\n";
+      "<th>final test accuracy</th><th>device</th><th>conv</th><th>precision</th><th>target</th><th>warm-up</th>"
+      "<th>started (UTC)</th><th>file</th></tr></thead><tbody>\n";
   for (std::size_t r = 0; r < runs.size(); ++r) {
     const auto& record = *runs[r].record;
     const std::string accuracy = record.epochs.empty() ? "-" : fmt::format("{:.2f}%", 100.0 * record.epochs.back().test.accuracy);
+    const std::string target = tracking::describe_target(record);
+    const auto warmup_seconds = tracking::summary_metric(record, "warmup_seconds");
+    const std::string warmup = warmup_seconds ? fmt::format("{:.3f} s", *warmup_seconds) : "-";
     out += fmt::format(
         "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-        "<td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        "<td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
         colour(r), label(r), escape(text_of(record.identity["run_id"])), escape(tracking::displayed_status(record)),
         escape(text_of(record.data["name"])), record.epochs.size(), text_of(record.config["epochs"]), accuracy,
         escape(text_of(record.config["device_used"])), escape(text_of(record.config["conv"])),
+        escape(record.config.value("precision", std::string("-"))), escape(target.empty() ? "-" : target), warmup,
         escape(text_of(record.identity["start_time"])), escape(runs[r].path));
   }
   return out + "</tbody></table>\n";

@@ -74,6 +74,11 @@ void write_seeds(const fs::path& out) {
   check_readable(metrics_only, "seed-metrics-only.h5", 2);
   write_file(out / "seed-metrics-only.h5", metrics_only);
 
+  downgrade_to_schema_v2(metrics_only_path);
+  const auto version_2 = read_bytes(metrics_only_path);
+  check_readable(version_2, "seed-schema-v2.h5", 2);
+  write_file(out / "seed-schema-v2.h5", version_2);
+
   downgrade_to_schema_v1(completed_path);
   const auto version_1 = read_bytes(completed_path);
   check_readable(version_1, "seed-schema-v1.h5", 2);

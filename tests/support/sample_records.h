@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,10 @@ inline tracking::run_record sample_run_record() {
                      {"error", ""},
                      {"start_time", "2026-11-27T02:37:55.120Z"},
                      {"end_time", ""},
-                     {"command_line", "trackbench train --epochs 2"}};
+                     {"command_line", "trackbench train --epochs 2"},
+                     {"warmup_seconds", 0.25},
+                     {"target_reached_epoch", 0},
+                     {"time_to_target_seconds", std::numeric_limits<double>::quiet_NaN()}};
   record.tags = {{"purpose", "fuzz-seed"}};
   record.config = {{"model", "digit_cnn"},      {"dataset", "mnist-sample"},  {"data_dir", ""},
                    {"conv", "cudnn"},           {"optimizer", "adam"},        {"learning_rate", 0.001},
@@ -43,7 +47,8 @@ inline tracking::run_record sample_run_record() {
                    {"batch_size", 64},          {"eval_batch_size", 256},     {"epochs", 2},
                    {"seed", std::uint64_t{42}}, {"threads", 0},               {"threads_used", 2},
                    {"deterministic", true},     {"device", "cpu"},            {"device_used", "cpu"},
-                   {"validation_fraction", 0.1}, {"keep_weights", "all"}};
+                   {"validation_fraction", 0.1}, {"keep_weights", "all"},   {"precision", "fp32"},
+                   {"cuda_graphs", false},      {"target", "test_accuracy:0.97"}};
   record.environment = {{"cpu_model", "Fuzz CPU"},
                         {"cpu_cores", 2},
                         {"hardware_threads", 2},

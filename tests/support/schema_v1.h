@@ -1,8 +1,10 @@
 #pragma once
 // Snapshots in older schema layouts, as trackbench wrote them before: a v3 snapshot less
-// record_sha256 is the v2 layout (in the checksummed HDF5 format, which v2 readers read too),
-// and a v2 snapshot that keeps its weights, less config keep_weights, is the v1 layout. Tests
-// and the fuzz seeds make older files this way to check they are still read.
+// record_sha256, config precision, cuda_graphs and target and the root's warmup_seconds,
+// target_reached_epoch and time_to_target_seconds is the v2 layout (in the checksummed HDF5
+// format, which v2 readers read too), and a v2 snapshot that keeps its weights, less config
+// keep_weights, is the v1 layout. Tests and the fuzz seeds make older files this way to check
+// they are still read.
 #include <hdf5.h>
 
 #include <cstdint>
@@ -22,12 +24,19 @@ inline void downgrade_to_schema(const std::filesystem::path& path, std::int64_t 
   bool ok = attribute >= 0 && H5Awrite(attribute, H5T_NATIVE_INT64, &version) >= 0;
   if (attribute >= 0) H5Aclose(attribute);
   ok = ok && H5Adelete(file, "record_sha256") >= 0;
+  for (const char* name : {"precision", "cuda_graphs", "target"}) {
+    ok = ok && H5Adelete_by_name(file, "config", name, H5P_DEFAULT) >= 0;
+  }
+  for (const char* name : {"warmup_seconds", "target_reached_epoch", "time_to_target_seconds"}) {
+    ok = ok && H5Adelete(file, name) >= 0;
+  }
   if (version < 2) ok = ok && H5Adelete_by_name(file, "config", "keep_weights", H5P_DEFAULT) >= 0;
   ok = H5Fclose(file) >= 0 && ok;
   if (!ok) throw std::runtime_error("cannot rewrite " + path.string() + " as schema v" + std::to_string(version));
 }
 
 inline void downgrade_to_schema_v1(const std::filesystem::path& path) { downgrade_to_schema(path, 1); }
+inline void downgrade_to_schema_v2(const std::filesystem::path& path) { downgrade_to_schema(path, 2); }
 
 namespace old_format {
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <regex>
@@ -82,12 +84,34 @@ std::vector<field_difference> differing_fields(const std::vector<const run_recor
   return differences;
 }
 
+namespace {
+
+// Values recorded once per run, in the snapshot's root (schema version 3 on).
+const std::vector<std::string>& run_level_metrics() {
+  static const std::vector<std::string> names{"warmup_seconds", "target_reached_epoch", "time_to_target_seconds"};
+  return names;
+}
+
+bool is_run_level(const std::string& metric) {
+  const auto& names = run_level_metrics();
+  return std::find(names.begin(), names.end(), metric) != names.end();
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
+}  // namespace
+
 std::vector<std::string> summary_metric_names() {
   std::vector<std::string> names;
   for (const auto& [alias, name] : aliases()) names.push_back(alias);
   for (const auto& column : schema::metric_columns()) {
     if (column.name != "epoch") names.push_back(column.name);
   }
+  names.insert(names.end(), run_level_metrics().begin(), run_level_metrics().end());
   return names;
 }
 
@@ -96,12 +120,20 @@ namespace {
 // The column a metric name (or alias) stands for; throws input_error listing the known names.
 const schema::metric_column& column_of(const std::string& metric) {
   const auto* column = find_column(metric);
-  if (column == nullptr) {
-    std::string known;
-    for (const auto& name : summary_metric_names()) known += (known.empty() ? "" : ", ") + name;
-    throw input_error("unknown metric '" + metric + "'; expected one of " + known);
+  if (column == nullptr && is_run_level(metric)) {
+    throw input_error(metric + " is recorded once per run, not per epoch");
   }
+  if (column == nullptr) throw input_error("unknown metric '" + metric + "'; expected one of " + joined(summary_metric_names()));
   return *column;
+}
+
+// A run-level value as recorded; absent in older files, and when a target was not reached.
+std::optional<double> run_level_value(const run_record& run, const std::string& metric) {
+  const auto found = run.identity.find(metric);
+  if (found == run.identity.end() || !found->is_number()) return std::nullopt;
+  const double value = found->get<double>();
+  if (std::isnan(value) || (metric == "target_reached_epoch" && value < 1.0)) return std::nullopt;
+  return value;
 }
 
 // Absent values (no validation split, a CPU run's CUDA peak) become nullopt; fractions percent.
@@ -118,6 +150,7 @@ std::optional<double> epoch_metric(const trainer::epoch_metrics& epoch, const st
 }
 
 std::optional<double> summary_metric(const run_record& run, const std::string& metric) {
+  if (is_run_level(metric)) return run_level_value(run, metric);
   const auto& column = column_of(metric);
   if (run.epochs.empty()) return std::nullopt;
   std::vector<double> values;
@@ -138,7 +171,7 @@ gate_rule parse_rule(const std::string& text) {
   }
   gate_rule rule{text, match[1].str(), match[2].str() == "+", std::stod(match[3].str()), !match[5].str().empty()};
   try {
-    column_of(rule.metric);
+    if (!is_run_level(rule.metric)) column_of(rule.metric);
   } catch (const input_error& e) {
     throw input_error("--fail-on '" + text + "': " + e.what());
   }
@@ -166,6 +199,69 @@ std::vector<rule_outcome> check_rules(const std::vector<const run_record*>& runs
     }
   }
   return outcomes;
+}
+
+run_target parse_target(const std::string& text) {
+  const auto colon = text.find(':');
+  const std::string metric = text.substr(0, colon);
+  const auto* column = colon == std::string::npos ? nullptr : find_column(metric);
+  const bool fraction = column != nullptr && column->unit == "fraction";
+  const bool loss = column != nullptr && column->unit == "nats";
+  if (!fraction && !loss) {
+    std::vector<std::string> names;
+    for (const auto& candidate : schema::metric_columns()) {
+      if (candidate.unit == "fraction" || candidate.unit == "nats") names.push_back(candidate.name);
+    }
+    throw input_error("--target '" + text + "': expected METRIC:VALUE, e.g. test_accuracy:0.97, with METRIC one of " +
+                      joined(names) + " (or test_acc, val_acc, train_acc, val_loss)");
+  }
+  const std::string number = text.substr(colon + 1);
+  double value = 0.0;
+  std::size_t used = 0;
+  try {
+    value = std::stod(number, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (number.empty() || used != number.size() || !std::isfinite(value)) {
+    throw input_error("--target '" + text + "': the value '" + number + "' is not a finite number");
+  }
+  if (fraction && !(value > 0.0 && value <= 1.0)) {
+    throw input_error("--target '" + text + "': " + column->name + " is a fraction; expected a value in (0, 1], e.g. 0.97");
+  }
+  if (loss && value < 0.0) throw input_error("--target '" + text + "': a loss is >= 0");
+  return {column->name, value, loss};
+}
+
+std::string to_string(const run_target& target) {
+  // The shortest text that reads back as the same number: 0.97, not 0.96999999999999997.
+  char value[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(value, sizeof value, "%.*g", digits, target.value);
+    if (std::strtod(value, nullptr) == target.value) break;
+  }
+  return target.metric + ":" + value;
+}
+
+bool target_reached(const run_target& target, const trainer::epoch_metrics& epoch) {
+  const double value = column_of(target.metric).get(epoch);
+  if (std::isnan(value)) return false;
+  return target.at_most ? value <= target.value : value >= target.value;
+}
+
+std::string describe_target(const run_record& run) {
+  const auto target = run.config.find("target");
+  if (target == run.config.end() || target->get<std::string>().empty()) return "";
+  const auto epoch = run_level_value(run, "target_reached_epoch");
+  const auto seconds = run_level_value(run, "time_to_target_seconds");
+  char text[160];
+  if (epoch && seconds) {
+    std::snprintf(text, sizeof text, " reached at epoch %lld, %.3f s after training began (warm-up included)",
+                  static_cast<long long>(*epoch), *seconds);
+  } else {
+    std::snprintf(text, sizeof text, " not reached in %zu epochs", run.epochs.size());
+  }
+  return target->get<std::string>() + text;
 }
 
 epoch_match match_epoch(const trainer::epoch_metrics& recorded, const trainer::epoch_metrics& repeated,

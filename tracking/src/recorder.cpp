@@ -7,10 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include "build_commit.h"
 #include "build_info.h"
+#include "trackbench/tracking/compare.h"
 #include "trackbench/tracking/environment.h"
 #include "trackbench/trainer/checksum.h"
 
@@ -232,7 +234,8 @@ code_state capture_code() {
 }
 
 run_record describe_run(const trainer::trainer& run, const trainer::dataset& data, const run_origin& origin,
-                        const std::string& command_line, const nlohmann::ordered_json& tags, bool keep_weights) {
+                        const std::string& command_line, const nlohmann::ordered_json& tags, bool keep_weights,
+                        const std::optional<run_target>& target) {
   run_record record;
   record.identity = {{"schema", schema_name},
                      {"schema_version", schema_version},
@@ -245,10 +248,16 @@ run_record describe_run(const trainer::trainer& run, const trainer::dataset& dat
                      {"error", ""},
                      {"start_time", utc_timestamp()},
                      {"end_time", ""},
-                     {"command_line", command_line}};
+                     {"command_line", command_line},
+                     {"warmup_seconds", run.warmup_seconds()},
+                     {"target_reached_epoch", 0},
+                     {"time_to_target_seconds", std::numeric_limits<double>::quiet_NaN()}};
   record.tags = tags;
   record.config = describe_config(run);
   record.config["keep_weights"] = keep_weights ? "all" : "none";
+  record.config["precision"] = kernels::to_string(run.config().precision);
+  record.config["cuda_graphs"] = run.uses_cuda_graphs();
+  record.config["target"] = target ? to_string(*target) : std::string();
   record.environment = to_json(capture_environment());
   auto code = capture_code();
   record.code = std::move(code.fields);
@@ -303,6 +312,9 @@ trainer::train_config config_from_record(const nlohmann::ordered_json& config) {
     const auto device_used = config.at("device_used").get<std::string>();
     c.device = device_used.rfind("cuda", 0) == 0 ? trainer::device_kind::cuda : trainer::device_kind::cpu;
     c.validation_fraction = config.at("validation_fraction").get<double>();
+    // Absent before schema version 3, whose GPU runs left cuDNN at LibTorch's TF32 default.
+    if (config.contains("precision")) c.precision = trainer::parse_precision_flag(config["precision"].get<std::string>());
+    c.cuda_graphs = config.value("cuda_graphs", false);
     if (config.at("model").get<std::string>() != "digit_cnn") {
       throw input_error("model '" + config.at("model").get<std::string>() + "' is not digit_cnn");
     }
@@ -313,6 +325,16 @@ trainer::train_config config_from_record(const nlohmann::ordered_json& config) {
     throw snapshot_error(std::string("config: ") + e.what());
   }
   return c;
+}
+
+std::optional<run_target> target_from_record(const nlohmann::ordered_json& config) {
+  const auto found = config.find("target");
+  if (found == config.end() || found->get<std::string>().empty()) return std::nullopt;
+  try {
+    return parse_target(found->get<std::string>());
+  } catch (const input_error& e) {
+    throw snapshot_error(std::string("config 'target': ") + e.what());
+  }
 }
 
 std::vector<array_record> to_records(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {

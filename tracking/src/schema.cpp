@@ -146,7 +146,8 @@ const std::vector<field>& identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.run\""},
       {"schema_version", t::int64, "",
-       "3 for this layout (2: before the checksums, 1: before keep_weights); readers refuse a newer version"},
+       "3 for this layout (2: before the checksums, precision, target and warmup_seconds; 1: before keep_weights); "
+       "readers refuse a newer version"},
       {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
       {"run_id", t::text, "", "unique, sorts by start time: <UTC yyyymmddThhmmss.mmmZ>-<8 random hex digits>"},
       {"parent_run_id", t::text, "", "run this one resumed or reproduced; empty for a fresh run"},
@@ -158,6 +159,16 @@ const std::vector<field>& identity_fields() {
       {"start_time", t::text, "UTC", "ISO 8601, e.g. 2026-11-27T02:37:55.120Z"},
       {"end_time", t::text, "UTC", "ISO 8601; empty while running"},
       {"command_line", t::text, "", "the full command line, arguments joined by spaces, shell-quoted where needed"},
+      {"warmup_seconds", t::float64, "s",
+       "wall time of the set-up before the first step (data and model on the device, the CUDA context), apart from "
+       "the epochs",
+       3, at_least(0.0)},
+      {"target_reached_epoch", t::int64, "epochs", "first epoch that reached config target; 0 when none did (yet)", 3,
+       range(0, max_epochs)},
+      {"time_to_target_seconds", t::float64, "s",
+       "warmup_seconds plus the epoch_seconds of epochs 1 to target_reached_epoch (recording excluded); NaN when "
+       "not reached",
+       3, or_absent(at_least(0.0))},
       {"record_sha256", t::text, "hex",
        "SHA-256 over every other field, tag, metric value and confusion matrix and the diff, serialised as "
        "docs/snapshot-format.md says; absent before version 3 (unchecksummed files)",
@@ -192,6 +203,18 @@ const std::vector<field>& config_fields() {
        "--keep-weights: all (weights after every epoch and the state to resume from) or none (the record alone); "
        "absent in version 1 files, which keep them all",
        2, one_of({"all", "none"})},
+      {"precision", t::text, "",
+       "--precision: fp32 (IEEE products and sums) or tf32 (tensor cores) for cuDNN, cuBLAS and the custom kernels; "
+       "absent before version 3 (cuDNN then ran TF32, cuBLAS FP32)",
+       3, one_of({"fp32", "tf32"})},
+      {"cuda_graphs", t::boolean, "",
+       "the steps ran as CUDA graph replays (--cuda-graphs on, a CUDA device, not SGD with one_cycle); false on "
+       "the CPU; absent before version 3 (no graphs)",
+       3},
+      {"target", t::text, "",
+       "--target METRIC:VALUE: training stopped after the first epoch whose metric reached VALUE (>= for accuracies, "
+       "<= for losses); empty for none",
+       3},
   };
   return fields;
 }

@@ -557,6 +557,17 @@ void snapshot_writer::append_metrics_only(const trainer::epoch_metrics& metrics)
   record_ = std::move(after);
 }
 
+void snapshot_writer::record_target_reached(std::int64_t epoch, double seconds) {
+  const auto change = [&](hid_t file) {
+    const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
+    hdf5::write_int64(root.get(), "target_reached_epoch", epoch);
+    hdf5::write_float64(root.get(), "time_to_target_seconds", seconds);
+  };
+  commit(change, record_.epochs.size(), false);
+  record_.identity["target_reached_epoch"] = epoch;
+  record_.identity["time_to_target_seconds"] = seconds;
+}
+
 void snapshot_writer::finish(const std::string& status, const std::string& error) {
   auto after = record_;
   after.identity["status"] = status;

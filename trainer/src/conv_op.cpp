@@ -135,7 +135,7 @@ std::pair<Tensor, Tensor> parameter_gradients(const Tensor& input, const Tensor&
 class conv2d_function : public torch::autograd::Function<conv2d_function> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const Tensor& weight, const Tensor& bias,
-                        std::int64_t padding, bool relu) {
+                        std::int64_t padding, bool relu, kernels::precision precision) {
     const auto shape = checked_shape(input, weight, bias, padding);
 #if TRACKBENCH_WITH_CUDA
     const c10::cuda::OptionalCUDAGuard guard(input.is_cuda() ? std::optional<c10::Device>(input.device()) : std::nullopt);
@@ -144,6 +144,8 @@ class conv2d_function : public torch::autograd::Function<conv2d_function> {
     // With ReLU fused, the output tells backward where the gradient passes.
     ctx->save_for_backward({input, weight, relu ? output : Tensor()});
     ctx->saved_data["padding"] = padding;
+    // The run's precision, for the backward passes' kernels as for forward's.
+    ctx->saved_data["precision"] = static_cast<std::int64_t>(precision);
     return output;
   }
 
@@ -163,14 +165,15 @@ class conv2d_function : public torch::autograd::Function<conv2d_function> {
     if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
       std::tie(grad_weight, grad_bias) = parameter_gradients(input, grad, weight, shape);
     }
-    return {grad_input, grad_weight, grad_bias, Tensor(), Tensor()};
+    return {grad_input, grad_weight, grad_bias, Tensor(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
-Tensor custom_conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, std::int64_t padding, bool relu) {
-  return conv2d_function::apply(input, weight, bias, padding, relu);
+Tensor custom_conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, std::int64_t padding, bool relu,
+                     kernels::precision precision) {
+  return conv2d_function::apply(input, weight, bias, padding, relu, precision);
 }
 
 }  // namespace trackbench::trainer

@@ -29,7 +29,7 @@ std::string to_string(conv_backend backend) {
 std::vector<std::string> conv_backend_names() { return {"cudnn", "custom", "reference"}; }
 
 torch::Tensor conv2d(conv_backend backend, const torch::Tensor& input, const torch::Tensor& weight,
-                     const torch::Tensor& bias, std::int64_t padding, bool relu) {
+                     const torch::Tensor& bias, std::int64_t padding, bool relu, kernels::precision precision) {
   switch (backend) {
     case conv_backend::cudnn: {
       auto output = torch::conv2d(input, weight, bias, /*stride=*/1, padding);
@@ -37,15 +37,16 @@ torch::Tensor conv2d(conv_backend backend, const torch::Tensor& input, const tor
     }
     case conv_backend::custom:
       TORCH_CHECK(input.is_cuda(), "conv backend custom runs the CUDA kernels; CPU tensors need --conv reference");
-      return custom_conv2d(input, weight, bias, padding, relu);
+      return custom_conv2d(input, weight, bias, padding, relu, precision);
     case conv_backend::reference:
       TORCH_CHECK(input.is_cpu(), "conv backend reference runs on the CPU; CUDA tensors need --conv custom");
-      return custom_conv2d(input, weight, bias, padding, relu);
+      return custom_conv2d(input, weight, bias, padding, relu, precision);
   }
   throw input_error("conv backend " + std::to_string(static_cast<int>(backend)) + " is not available");
 }
 
-digit_cnn_impl::digit_cnn_impl(conv_backend backend) : backend_(backend) {
+digit_cnn_impl::digit_cnn_impl(conv_backend backend, kernels::precision precision)
+    : backend_(backend), precision_(precision) {
   // The Conv2d modules own the parameters and their default initialisation; forward()
   // routes the arithmetic through the seam instead of their own forward().
   conv1_ = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3)));
@@ -57,9 +58,9 @@ digit_cnn_impl::digit_cnn_impl(conv_backend backend) : backend_(backend) {
 }
 
 torch::Tensor digit_cnn_impl::forward(torch::Tensor x) {
-  x = conv2d(backend_, x, conv1_->weight, conv1_->bias, 0, /*relu=*/true);
+  x = conv2d(backend_, x, conv1_->weight, conv1_->bias, 0, /*relu=*/true, precision_);
   // conv2's ReLU comes after the pooling: they commute, and it then touches a quarter of the values.
-  x = conv2d(backend_, x, conv2_->weight, conv2_->bias, 0, /*relu=*/false);
+  x = conv2d(backend_, x, conv2_->weight, conv2_->bias, 0, /*relu=*/false, precision_);
   if (x.is_cpu()) {
     x = pool_relu_dropout(x, is_training() ? dropout1_->options.p() : 0.0);
   } else {

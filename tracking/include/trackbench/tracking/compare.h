@@ -22,13 +22,32 @@ std::vector<field_difference> differing_fields(const std::vector<const run_recor
 
 // A run's value of a metric for comparison: accuracies, precision, recall and F1 in percent;
 // times and throughput as the median over epochs (the first epoch carries warm-up);
-// peak memory as the maximum; everything else at the final epoch. nullopt when not recorded.
+// peak memory as the maximum; everything else at the final epoch; the run-level values
+// warmup_seconds, target_reached_epoch and time_to_target_seconds as recorded. nullopt when
+// not recorded (a target not reached, a file older than schema version 3).
 std::optional<double> summary_metric(const run_record& run, const std::string& metric);
 // The same metric for one epoch, scaled alike; nullopt when the epoch does not record it.
 std::optional<double> epoch_metric(const trainer::epoch_metrics& epoch, const std::string& metric);
-// Metric names summary_metric accepts: the metric columns and the short aliases test_acc,
-// val_acc, train_acc, val_loss.
+// Metric names summary_metric accepts: the metric columns, the short aliases test_acc,
+// val_acc, train_acc, val_loss, and the run-level values.
 std::vector<std::string> summary_metric_names();
+
+// train --target METRIC:VALUE (test_accuracy:0.97, val_loss:0.05): training stops after the
+// first epoch whose metric reaches VALUE, in the metric's own unit (fractions as fractions).
+struct run_target {
+  std::string metric;     // a metric column's name, aliases resolved
+  double value = 0.0;
+  bool at_most = false;   // losses: reached at <= value; accuracy, precision, recall, F1: at >=
+};
+// Throws input_error naming --target and what was expected: an accuracy, precision, recall,
+// F1 or loss metric, a finite value, a fraction within (0, 1], a loss >= 0.
+run_target parse_target(const std::string& text);
+std::string to_string(const run_target& target);  // "test_accuracy:0.97"
+// Whether `epoch` reaches the target; an absent value (no validation split) never does.
+bool target_reached(const run_target& target, const trainer::epoch_metrics& epoch);
+// "test_accuracy:0.97 reached at epoch 3, 12.4 s after training began", or "... not reached in
+// 5 epochs"; empty for a run without a target.
+std::string describe_target(const run_record& run);
 
 // "test_acc:-0.5": fail when a run's value is more than 0.5 below the first run's;
 // "epoch_seconds:+10%": fail when it is more than 10% above it.

@@ -5,12 +5,14 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "trackbench/tracking/bench.h"
+#include "trackbench/tracking/compare.h"
 #include "trackbench/tracking/snapshot.h"
 #include "trackbench/trainer/train.h"
 
@@ -46,9 +48,15 @@ struct run_origin {
 };
 
 // Everything a snapshot records before the first epoch. `tags` maps keys to text;
-// `keep_weights` false records the metrics alone (`--keep-weights none`).
+// `keep_weights` false records the metrics alone (`--keep-weights none`); `target` is the run's
+// --target (the config records it; whether it was reached comes later).
 run_record describe_run(const trainer::trainer& run, const trainer::dataset& data, const run_origin& origin,
-                        const std::string& command_line, const nlohmann::ordered_json& tags, bool keep_weights);
+                        const std::string& command_line, const nlohmann::ordered_json& tags, bool keep_weights,
+                        const std::optional<run_target>& target = std::nullopt);
+
+// The --target a snapshot's config records; nullopt when none (or before schema version 3).
+// Throws snapshot_error when it does not parse.
+std::optional<run_target> target_from_record(const nlohmann::ordered_json& config);
 
 // Everything a bench snapshot records before its benchmarks: identity (end_time still empty),
 // environment, code, and `data` (the data set the suites read).

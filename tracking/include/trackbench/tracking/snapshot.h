@@ -24,8 +24,10 @@
 namespace trackbench::tracking {
 
 inline constexpr const char* schema_name = "trackbench.run";
-// Version 3 added the checksums (HDF5 1.10 metadata checksums, identity record_sha256), version 2
-// config keep_weights; older files are still read (version 1 as keeping weights), unchecksummed.
+// Version 3 added the checksums (HDF5 1.10 metadata checksums, identity record_sha256), config
+// precision, cuda_graphs and target, and the root's warmup_seconds, target_reached_epoch and
+// time_to_target_seconds; version 2 config keep_weights. Older files are still read (version 1 as
+// keeping weights), unchecksummed and without the newer fields.
 inline constexpr std::int64_t schema_version = 3;
 
 // A snapshot that cannot be read: truncated, corrupt, foreign, crafted or from a newer
@@ -105,6 +107,8 @@ class snapshot_writer {
                      const std::vector<std::vector<array_record>>& parameters, const saved_state& state);
   // Adds one completed epoch's metrics row alone, to a snapshot that keeps no weights.
   void append_metrics_only(const trainer::epoch_metrics& metrics);
+  // The run reached its config target after `epoch` (1-based), `seconds` after training began.
+  void record_target_reached(std::int64_t epoch, double seconds);
 
   // Sets the final status ("completed", "failed", "interrupted"), the error text and the end
   // time, and waits until it is on disk.

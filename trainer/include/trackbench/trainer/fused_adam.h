@@ -6,6 +6,8 @@
 // decay; its rounding may differ from torch::optim::Adam's in the last bits.
 #include <torch/torch.h>
 
+#include <map>
+
 namespace trackbench::trainer {
 
 class fused_adam : public torch::optim::Adam {
@@ -13,6 +15,20 @@ class fused_adam : public torch::optim::Adam {
   using torch::optim::Adam::Adam;
   // AMSGrad and closures are refused (TORCH_CHECK): the trainer uses neither.
   torch::Tensor step(LossClosure closure = nullptr) override;
+
+  // For a step captured into a CUDA graph, whose replays cannot read host numbers: from here on
+  // each parameter's step count lives in a float32 tensor beside it that step() advances on the
+  // device, and the rate is read from `learning_rate` (a float32 scalar on the parameters'
+  // device, which the caller fills before each step). Missing state is created as the first
+  // step would create it (zeros, step 0), so that a capture allocates nothing that must outlive
+  // it. The kernel computes in float either way, so the results are the same bits as before.
+  void use_device_scalars(torch::Tensor learning_rate);
+  // Copies the device step counts back into the parameters' states, which capture reads.
+  void sync_host_steps();
+
+ private:
+  torch::Tensor learning_rate_;                        // undefined: host scalars
+  std::map<const void*, torch::Tensor> device_steps_;  // by parameter
 };
 
 }  // namespace trackbench::trainer

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "trackbench/kernels/precision.h"
+
 namespace trackbench::trainer {
 
 enum class conv_backend {
@@ -20,8 +22,11 @@ std::vector<std::string> conv_backend_names();
 
 // The seam: every convolution of the model goes through here (stride 1), with the ReLU that
 // follows it, so backends that fuse it into their epilogue can.
+// `precision` is the run's (--precision); cuDNN takes it from LibTorch's TF32 switch, which the
+// trainer sets to match, and the custom op carries it to its kernels.
 torch::Tensor conv2d(conv_backend backend, const torch::Tensor& input, const torch::Tensor& weight,
-                     const torch::Tensor& bias, std::int64_t padding, bool relu);
+                     const torch::Tensor& bias, std::int64_t padding, bool relu,
+                     kernels::precision precision = kernels::precision::fp32);
 
 // The block after the second convolution, 2x2 max pooling, ReLU and dropout, as one autograd
 // op on the CPU: one pass over the convolution's output instead of four (max_pool2d, relu,
@@ -41,12 +46,15 @@ torch::Tensor pool_relu_dropout(const torch::Tensor& input, double drop);
 // Parameter names (conv1.weight, ..., fc2.bias) match the PyTorch example's.
 class digit_cnn_impl : public torch::nn::Module {
  public:
-  explicit digit_cnn_impl(conv_backend backend = conv_backend::cudnn);
+  explicit digit_cnn_impl(conv_backend backend = conv_backend::cudnn,
+                          kernels::precision precision = kernels::precision::fp32);
   torch::Tensor forward(torch::Tensor input);  // [N,1,28,28] float -> [N,10] log-probabilities
   conv_backend backend() const { return backend_; }
+  kernels::precision precision() const { return precision_; }
 
  private:
   conv_backend backend_;
+  kernels::precision precision_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
   torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
   torch::nn::Dropout dropout1_{nullptr}, dropout2_{nullptr};

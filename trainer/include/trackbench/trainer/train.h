@@ -8,47 +8,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "trackbench/trainer/config.h"
 #include "trackbench/trainer/datasets.h"
 #include "trackbench/trainer/metrics.h"
-#include "trackbench/trainer/model.h"
 
 namespace trackbench::trainer {
-
-enum class optimizer_kind { adam, sgd };
-enum class device_kind { automatic, cpu, cuda };
-
-optimizer_kind parse_optimizer(const std::string& name);  // throws input_error
-std::string to_string(optimizer_kind kind);
-device_kind parse_device(const std::string& name);  // auto, cpu, cuda; throws input_error
-std::string to_string(device_kind kind);
-
-// Everything that affects the result of a run.
-struct train_config {
-  std::string dataset = "mnist-sample";
-  std::optional<std::filesystem::path> data_dir;
-  conv_backend conv = conv_backend::cudnn;
-  optimizer_kind optimizer = optimizer_kind::adam;
-  double learning_rate = 1e-3;
-  double momentum = 0.9;  // SGD only
-  double weight_decay = 0.0;
-  bool one_cycle = false;  // one-cycle learning rate: warm up to learning_rate, then anneal
-  std::int64_t batch_size = 64;
-  std::int64_t eval_batch_size = 1000;
-  int epochs = 10;
-  std::uint64_t seed = 1;
-  int threads = 0;  // CPU threads; 0: every hardware thread
-  bool deterministic = false;
-  device_kind device = device_kind::automatic;
-  double validation_fraction = 0.1;
-};
-
-// Throws input_error naming the flag of the first bad value.
-void validate(const train_config& config);
-
-// The device a run trains on; throws input_error when CUDA is asked for and unusable.
-torch::Device resolve_device(device_kind kind);
 
 // Learning rate at `step` (0-based) of `total_steps` under the one-cycle schedule:
 // cosine warm-up from max/25 over the first 30% of steps, then cosine decay to max/25e4.
@@ -86,8 +53,21 @@ struct training_state {
 
 class trainer {
  public:
-  // Applies threads, seed and determinism settings, and moves the data to the device once.
+  // Applies threads, seed, determinism and precision settings, and moves the data to the device once.
   trainer(train_config config, const dataset& data);
+  ~trainer();
+  trainer(const trainer&) = delete;
+  trainer& operator=(const trainer&) = delete;
+
+  // The set-up before the first step that depends on the state training starts from: on CUDA
+  // with graphs, capturing them (after a few eager steps whose effects are then undone). Call
+  // it after restore_state; train_epoch, train_step and evaluate_test call it when it has not
+  // run. Its time adds to warmup_seconds().
+  void prepare();
+  // Whether the steps run as CUDA graph replays: config cuda_graphs on a CUDA device, except
+  // SGD with --one-cycle, whose LibTorch update takes the rate as a host number a replay cannot
+  // change.
+  bool uses_cuda_graphs() const;
 
   // Trains epoch `epoch` (1-based) and evaluates. Throws training_error on a non-finite loss.
   epoch_metrics train_epoch(int epoch, training_observer* observer = nullptr);
@@ -100,17 +80,22 @@ class trainer {
   };
   // One optimizer step (forward, loss, backward, update) on the training images at `indices`
   // (int64 positions in the training split, on the training device), as train_epoch takes each
-  // step; benchmarks time it alone. The loss is not checked: train_epoch does that.
+  // step; benchmarks time it alone. The loss is not checked: train_epoch does that. With CUDA
+  // graphs a step of a captured batch size is a replay, whose results the next replay overwrites.
   step_result train_step(const torch::Tensor& indices);
   // Epochs first_epoch..epochs of the config (all of them by default).
   std::vector<epoch_metrics> run(training_observer* observer = nullptr, int first_epoch = 1);
 
   training_state capture_state(int epochs_done);
-  // Throws input_error when the state does not fit this model and optimizer.
+  // Throws input_error when the state does not fit this model and optimizer. Not after
+  // prepare() captured CUDA graphs, which hold the state's tensors (std::logic_error).
   void restore_state(const training_state& state);
 
   classification_metrics evaluate_test();
 
+  // Wall time of the set-up before the first step: seeding, the split, the data and the model
+  // on the device (with the CUDA context on a GPU), and prepare(). Time to a target counts it.
+  double warmup_seconds() const { return warmup_seconds_; }
   const train_config& config() const { return config_; }
   const torch::Device& device() const { return device_; }
   int threads() const { return threads_; }
@@ -131,16 +116,39 @@ class trainer {
     torch::Tensor labels;  // int64 [N] on the device
   };
 
+  struct cuda_graphs;  // the captured graphs and their static buffers (train_graphs.cpp)
+
   torch::Tensor normalise(const torch::Tensor& images) const;
+  // One step as LibTorch runs it op by op: what train_step runs without graphs, and what the
+  // training graphs capture.
+  step_result eager_step(const torch::Tensor& indices);
+  // Sets the optimizer's rate, and the device copy a graph replay reads.
+  void apply_learning_rate(double learning_rate);
   classification_metrics evaluate(const resident_split& split);
+  // The metrics of an evaluation from its device sums: loss summed over `count` images, and the
+  // confusion counts (int64 [class_count * class_count], actual-major).
+  static classification_metrics evaluation_metrics(const torch::Tensor& loss_sum, const torch::Tensor& confusion,
+                                                   std::int64_t count);
+  // train_graphs.cpp: capture, and the replays that stand in for eager_step and evaluate.
+  void capture_graphs();
+  // Replays the training graph of `indices`' batch size: the step, its loss into the epoch's
+  // losses at `step`, its loss and correct count added to the epoch's totals.
+  step_result replay_step(const torch::Tensor& indices, std::int64_t step);
+  bool has_step_graph(std::int64_t batch_size) const;
+  classification_metrics evaluate_with_graphs(const resident_split& split);
+  // The epoch totals the training graphs add to, zeroed: losses per step, loss sum, correct.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> zeroed_graph_totals();
 
   train_config config_;
   torch::Device device_;
   int threads_ = 0;
+  double warmup_seconds_ = 0.0;
   train_validation_split split_;
   resident_split train_, validation_, test_;
   digit_cnn model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  bool prepared_ = false;
+  std::unique_ptr<cuda_graphs> graphs_;  // set by prepare() when uses_cuda_graphs()
 };
 
 }  // namespace trackbench::trainer

@@ -1,0 +1,108 @@
+// Capturing and restoring the state a run continues from: parameters, optimizer state and the
+// random generators.
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include "trackbench/trainer/errors.h"
+#include "trackbench/trainer/fused_adam.h"
+#include "trackbench/trainer/train.h"
+
+namespace trackbench::trainer {
+namespace {
+
+torch::Tensor generator_state(const torch::Device& device) {
+  auto generator = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void set_generator_state(const torch::Device& device, const torch::Tensor& state) {
+  auto generator = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
+}
+
+}  // namespace
+
+training_state trainer::capture_state(int epochs_done) {
+  // With CUDA graphs Adam counts its steps on the device.
+  if (auto* adam = dynamic_cast<fused_adam*>(optimizer_.get())) adam->sync_host_steps();
+  training_state state;
+  state.epochs_done = epochs_done;
+  auto cpu_copy = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU).clone(); };
+  for (const auto& item : model_->named_parameters()) {
+    state.parameters.emplace_back(item.key(), cpu_copy(item.value()));
+    const auto found = optimizer_->state().find(item.value().unsafeGetTensorImpl());
+    if (found == optimizer_->state().end()) continue;  // no step taken yet
+    if (config_.optimizer == optimizer_kind::adam) {
+      const auto& adam = static_cast<const torch::optim::AdamParamState&>(*found->second);
+      state.optimizer_state.emplace_back(item.key() + ".step", torch::tensor(adam.step(), torch::kInt64));
+      state.optimizer_state.emplace_back(item.key() + ".exp_avg", cpu_copy(adam.exp_avg()));
+      state.optimizer_state.emplace_back(item.key() + ".exp_avg_sq", cpu_copy(adam.exp_avg_sq()));
+    } else {
+      const auto& sgd = static_cast<const torch::optim::SGDParamState&>(*found->second);
+      if (sgd.momentum_buffer().defined()) {
+        state.optimizer_state.emplace_back(item.key() + ".momentum_buffer", cpu_copy(sgd.momentum_buffer()));
+      }
+    }
+  }
+  state.cpu_generator = generator_state(torch::kCPU);
+  if (device_.is_cuda()) state.cuda_generator = generator_state(device_);
+  return state;
+}
+
+void trainer::restore_state(const training_state& state) {
+  if (graphs_) throw std::logic_error("restore_state after prepare(): the captured CUDA graphs hold the current state");
+  std::map<std::string, torch::Tensor> saved(state.parameters.begin(), state.parameters.end());
+  std::map<std::string, torch::Tensor> saved_optimizer(state.optimizer_state.begin(), state.optimizer_state.end());
+  // Removes and returns `name`, checked against the shape and type of `like` (on any device).
+  auto take = [](std::map<std::string, torch::Tensor>& from, const std::string& name, const torch::Tensor& like,
+                 const char* what) {
+    const auto found = from.find(name);
+    if (found == from.end()) throw input_error("saved " + std::string(what) + " has no '" + name + "'");
+    if (found->second.sizes() != like.sizes() || found->second.scalar_type() != like.scalar_type()) {
+      throw input_error("saved " + std::string(what) + " '" + name + "' has shape " + c10::str(found->second.sizes()) +
+                        " " + std::string(c10::toString(found->second.scalar_type())) + ", expected " +
+                        c10::str(like.sizes()) + " " + std::string(c10::toString(like.scalar_type())));
+    }
+    auto tensor = found->second;
+    from.erase(found);
+    return tensor;
+  };
+
+  // Everything is checked before anything changes, so a refused state leaves the trainer as it was.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> parameter_values;
+  std::vector<std::pair<void*, std::unique_ptr<torch::optim::OptimizerParamState>>> optimizer_values;
+  for (const auto& item : model_->named_parameters()) {
+    const auto& name = item.key();
+    const auto& param = item.value();
+    parameter_values.emplace_back(param, take(saved, name, param, "parameters"));
+    if (saved_optimizer.empty()) continue;
+    if (config_.optimizer == optimizer_kind::adam) {
+      auto adam = std::make_unique<torch::optim::AdamParamState>();
+      adam->step(take(saved_optimizer, name + ".step", torch::tensor(std::int64_t{0}), "optimizer state").item<std::int64_t>());
+      adam->exp_avg(take(saved_optimizer, name + ".exp_avg", param, "optimizer state").to(device_));
+      adam->exp_avg_sq(take(saved_optimizer, name + ".exp_avg_sq", param, "optimizer state").to(device_));
+      optimizer_values.emplace_back(param.unsafeGetTensorImpl(), std::move(adam));
+    } else if (saved_optimizer.count(name + ".momentum_buffer") > 0) {
+      auto sgd = std::make_unique<torch::optim::SGDParamState>();
+      sgd->momentum_buffer(take(saved_optimizer, name + ".momentum_buffer", param, "optimizer state").to(device_));
+      optimizer_values.emplace_back(param.unsafeGetTensorImpl(), std::move(sgd));
+    }
+  }
+  if (!saved.empty()) throw input_error("saved parameters have '" + saved.begin()->first + "', which this model lacks");
+  if (!saved_optimizer.empty()) {
+    throw input_error("saved optimizer state has '" + saved_optimizer.begin()->first + "', which " +
+                      to_string(config_.optimizer) + " does not keep");
+  }
+
+  torch::NoGradGuard no_grad;
+  for (auto& [param, value] : parameter_values) param.copy_(value);
+  optimizer_->state().clear();
+  for (auto& [key, value] : optimizer_values) optimizer_->state()[key] = std::move(value);
+  set_generator_state(torch::kCPU, state.cpu_generator);
+  if (device_.is_cuda() && state.cuda_generator.defined()) set_generator_state(device_, state.cuda_generator);
+}
+
+}  // namespace trackbench::trainer
