@@ -74,12 +74,14 @@ void for_each_chunk(const kernels::conv2d_shape& shape, F chunk) {
   });
 }
 
+// The CPU references compute IEEE FP32 whatever the precision; the CUDA kernels take it (0: the
+// default version).
 Tensor forward_output(const Tensor& input, const Tensor& weight, const Tensor& bias, const kernels::conv2d_shape& s,
-                      bool relu) {
+                      bool relu, kernels::precision precision) {
   auto output = torch::empty({s.batch, s.out_channels, s.out_height(), s.out_width()}, input.options());
   if (input.is_cuda()) {
     kernels::conv2d_forward_cuda(input.data_ptr<float>(), weight.data_ptr<float>(), bias.data_ptr<float>(),
-                                 output.data_ptr<float>(), s, relu, current_stream(input));
+                                 output.data_ptr<float>(), s, relu, current_stream(input), 0, precision);
     return output;
   }
   const std::int64_t in_image = s.in_channels * s.height * s.width, out_image = output[0].numel();
@@ -90,11 +92,12 @@ Tensor forward_output(const Tensor& input, const Tensor& weight, const Tensor& b
   return output;
 }
 
-Tensor input_gradient(const Tensor& grad, const Tensor& weight, const kernels::conv2d_shape& s) {
+Tensor input_gradient(const Tensor& grad, const Tensor& weight, const kernels::conv2d_shape& s,
+                      kernels::precision precision) {
   auto grad_input = torch::empty({s.batch, s.in_channels, s.height, s.width}, grad.options());
   if (grad.is_cuda()) {
     kernels::conv2d_backward_input_cuda(grad.data_ptr<float>(), weight.data_ptr<float>(), grad_input.data_ptr<float>(),
-                                        s, current_stream(grad));
+                                        s, current_stream(grad), 0, precision);
     return grad_input;
   }
   const std::int64_t in_image = grad_input[0].numel(), out_image = grad[0].numel();
@@ -106,15 +109,15 @@ Tensor input_gradient(const Tensor& grad, const Tensor& weight, const kernels::c
 }
 
 std::pair<Tensor, Tensor> parameter_gradients(const Tensor& input, const Tensor& grad, const Tensor& weight,
-                                              const kernels::conv2d_shape& s) {
+                                              const kernels::conv2d_shape& s, kernels::precision precision) {
   auto grad_weight = torch::empty_like(weight);
   auto grad_bias = torch::empty({s.out_channels}, grad.options());
   if (grad.is_cuda()) {
     const auto workspace =
-        torch::empty({kernels::conv2d_backward_weight_workspace_floats(s)}, grad.options());
+        torch::empty({kernels::conv2d_backward_weight_workspace_floats(s, 0, precision)}, grad.options());
     kernels::conv2d_backward_weight_cuda(input.data_ptr<float>(), grad.data_ptr<float>(), grad_weight.data_ptr<float>(),
                                          grad_bias.data_ptr<float>(), workspace.data_ptr<float>(), s,
-                                         current_stream(grad));
+                                         current_stream(grad), 0, precision);
     return {grad_weight, grad_bias};
   }
   // Each chunk's sums land in its own row, then the rows are added in chunk order.
@@ -140,7 +143,7 @@ class conv2d_function : public torch::autograd::Function<conv2d_function> {
 #if TRACKBENCH_WITH_CUDA
     const c10::cuda::OptionalCUDAGuard guard(input.is_cuda() ? std::optional<c10::Device>(input.device()) : std::nullopt);
 #endif
-    auto output = forward_output(input, weight, bias, shape, relu);
+    auto output = forward_output(input, weight, bias, shape, relu, precision);
     // With ReLU fused, the output tells backward where the gradient passes.
     ctx->save_for_backward({input, weight, relu ? output : Tensor()});
     ctx->saved_data["padding"] = padding;
@@ -155,15 +158,16 @@ class conv2d_function : public torch::autograd::Function<conv2d_function> {
     const Tensor& weight = saved[1];
     const Tensor& output = saved[2];
     const auto shape = shape_of(input, weight, ctx->saved_data["padding"].toInt());
+    const auto precision = static_cast<kernels::precision>(ctx->saved_data["precision"].toInt());
 #if TRACKBENCH_WITH_CUDA
     const c10::cuda::OptionalCUDAGuard guard(input.is_cuda() ? std::optional<c10::Device>(input.device()) : std::nullopt);
 #endif
     Tensor grad = grad_outputs[0].contiguous();
     if (output.defined()) grad = grad.masked_fill(output <= 0, 0.0);
     Tensor grad_input, grad_weight, grad_bias;
-    if (ctx->needs_input_grad(0)) grad_input = input_gradient(grad, weight, shape);
+    if (ctx->needs_input_grad(0)) grad_input = input_gradient(grad, weight, shape, precision);
     if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
-      std::tie(grad_weight, grad_bias) = parameter_gradients(input, grad, weight, shape);
+      std::tie(grad_weight, grad_bias) = parameter_gradients(input, grad, weight, shape, precision);
     }
     return {grad_input, grad_weight, grad_bias, Tensor(), Tensor(), Tensor()};
   }
