@@ -25,6 +25,7 @@ struct compare_flags {
   bool as_json = false;
   bool allow_hardware_mismatch = false;
   double min_change_percent = tracking::default_min_change * 100;
+  bool min_change_given = false;  // --min-change on the command line: refused for run snapshots
 };
 
 // The metrics shown side by side; rules may name any summary metric.
@@ -169,6 +170,10 @@ int compare(const compare_flags& flags) {
     }
     return compare_bench(flags, *loaded[0].bench, *loaded[1].bench);
   }
+  if (flags.min_change_given) {
+    throw input_error("--min-change applies to bench snapshots only; run snapshots are gated by --fail-on rules such "
+                      "as epoch_seconds:+10%");
+  }
   std::vector<tracking::gate_rule> rules;
   for (const auto& text : flags.rules) {
     if (tracking::is_bench_rule(text)) {
@@ -291,7 +296,10 @@ command add_compare_command(CLI::App& app) {
       ->default_val(flags->min_change_percent)
       ->check(CLI::Range(0.0, 100.0));
   sub->add_flag("--json", flags->as_json, "Print the comparison as JSON (default: off)");
-  return {sub, [flags] { return compare(*flags); }};
+  return {sub, [flags, sub] {
+            flags->min_change_given = sub->count("--min-change") > 0;
+            return compare(*flags);
+          }};
 }
 
 }  // namespace trackbench::cli

@@ -370,7 +370,9 @@ TEST(BenchCli, BadRulesAndMixedKindsAreInputErrors) {
   for (const auto& [args, fragment] :
        {std::pair{quoted(base) + " " + quoted(run), "is a bench snapshot but " + run.string() + " is not"},
         std::pair{quoted(run) + " " + quoted(base), "is a bench snapshot but " + run.string() + " is not"},
-        std::pair{quoted(run) + " " + quoted(run) + " --fail-on slower:5%", std::string("is a bench snapshot rule")}}) {
+        std::pair{quoted(run) + " " + quoted(run) + " --fail-on slower:5%", std::string("is a bench snapshot rule")},
+        std::pair{quoted(run) + " " + quoted(run) + " --min-change 2",
+                  std::string("--min-change applies to bench snapshots only")}}) {
     const auto result = run_trackbench("compare " + args);
     EXPECT_EQ(result.exit_code, 2) << args << "\n" << result.output;
     EXPECT_NE(result.output.find(fragment), std::string::npos) << args << "\n" << result.output;
