@@ -4,7 +4,8 @@
 #   scripts/gpu_check.sh stage [STAGE]      here: build for sm_90 (build/gpu-check) and stage the
 #                                           binaries with every shared library they need that is
 #                                           neither LibTorch's nor glibc's into STAGE
-#                                           (default build/gpu-check/stage)
+#                                           (default build/gpu-check/stage), and pack it into
+#                                           STAGE.tar.xz to carry
 #   scripts/gpu_check.sh run STAGE OUT      on the GPU machine: the CUDA tests, the kernels' tuning
 #                                           harness (kernels/dev), the GPU benchmarks
 #                                           of the kernels and trainer suites, a deterministic
@@ -86,6 +87,10 @@ stage() {
   cp "$build/CMakeCache.txt" "$stage_dir/build-cache.txt"  # what was built, and how
   { git -C "$root" rev-parse HEAD && git -C "$root" status --porcelain | sed 's/^/changed: /'; } >"$stage_dir/commit.txt" 2>&1
   say "staged $(du -sh "$stage_dir" | cut -f1) in $stage_dir: $(ls "$stage_dir/lib" | wc -l) libraries"
+  # With Fashion-MNIST the folder is about 100 MB; as one xz archive (binaries compress about
+  # 3 times, the data not at all) it is about half that, which is what travels to the GPU machine.
+  tar -C "$(dirname "$stage_dir")" -cf - "$(basename "$stage_dir")" | xz -T0 -6 >"$stage_dir.tar.xz"
+  say "archived as $stage_dir.tar.xz ($(du -sh "$stage_dir.tar.xz" | cut -f1)); there: tar -xJf it, then run"
 }
 
 # The environment a staged binary runs in: our libraries, then LibTorch's from python3's torch,
@@ -151,6 +156,7 @@ kill_and_resume() {
   local pid=$! snapshot=""
   # Epochs take well under a second on an H100/H200: poll the record for the third.
   for _ in $(seq 1 600); do
+    kill -0 "$pid" 2>/dev/null || break  # it ended by itself: nothing to kill
     snapshot="$(ls "$runs/killed"/*.h5 2>/dev/null | head -n1)"
     if [ -n "$snapshot" ] && python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); sys.exit(0 if len(f['metrics/epoch']) >= 3 else 1)" "$snapshot" 2>/dev/null; then
       break
@@ -270,7 +276,9 @@ run() {
     --benchmark_filter='/(custom|custom_v[0-9]+|cudnn_libtorch|cudnn)/(fp32|tf32)/(128|1024)/' \
     --benchmark_min_time=0.05 --benchmark_repetitions=3 --benchmark_out="$work/bench_kernels.json" \
     --benchmark_out_format=json || status=1
-  [ -f "$work/bench_kernels.json" ] && conv_ratios "$work/bench_kernels.json" >"$out/conv_ratios.md" 2>&1
+  if [ -s "$work/bench_kernels.json" ]; then
+    conv_ratios "$work/bench_kernels.json" >"$out/conv_ratios.md" 2>&1 || status=1
+  fi
   step bench_trainer 60 env TRACKBENCH_FASHION_MNIST_DIR="$data/fashion-mnist" "$bin/trackbench_bench_trainer" \
     --benchmark_filter='/cuda/' --benchmark_min_time=0.2 --benchmark_repetitions=3 \
     --benchmark_out="$work/bench_trainer.json" --benchmark_out_format=json || status=1
@@ -308,7 +316,7 @@ case "${1:-}" in
     run "$2" "$3"
     ;;
   *)
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
