@@ -20,6 +20,8 @@
 #include "console.h"
 #include "signals.h"
 #include "trackbench/tracking/bench.h"
+#include "trackbench/tracking/bench_gate.h"
+#include "trackbench/tracking/google_benchmark.h"
 #include "trackbench/tracking/recorder.h"
 #include "trackbench/trainer/datasets.h"
 #include "trackbench/trainer/errors.h"

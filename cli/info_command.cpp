@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "commands.h"
 #include "console.h"
 #include "trackbench/kernels/cuda_device.h"
@@ -35,14 +37,35 @@ command add_info_command(CLI::App& app) {
             row("cuda runtime", kernels::format_cuda_version(env.cuda.runtime_version));
             row("cuda driver", env.cuda.driver_version > 0 ? kernels::format_cuda_version(env.cuda.driver_version)
                                                            : "none (no NVIDIA driver loaded)");
+            row("nvidia driver", env.nvidia_driver_version.empty()
+                                     ? "none"
+                                     : env.nvidia_driver_version + (env.nvml.driver_version.empty() ? " (/proc)" : " (NVML)"));
+            if (!env.nvml.reason.empty()) row("nvml", printable(env.nvml.reason));
             if (!env.cuda.usable) {
               row("gpus", "no usable GPU: " + env.cuda.reason);
               return 0;
             }
-            for (const auto& gpu : env.cuda.devices) {
+            const auto gpus = tracking::to_json(env)["gpus"];
+            for (std::size_t i = 0; i < env.cuda.devices.size(); ++i) {
+              const auto& gpu = env.cuda.devices[i];
               row(fmt::format("gpu {}", gpu.index),
                   fmt::format("{}, compute capability {}.{}, {} SMs, {}, {}", gpu.name, gpu.compute_major,
                               gpu.compute_minor, gpu.sm_count, format_bytes(gpu.memory_bytes), gpu.uuid));
+              const auto& managed = gpus[i];
+              const auto mhz = [](const nlohmann::ordered_json& value) {
+                return value.get<std::int64_t>() < 0 ? std::string("?") : std::to_string(value.get<std::int64_t>());
+              };
+              const double watts = managed["power_limit_watts"].get<double>();
+              row("", fmt::format("PCI {}, SM {}/{} MHz, memory {}/{} MHz (now/max), power limit {}, ECC {}, "
+                                  "persistence {}{}",
+                                  managed["pci_bus_id"].get<std::string>().empty() ? "?" : managed["pci_bus_id"].get<std::string>(),
+                                  mhz(managed["sm_clock_mhz"]), mhz(managed["sm_clock_max_mhz"]),
+                                  mhz(managed["memory_clock_mhz"]), mhz(managed["memory_clock_max_mhz"]),
+                                  std::isnan(watts) ? std::string("?") : fmt::format("{:.0f} W", watts),
+                                  managed["ecc_mode"].get<std::string>(), managed["persistence_mode"].get<std::string>(),
+                                  managed["nvml_reason"].get<std::string>().empty()
+                                      ? ""
+                                      : " (" + printable(managed["nvml_reason"].get<std::string>()) + ")"));
             }
             return 0;
           }};

@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include "support/error_message.h"
 #include "support/hdf5_edit.h"
@@ -10,6 +11,8 @@
 #include "support/sample_records.h"
 #include "support/temp_dir.h"
 #include "trackbench/tracking/bench.h"
+#include "trackbench/tracking/bench_gate.h"
+#include "trackbench/tracking/google_benchmark.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::tracking {
@@ -117,8 +120,8 @@ TEST(BenchSnapshot, RefusesBrokenAndCraftedFiles) {
     EXPECT_THROW(read_bench_snapshot(cut), snapshot_error) << fraction;
   }
 
-  expect_edit_refused(dir, "version", [](hid_t file) { testing::set_int_attribute(file, "schema_version", 3); },
-                      "bench snapshot schema version 3; this trackbench reads up to 2");
+  expect_edit_refused(dir, "version", [](hid_t file) { testing::set_int_attribute(file, "schema_version", 4); },
+                      "bench snapshot schema version 4; this trackbench reads up to 3");
   expect_edit_refused(dir, "sample", [](hid_t file) { write_int64(file, "samples/iterations", 1, 5); },
                       "the record does not match its record_sha256: the file is corrupt");
   expect_edit_refused(dir, "foreign", [](hid_t file) { testing::set_text_attribute(file, "schema", "trackbench.run"); },
@@ -129,7 +132,7 @@ TEST(BenchSnapshot, RefusesBrokenAndCraftedFiles) {
     H5Gclose(group);
   }, "'benchmarks/extra' is not part of the snapshot schema");
   expect_edit_refused(dir, "missing", [](hid_t file) { H5Ldelete(file, "samples/cpu_seconds", H5P_DEFAULT); },
-                      "samples lacks one of its columns");
+                      "samples lacks its column 'cpu_seconds'");
   expect_edit_refused(dir, "owner", [](hid_t file) { write_int64(file, "samples/benchmark", 3, 7); },
                       "samples row 3 names benchmark 7");
   expect_edit_refused(dir, "repetition", [](hid_t file) { write_int64(file, "samples/repetition", 2, 5); },
@@ -274,6 +277,35 @@ TEST(BenchGateVerdicts, HardwareDifferencesNameTheField) {
   EXPECT_NE(differences[0].find("environment.cpu_model"), std::string::npos) << differences[0];
   EXPECT_NE(differences[0].find("-> Imaginary CPU 9000"), std::string::npos) << differences[0];
   EXPECT_NE(differences.back().find("environment.gpus (count)"), std::string::npos) << differences.back();
+
+  // NVML's power limit counts where both sides know it; an older or unmanaged side says nothing.
+  auto capped = other;
+  capped.environment["gpus"][0]["power_limit_watts"] = 500.0;
+  auto full = other;
+  full.environment["gpus"][0]["power_limit_watts"] = 700.0;
+  auto unknown = other;
+  unknown.environment["gpus"][0]["power_limit_watts"] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(hardware_differences(full, capped), std::vector<std::string>{"environment.gpus[0].power_limit_watts: 700.0 -> 500.0"});
+  EXPECT_TRUE(hardware_differences(full, unknown).empty());
+  EXPECT_TRUE(hardware_differences(other, capped).empty());
+}
+
+TEST(BenchSnapshot, ReadsAVersion2FileAsTrackbenchWroteIt) {
+  // tests/data/bench-schema-v2.h5: the tests' fixture suite at 4 repetitions, by the trackbench
+  // before bench schema version 3, checksummed, without NVML's fields.
+  const auto record = read_bench_snapshot(fs::path(TRACKBENCH_DATA_DIR) / "bench-schema-v2.h5");
+  EXPECT_EQ(record.identity["schema_version"], 2);
+  EXPECT_TRUE(checksummed(record));
+  EXPECT_FALSE(record.environment.contains("nvml_reason"));
+  ASSERT_EQ(record.benchmarks.size(), 2u);
+  EXPECT_EQ(record.benchmarks[0].samples.size(), 4u);
+  EXPECT_TRUE(record.benchmarks[1].skipped);
+}
+
+TEST(BenchSnapshot, ACurrentFileLackingAVersion3FieldIsRefusedNamingIt) {
+  temp_dir dir;
+  expect_edit_refused(dir, "nvml", [](hid_t file) { H5Adelete_by_name(file, "environment", "nvml_reason", H5P_DEFAULT); },
+                      "environment lacks 'nvml_reason', which files of this schema version carry");
 }
 
 // ---- the command line, without running any suite -------------------------------------------

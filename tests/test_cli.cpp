@@ -85,6 +85,18 @@ TEST(Cli, InfoDescribesTheMachine) {
   EXPECT_NE(json.output.find("\"libtorch_version\""), std::string::npos) << json.output;
 }
 
+TEST(Cli, InfoNamesTheDriverNvmlReports) {
+  const auto fake = testing::run_command(std::string("TRACKBENCH_NVML_LIBRARY='") + TRACKBENCH_FAKE_NVML + "' '" +
+                                         TRACKBENCH_EXECUTABLE + "' info");
+  EXPECT_EQ(fake.exit_code, 0) << fake.output;
+  EXPECT_NE(fake.output.find("nvidia driver      999.12.34 (NVML)"), std::string::npos) << fake.output;
+  const auto absent = testing::run_command(std::string("TRACKBENCH_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1 '") +
+                                           TRACKBENCH_EXECUTABLE + "' info");
+  EXPECT_EQ(absent.exit_code, 0) << absent.output;
+  EXPECT_NE(absent.output.find("nvml               cannot load /nonexistent/libnvidia-ml.so.1"), std::string::npos)
+      << absent.output;
+}
+
 TEST(Cli, VerifyChecksTheEmbeddedSample) {
   const auto result = run_trackbench("data verify mnist-sample");
   EXPECT_EQ(result.exit_code, 0) << result.output;

@@ -201,10 +201,21 @@ array_record weights(std::vector<float> values) {
 TEST(Compare, EpochMatchIsBitwiseOrNamesTheLargestDifference) {
   const auto a = run("a", {0.9}).epochs.front();
   auto b = a;
-  b.epoch_seconds += 5.0;  // wall time never counts against a reproduction
+  // Times, throughput and memory never count against a reproduction: the schema marks those
+  // columns not deterministic.
+  b.epoch_seconds += 5.0;
+  b.train_seconds += 4.0;
+  b.images_per_second *= 2.0;
+  b.peak_rss_bytes += 4096;
+  b.peak_cuda_bytes = std::int64_t{1} << 20;
   const auto equal = match_epoch(a, b, {weights({1, 2})}, {weights({1, 2})});
   EXPECT_TRUE(equal.metrics_equal);
   EXPECT_TRUE(equal.weights_equal);
+
+  auto rate = b;
+  rate.learning_rate = std::nextafter(a.learning_rate, 1.0);  // a learning rate does
+  EXPECT_FALSE(match_epoch(a, rate, {}, {}).metrics_equal);
+  EXPECT_EQ(match_epoch(a, rate, {}, {}).worst_metric, "learning_rate");
 
   b.test.loss = std::nextafter(a.test.loss, 2.0);
   b.test.confusion[3][5] = 1;

@@ -130,7 +130,7 @@ TEST_F(SnapshotTest, RoundTripKeepsEverySectionMetricWeightAndState) {
   const auto& record = reader.record();
   EXPECT_EQ(record.identity["status"], "completed");
   EXPECT_EQ(record.identity["schema"], "trackbench.run");
-  EXPECT_EQ(record.identity["schema_version"], 3);
+  EXPECT_EQ(record.identity["schema_version"], 4);
   EXPECT_EQ(record.config["keep_weights"], "all");
   EXPECT_EQ(record.config["precision"], "fp32");
   EXPECT_EQ(record.config["target"], "");
@@ -358,8 +358,85 @@ TEST_F(SnapshotTest, RefusesATruncatedFile) {
 
 TEST_F(SnapshotTest, RefusesANewerSchemaVersion) {
   const auto path = write(1);
-  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 4); });
-  expect_refused(path, "schema version 4; this trackbench reads up to 3");
+  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 5); });
+  expect_refused(path, "schema version 5; this trackbench reads up to 4");
+}
+
+TEST_F(SnapshotTest, ReadsAVersion3FileAsTrackbenchWroteIt) {
+  // tests/data/run-schema-v3.h5: `trackbench train --epochs 1 --keep-weights none` of the
+  // embedded sample by the trackbench before schema version 4, checksummed.
+  const fs::path path = fs::path(TRACKBENCH_DATA_DIR) / "run-schema-v3.h5";
+  const snapshot_reader reader(path);
+  const auto& record = reader.record();
+  EXPECT_EQ(record.identity["schema_version"], 3);
+  EXPECT_TRUE(checksummed(record));
+  EXPECT_FALSE(record.environment.contains("nvml_reason"));
+  EXPECT_TRUE(record.environment.contains("nvidia_driver_version"));
+  EXPECT_EQ(record.config["keep_weights"], "none");
+  EXPECT_EQ(record.epochs.size(), 1u);
+
+  // A version 3 file carrying a version 4 field is not what version 3 writers made.
+  const auto copy = dir_ / "v3-with-nvml.h5";
+  fs::copy_file(path, copy);
+  with_file(copy, [](hid_t file) {
+    const hid_t environment = H5Gopen2(file, "environment", H5P_DEFAULT);
+    set_text_attribute(environment, "nvml_reason", "");
+    H5Gclose(environment);
+  });
+  expect_refused(copy, "environment has attribute 'nvml_reason', which the schema does not define");
+}
+
+TEST_F(SnapshotTest, ACurrentFileLackingAFieldOfItsVersionIsRefusedNamingIt) {
+  const auto path = write(1);
+  with_file(path, [](hid_t file) { H5Adelete_by_name(file, "environment", "nvml_reason", H5P_DEFAULT); });
+  expect_refused(path, "environment lacks 'nvml_reason', which files of this schema version carry");
+}
+
+TEST_F(SnapshotTest, GpuFieldsFromNvmlRoundTrip) {
+  auto record = *record_;
+  json gpu{{"index", 0},
+           {"name", "NVIDIA H200"},
+           {"uuid", "GPU-00000000-1111-2222-3333-444444444444"},
+           {"compute_capability", "9.0"},
+           {"sm_count", 132},
+           {"memory_bytes", std::int64_t{150} << 30},
+           {"driver_version", "580.159.04"},
+           {"pci_bus_id", "00000000:19:00.0"},
+           {"sm_clock_mhz", 1755},
+           {"sm_clock_max_mhz", 1980},
+           {"memory_clock_mhz", 3201},
+           {"memory_clock_max_mhz", 3201},
+           {"power_limit_watts", 700.0},
+           {"ecc_mode", "enabled"},
+           {"persistence_mode", "enabled"},
+           {"nvml_reason", ""}};
+  json unmanaged = gpu;
+  unmanaged["index"] = 1;
+  unmanaged["power_limit_watts"] = std::numeric_limits<double>::quiet_NaN();
+  unmanaged["ecc_mode"] = "unavailable";
+  unmanaged["nvml_reason"] = "power_limit_watts: Not Supported; ecc_mode: Not Supported";
+  record.environment["gpus"] = json::array({gpu, unmanaged});
+  const auto path = dir_ / "gpus.h5";
+  {
+    snapshot_writer writer(path, record);
+    writer.append_epoch((*epochs_)[0].metrics, (*epochs_)[0].weights, (*epochs_)[0].state);
+    writer.finish("completed", "");
+  }
+  const snapshot_reader reader(path);
+  const auto& gpus = reader.record().environment["gpus"];
+  ASSERT_EQ(gpus.size(), 2u);
+  EXPECT_EQ(gpus[0], gpu);
+  EXPECT_EQ(gpus[1]["ecc_mode"], "unavailable");
+  EXPECT_TRUE(std::isnan(gpus[1]["power_limit_watts"].get<double>()));
+  EXPECT_EQ(gpus[1]["nvml_reason"], unmanaged["nvml_reason"]);
+
+  const auto shown = testing::run_trackbench("show '" + path.string() + "'");
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  for (const char* field : {"pci_bus_id 00000000:19:00.0", "sm_clock_max_mhz 1980", "power_limit_watts 700.0",
+                            "power_limit_watts none", "ecc_mode unavailable", "persistence_mode enabled",
+                            "nvml_reason power_limit_watts: Not Supported; ecc_mode: Not Supported"}) {
+    EXPECT_NE(shown.output.find(field), std::string::npos) << field << "\n" << shown.output;
+  }
 }
 
 TEST_F(SnapshotTest, KeepWeightsMustMatchWhatTheFileHolds) {

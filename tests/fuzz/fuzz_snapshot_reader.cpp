@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "trackbench/tracking/bench.h"
+#include "trackbench/tracking/bench_gate.h"
 #include "trackbench/tracking/snapshot.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -70,6 +70,7 @@ inline tracking::run_record sample_run_record() {
                         {"cuda_runtime_version", "none"},
                         {"cuda_driver_version", "none"},
                         {"nvidia_driver_version", ""},
+                        {"nvml_reason", "cannot load libnvidia-ml.so.1: no such file"},
                         {"gpus", json::array()}};
   record.code = {{"build_commit", "unknown"}, {"build_tree", "unknown"}, {"checkout_dir", "/src/trackbench"},
                  {"commit", "unknown"},       {"branch", "unknown"},     {"tree", "unknown"},

@@ -1,6 +1,6 @@
 #pragma once
-// Snapshots in older schema layouts, as trackbench wrote them before: a v3 snapshot less
-// record_sha256, config precision, cuda_graphs and target and the root's warmup_seconds,
+// Snapshots in older schema layouts, as trackbench wrote them before: a v4 snapshot less the
+// NVML fields (environment nvml_reason and each GPU's) and less record_sha256, config precision, cuda_graphs and target and the root's warmup_seconds,
 // target_reached_epoch and time_to_target_seconds is the v2 layout (in the checksummed HDF5
 // format, which v2 readers read too), and a v2 snapshot that keeps its weights, less config
 // keep_weights, is the v1 layout. Tests and the fuzz seeds make older files this way to check
@@ -29,6 +29,16 @@ inline void downgrade_to_schema(const std::filesystem::path& path, std::int64_t 
   }
   for (const char* name : {"warmup_seconds", "target_reached_epoch", "time_to_target_seconds"}) {
     ok = ok && H5Adelete(file, name) >= 0;
+  }
+  // Version 4's NVML fields.
+  ok = ok && H5Adelete_by_name(file, "environment", "nvml_reason", H5P_DEFAULT) >= 0;
+  for (int index = 0; index < 1000; ++index) {
+    const std::string gpu = "environment/gpus/" + std::to_string(index);
+    if (H5Lexists(file, gpu.c_str(), H5P_DEFAULT) <= 0) continue;
+    for (const char* name : {"pci_bus_id", "sm_clock_mhz", "sm_clock_max_mhz", "memory_clock_mhz", "memory_clock_max_mhz",
+                             "power_limit_watts", "ecc_mode", "persistence_mode", "nvml_reason"}) {
+      ok = ok && H5Adelete_by_name(file, gpu.c_str(), name, H5P_DEFAULT) >= 0;
+    }
   }
   if (version < 2) ok = ok && H5Adelete_by_name(file, "config", "keep_weights", H5P_DEFAULT) >= 0;
   ok = H5Fclose(file) >= 0 && ok;

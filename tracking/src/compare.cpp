@@ -50,11 +50,6 @@ void flatten(const json& section, const std::string& prefix, std::map<std::strin
 
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
-// Which metric columns a reproduction must match: not wall times, throughput or memory.
-bool deterministic_column(const schema::metric_column& column) {
-  return column.unit != "s" && column.unit != "images/s" && column.unit != "bytes";
-}
-
 }  // namespace
 
 std::vector<field_difference> differing_fields(const std::vector<const run_record*>& runs) {
@@ -155,10 +150,15 @@ std::optional<double> summary_metric(const run_record& run, const std::string& m
   if (run.epochs.empty()) return std::nullopt;
   std::vector<double> values;
   for (const auto& epoch : run.epochs) values.push_back(column.get(epoch));
-  double value = values.back();
-  if (column.unit == "s" || column.unit == "images/s") value = statistics::median(values);
-  if (column.unit == "bytes") value = *std::max_element(values.begin(), values.end());
-  return scaled(column, value);
+  switch (column.summary) {
+    case schema::summary_kind::final_epoch:
+      return scaled(column, values.back());
+    case schema::summary_kind::median:
+      return scaled(column, statistics::median(values));
+    case schema::summary_kind::peak:
+      return scaled(column, *std::max_element(values.begin(), values.end()));
+  }
+  return std::nullopt;
 }
 
 gate_rule parse_rule(const std::string& text) {
@@ -271,7 +271,7 @@ epoch_match match_epoch(const trainer::epoch_metrics& recorded, const trainer::e
   match.epoch = recorded.epoch;
   match.metrics_equal = true;
   for (const auto& column : schema::metric_columns()) {
-    if (!deterministic_column(column)) continue;
+    if (!column.deterministic) continue;
     const double a = column.get(recorded);
     const double b = column.get(repeated);
     if (same_bits(a, b)) continue;

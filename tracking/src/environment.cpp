@@ -115,20 +115,37 @@ environment capture_environment() {
   } catch (const std::exception&) {
   }
   env.cuda = kernels::probe_cuda();
-  env.nvidia_driver_version = nvidia_driver_version();
+  env.nvml = query_nvml();
+  // NVML says what the driver is whichever kernel module is loaded; /proc is the fallback.
+  env.nvidia_driver_version = env.nvml.driver_version.empty() ? nvidia_driver_version() : env.nvml.driver_version;
   return env;
 }
 
 nlohmann::ordered_json to_json(const environment& env) {
   nlohmann::ordered_json gpus = nlohmann::ordered_json::array();
   for (const auto& gpu : env.cuda.devices) {
+    // CUDA and NVML number devices differently (CUDA_VISIBLE_DEVICES, fastest first): the UUID matches them.
+    nvml_gpu managed;
+    managed.reason = env.nvml.loaded ? "NVML lists no device " + gpu.uuid : "NVML not loaded";
+    for (const auto& candidate : env.nvml.gpus) {
+      if (!gpu.uuid.empty() && candidate.uuid == gpu.uuid) managed = candidate;
+    }
     gpus.push_back({{"index", gpu.index},
                     {"name", gpu.name},
                     {"uuid", gpu.uuid},
                     {"compute_capability", std::to_string(gpu.compute_major) + "." + std::to_string(gpu.compute_minor)},
                     {"sm_count", gpu.sm_count},
                     {"memory_bytes", static_cast<std::int64_t>(gpu.memory_bytes)},
-                    {"driver_version", env.nvidia_driver_version}});
+                    {"driver_version", env.nvidia_driver_version},
+                    {"pci_bus_id", managed.pci_bus_id},
+                    {"sm_clock_mhz", managed.sm_clock_mhz},
+                    {"sm_clock_max_mhz", managed.sm_clock_max_mhz},
+                    {"memory_clock_mhz", managed.memory_clock_mhz},
+                    {"memory_clock_max_mhz", managed.memory_clock_max_mhz},
+                    {"power_limit_watts", managed.power_limit_watts},
+                    {"ecc_mode", managed.ecc_mode},
+                    {"persistence_mode", managed.persistence_mode},
+                    {"nvml_reason", managed.reason}});
   }
   return {{"cpu_model", env.cpu_model},
           {"cpu_cores", env.cpu_cores},
@@ -151,6 +168,7 @@ nlohmann::ordered_json to_json(const environment& env) {
           {"cuda_runtime_version", kernels::format_cuda_version(env.cuda.runtime_version)},
           {"cuda_driver_version", kernels::format_cuda_version(env.cuda.driver_version)},
           {"nvidia_driver_version", env.nvidia_driver_version},
+          {"nvml_reason", env.nvml.reason},
           {"gpus", gpus}};
 }
 

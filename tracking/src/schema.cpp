@@ -146,8 +146,8 @@ const std::vector<field>& identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.run\""},
       {"schema_version", t::int64, "",
-       "3 for this layout (2: before the checksums, precision, target and warmup_seconds; 1: before keep_weights); "
-       "readers refuse a newer version"},
+       "4 for this layout (3: before NVML's GPU fields; 2: before the checksums, precision, target and "
+       "warmup_seconds; 1: before keep_weights); readers refuse a newer version"},
       {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
       {"run_id", t::text, "", "unique, sorts by start time: <UTC yyyymmddThhmmss.mmmZ>-<8 random hex digits>"},
       {"parent_run_id", t::text, "", "run this one resumed or reproduced; empty for a fresh run"},
@@ -202,7 +202,7 @@ const std::vector<field>& config_fields() {
       {"keep_weights", t::text, "",
        "--keep-weights: all (weights after every epoch and the state to resume from) or none (the record alone); "
        "absent in version 1 files, which keep them all",
-       2, one_of({"all", "none"})},
+       2, one_of({"all", "none"}), "all"},
       {"precision", t::text, "",
        "--precision: fp32 (IEEE products and sums) or tf32 (tensor cores) for cuDNN, cuBLAS and the custom kernels; "
        "absent before version 3 (cuDNN then ran TF32, cuBLAS FP32)",
@@ -242,7 +242,11 @@ const std::vector<field>& environment_fields() {
       {"cuda_reason", t::text, "", "why CUDA was not usable; empty when it was"},
       {"cuda_runtime_version", t::text, "", "CUDA runtime version, e.g. 13.0; none when unknown"},
       {"cuda_driver_version", t::text, "", "highest CUDA version the driver supports; none without a driver"},
-      {"nvidia_driver_version", t::text, "", "NVIDIA kernel driver version, e.g. 580.65.06; empty without one"},
+      {"nvidia_driver_version", t::text, "",
+       "NVIDIA driver version, e.g. 580.159.04: from NVML, else (nvml_reason says why) the first line of "
+       "/proc/driver/nvidia/version; empty without a driver"},
+      {"nvml_reason", t::text, "",
+       "why NVML (libnvidia-ml.so.1) was not read, or what it could not say; empty when it answered", 4},
   };
   return fields;
 }
@@ -256,6 +260,18 @@ const std::vector<field>& gpu_fields() {
       {"sm_count", t::int64, "SMs", "streaming multiprocessors", 1, at_least(0)},
       {"memory_bytes", t::int64, "bytes", "device memory", 1, at_least(0)},
       {"driver_version", t::text, "", "NVIDIA driver version"},
+      {"pci_bus_id", t::text, "", "PCI domain:bus:device.function from NVML, e.g. 00000000:19:00.0; empty when unavailable", 4},
+      {"sm_clock_mhz", t::int64, "MHz", "SM clock when the run started (NVML); -1 when unavailable", 4, at_least(-1)},
+      {"sm_clock_max_mhz", t::int64, "MHz", "highest SM clock (NVML); -1 when unavailable", 4, at_least(-1)},
+      {"memory_clock_mhz", t::int64, "MHz", "memory clock when the run started (NVML); -1 when unavailable", 4, at_least(-1)},
+      {"memory_clock_max_mhz", t::int64, "MHz", "highest memory clock (NVML); -1 when unavailable", 4, at_least(-1)},
+      {"power_limit_watts", t::float64, "W", "power management limit (NVML); NaN when unavailable", 4,
+       or_absent(at_least(0))},
+      {"ecc_mode", t::text, "", "current ECC mode (NVML): enabled, disabled or unavailable", 4,
+       one_of({"enabled", "disabled", "unavailable"})},
+      {"persistence_mode", t::text, "", "persistence mode (NVML): enabled, disabled or unavailable", 4,
+       one_of({"enabled", "disabled", "unavailable"})},
+      {"nvml_reason", t::text, "", "which of these NVML did not give, and why; empty when it gave them all", 4},
   };
   return fields;
 }
@@ -307,7 +323,8 @@ const std::vector<field>& data_file_fields() {
 const std::vector<field>& bench_identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.bench\""},
-      {"schema_version", t::int64, "", "2 for this layout (1: before the checksums); readers refuse a newer version"},
+      {"schema_version", t::int64, "",
+       "3 for this layout (2: before NVML's GPU fields; 1: before the checksums); readers refuse a newer version"},
       {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
       {"bench_id", t::text, "", "unique, sorts by start time, made like a run_id; also the file name"},
       {"start_time", t::text, "UTC", "ISO 8601, when the first suite started"},
@@ -335,6 +352,48 @@ const std::vector<field>& bench_data_fields() {
     return kept;
   }();
   return fields;
+}
+
+const std::vector<table_column>& bench_benchmark_columns() {
+  using c = column_type;
+  static const std::vector<table_column> columns{
+      {"name", c::text, "", "Google Benchmark's name, e.g. train/step/cpu/cudnn/64/manual_time; unique"},
+      {"suite", c::text, "", "the suite: kernels, trainer, tracking, ... or the executable's file name"},
+      {"run_name", c::text, "", "Google Benchmark's run_name (the family and arguments)"},
+      {"time_unit", c::text, "", "the unit the suite displays times in: ns, us, ms or s"},
+      {"label", c::text, "", "the benchmark's label; empty when it sets none"},
+      {"skip_message", c::text, "", "why it was skipped; empty otherwise"},
+      {"manual_time", c::flag, "", "1 when the benchmark times itself (UseManualTime)"},
+      {"skipped", c::flag, "", "1 when it reported an error or a skip: it has no samples"},
+  };
+  return columns;
+}
+
+const std::vector<table_column>& bench_sample_columns() {
+  using c = column_type;
+  static const std::vector<table_column> columns{
+      {"benchmark", c::int64, "", "the row of /benchmarks this sample belongs to"},
+      {"repetition", c::int64, "", "0, 1, ... within its benchmark"},
+      {"iterations", c::int64, "iterations", "iterations Google Benchmark ran in this repetition"},
+      {"real_seconds", c::float64, "s", "wall (or manual) time per iteration"},
+      {"cpu_seconds", c::float64, "s", "CPU time of the process per iteration"},
+  };
+  return columns;
+}
+
+const std::vector<table_column>& bench_counter_columns() {
+  using c = column_type;
+  static const std::vector<table_column> columns{
+      {"sample", c::int64, "", "the row of /samples the value belongs to"},
+      {"name", c::text, "", "the counter's name, e.g. items_per_second"},
+      {"value", c::float64, "", "its value as the suite reported it"},
+  };
+  return columns;
+}
+
+std::int64_t sections_version(std::int64_t bench_version) {
+  // Bench versions 1 and 2 carried the sections of run version 3; bench 3 carries run 4's.
+  return bench_version <= 2 ? 3 : bench_version + 1;
 }
 
 const std::vector<metric_column>& metric_columns() {
@@ -399,23 +458,23 @@ const std::vector<metric_column>& metric_columns() {
        at_least(0)},
       {"epoch_seconds", false, "s", "wall time of training and evaluation", [](const m& e) { return e.epoch_seconds; },
        [](m& e, double v) { e.epoch_seconds = v; },
-       at_least(0)},
+       at_least(0), false, summary_kind::median},
       {"train_seconds", false, "s", "wall time of the training steps alone", [](const m& e) { return e.train_seconds; },
        [](m& e, double v) { e.train_seconds = v; },
-       at_least(0)},
+       at_least(0), false, summary_kind::median},
       {"images_per_second", false, "images/s", "training images / train_seconds",
        [](const m& e) { return e.images_per_second; }, [](m& e, double v) { e.images_per_second = v; },
-       at_least(0)},
+       at_least(0), false, summary_kind::median},
       {"peak_rss_bytes", true, "bytes", "process resident set high-water mark during the epoch",
        [](const m& e) { return double(e.peak_rss_bytes); },
        [](m& e, double v) { e.peak_rss_bytes = static_cast<std::int64_t>(v); },
-       at_least(0)},
+       at_least(0), false, summary_kind::peak},
       {"peak_cuda_bytes", true, "bytes", "CUDA caching allocator peak during the epoch; -1 for a CPU run",
        [](const m& e) { return e.peak_cuda_bytes ? double(*e.peak_cuda_bytes) : -1.0; },
        [](m& e, double v) {
          if (v >= 0) e.peak_cuda_bytes = static_cast<std::int64_t>(v);
        },
-       at_least(-1)},
+       at_least(-1), false, summary_kind::peak},
   };
   return columns;
 }

@@ -1,8 +1,9 @@
 #pragma once
-// Schema v3 of a run snapshot as a table: which attributes each group holds, their types,
-// units and allowed values, and the per-epoch metric columns. The writer refuses anything not
-// in it and the reader requires exactly it (less the fields added after an older file's
-// version), each value within its rule; docs/snapshot-format.md describes the same table.
+// Schema v4 of a run snapshot (and v3 of a bench snapshot) as a table: which attributes each
+// group holds, their types, units and allowed values, and the per-epoch metric columns, each
+// with the schema version it appeared in. The writer refuses anything not in it and the reader
+// requires exactly it, less the fields and columns added after an older file's version, each
+// value within its rule; docs/snapshot-format.md describes the same table.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -50,6 +51,9 @@ struct field {
   std::string meaning;
   std::int64_t since = 1;  // the schema version that added it: files of older versions lack it
   value_rule rule = any_value();
+  // What a file older than `since` stands for, when it stands for a value (keep_weights: version
+  // 1 kept every epoch's weights, so "all"); null when the field is simply absent there.
+  nlohmann::ordered_json before = nullptr;
 };
 
 // Why `value` breaks the rule ("is 5; expected finite, 0 to 1"), or nullopt when it keeps it.
@@ -74,6 +78,37 @@ const std::vector<field>& data_file_fields();
 const std::vector<field>& bench_identity_fields();
 const std::vector<field>& bench_data_fields();
 
+// The tables of a bench snapshot: /benchmarks (a row per benchmark), /samples (a row per
+// repetition) and /counters (a row per counter value of a sample), each a group of 1-D
+// datasets of one length, one per column.
+enum class column_type {
+  text,     // variable-length UTF-8 strings
+  flag,     // uint8, 0 or 1
+  int64,
+  float64,
+};
+struct table_column {
+  std::string name;
+  column_type type;
+  std::string unit;  // empty when none
+  std::string meaning;
+  std::int64_t since = 1;  // the bench schema version that added it
+};
+const std::vector<table_column>& bench_benchmark_columns();
+const std::vector<table_column>& bench_sample_columns();
+const std::vector<table_column>& bench_counter_columns();
+
+// The shared sections (/environment, /code, /data) count `since` in run schema versions; a
+// bench snapshot of `bench_version` carries them as a run snapshot of the version returned.
+std::int64_t sections_version(std::int64_t bench_version);
+
+// How compare sums a column up over a run's epochs.
+enum class summary_kind {
+  final_epoch,  // the last epoch's value: losses, accuracies, the learning rate
+  median,       // times and throughput (the first epoch carries warm-up)
+  peak,         // memory high-water marks
+};
+
 // One float64 or int64 dataset per column in /metrics, one value per completed epoch.
 struct metric_column {
   std::string name;
@@ -83,6 +118,10 @@ struct metric_column {
   double (*get)(const trainer::epoch_metrics&);
   void (*set)(trainer::epoch_metrics&, double);
   value_rule rule;
+  // A reproduction must match it bitwise (not wall times, throughput or memory).
+  bool deterministic = true;
+  summary_kind summary = summary_kind::final_epoch;
+  std::int64_t since = 1;  // the schema version that added it: files of older versions lack it
 };
 const std::vector<metric_column>& metric_columns();
 

@@ -333,6 +333,7 @@ std::string record_digest(const run_record& record, std::int64_t version) {
                              version);
   hash.count(record.epochs.size());
   for (const auto& column : schema::metric_columns()) {
+    if (column.since > version) continue;
     for (const auto& epoch : record.epochs) {
       const double value = column.get(epoch);
       if (column.integer) {
@@ -676,11 +677,10 @@ void snapshot_reader::impl::validate_and_read() {
   {
     const hdf5::id config = open_group(file.get(), "config");
     record.config = read_fields(config.get(), schema::config_fields(), "config", version);
-    if (version < 2) record.config["keep_weights"] = "all";  // version 1 always kept them
   }
-  record.environment = snapshot_io::read_environment(file.get());
-  record.code = snapshot_io::read_code(file.get(), record.code_diff);
-  record.data = snapshot_io::read_data(file.get(), schema::data_fields());
+  record.environment = snapshot_io::read_environment(file.get(), version);
+  record.code = snapshot_io::read_code(file.get(), record.code_diff, version);
+  record.data = snapshot_io::read_data(file.get(), schema::data_fields(), version);
   {
     const hdf5::id metrics = open_group(file.get(), "metrics");
     if (!attribute_names(metrics.get(), "metrics").empty()) throw hdf5::error("metrics carries unexpected attributes");
@@ -690,6 +690,7 @@ void snapshot_reader::impl::validate_and_read() {
     const std::int64_t rows = shape[0];
     record.epochs.resize(static_cast<std::size_t>(rows));
     for (const auto& column : schema::metric_columns()) {
+      if (column.since > version) continue;  // not in files of this version
       const auto values = read_column(metrics.get(), column, rows);
       for (std::size_t i = 0; i < values.size(); ++i) column.set(record.epochs[i], values[i]);
     }
@@ -719,7 +720,8 @@ void snapshot_reader::impl::validate_and_read() {
     }
   }
   check_consistency(record);
-  if (version >= 3 && record_digest(record, version) != record.identity["record_sha256"].get<std::string>()) {
+  if (record.identity.contains("record_sha256") &&
+      record_digest(record, version) != record.identity["record_sha256"].get<std::string>()) {
     throw hdf5::error("the record does not match its record_sha256: the file is corrupt");
   }
 }

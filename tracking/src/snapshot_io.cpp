@@ -314,20 +314,25 @@ std::optional<object_kind> section_kind(const std::string& path, const std::vect
 
 json read_fields(hid_t object, const std::vector<schema::field>& all_fields, const std::string& where,
                  std::int64_t version) {
-  std::vector<schema::field> fields;
-  for (const auto& field : all_fields) {
-    if (field.since <= version) fields.push_back(field);
-  }
   std::set<std::string> expected;
-  for (const auto& field : fields) {
-    if (field.type != value_type::int64_array) expected.insert(field.name);
+  for (const auto& field : all_fields) {
+    if (field.since <= version && field.type != value_type::int64_array) expected.insert(field.name);
   }
   for (const auto& name : attribute_names(object, where)) {
     if (expected.count(name) == 0) throw hdf5::error(where + " has attribute '" + name + "', which the schema does not define");
   }
   json values = json::object();
-  for (const auto& field : fields) {
+  for (const auto& field : all_fields) {
+    if (field.since > version) {
+      if (!field.before.is_null()) values[field.name] = field.before;  // in schema order, like the rest
+      continue;
+    }
     const std::string what = where + " '" + field.name + "'";
+    const bool attribute = field.type != value_type::int64_array;
+    if (hdf5::check(attribute ? H5Aexists(object, field.name.c_str()) : H5Lexists(object, field.name.c_str(), H5P_DEFAULT),
+                    what) <= 0) {
+      throw hdf5::error(where + " lacks '" + field.name + "', which files of this schema version carry");
+    }
     try {
       switch (field.type) {
         case value_type::text:
@@ -377,14 +382,14 @@ std::vector<std::string> children(hid_t group) {
   return names;
 }
 
-json read_environment(hid_t file) {
+json read_environment(hid_t file, std::int64_t version) {
   const hdf5::id environment = open_group(file, "environment");
-  json values = read_fields(environment.get(), schema::environment_fields(), "environment");
+  json values = read_fields(environment.get(), schema::environment_fields(), "environment", version);
   const hdf5::id gpus = open_group(environment.get(), "gpus");
   values["gpus"] = json::array();
   for (const auto& name : children(gpus.get())) {
     const hdf5::id gpu = open_group(gpus.get(), name);
-    auto fields = read_fields(gpu.get(), schema::gpu_fields(), "environment/gpus/" + name);
+    auto fields = read_fields(gpu.get(), schema::gpu_fields(), "environment/gpus/" + name, version);
     if (std::to_string(fields["index"].get<std::int64_t>()) != name) {
       throw hdf5::error("environment/gpus/" + name + " has index " + fields["index"].dump());
     }
@@ -393,9 +398,9 @@ json read_environment(hid_t file) {
   return values;
 }
 
-json read_code(hid_t file, std::string& diff_text) {
+json read_code(hid_t file, std::string& diff_text, std::int64_t version) {
   const hdf5::id code = open_group(file, "code");
-  json values = read_fields(code.get(), schema::code_fields(), "code");
+  json values = read_fields(code.get(), schema::code_fields(), "code", version);
   const hdf5::id diff = hdf5::dataset(H5Dopen2(code.get(), "diff", H5P_DEFAULT), "code/diff");
   const auto shape = hdf5::checked_shape(diff.get(), hdf5::element::uint8, "code/diff");
   const auto stored = values["diff_stored_bytes"].get<std::int64_t>();
@@ -408,15 +413,15 @@ json read_code(hid_t file, std::string& diff_text) {
   return values;
 }
 
-json read_data(hid_t file, const std::vector<schema::field>& fields) {
+json read_data(hid_t file, const std::vector<schema::field>& fields, std::int64_t version) {
   const hdf5::id data = open_group(file, "data");
-  json values = read_fields(data.get(), fields, "data");
+  json values = read_fields(data.get(), fields, "data", version);
   const hdf5::id files = open_group(data.get(), "files");
   values["files"] = json::array();
   for (const auto& name : children(files.get())) {
     const hdf5::id entry = open_group(files.get(), name);
     json one{{"name", name}};
-    one.update(read_fields(entry.get(), schema::data_file_fields(), "data/files/" + name));
+    one.update(read_fields(entry.get(), schema::data_file_fields(), "data/files/" + name, version));
     values["files"].push_back(std::move(one));
   }
   return values;

@@ -1,5 +1,5 @@
 #pragma once
-// What run snapshots (snapshot.cpp) and bench snapshots (bench.cpp) share: the crash-safe
+// What run snapshots (snapshot.cpp) and bench snapshots (bench_snapshot.cpp) share: the crash-safe
 // write of a file image, opening a file or an image for validation, identifying a file by
 // its schema, the link walk that refuses anything a schema does not define, typed field
 // tables, and the /environment, /code and /data sections.
@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -69,12 +68,14 @@ bool plain_name(const std::string& name);
 
 // Reads exactly the schema's fields of one group, refusing attributes it does not define;
 // fields added after the file's schema `version` (schema::field::since) are neither expected
-// nor allowed.
+// nor allowed, and read as the value they stand for (schema::field::before) when they have one.
+// A missing field of the file's version is an error naming it.
 nlohmann::ordered_json read_fields(hid_t object, const std::vector<schema::field>& fields, const std::string& where,
-                                   std::int64_t version = std::numeric_limits<std::int64_t>::max());
-nlohmann::ordered_json read_environment(hid_t file);
-nlohmann::ordered_json read_code(hid_t file, std::string& diff);
-nlohmann::ordered_json read_data(hid_t file, const std::vector<schema::field>& fields);
+                                   std::int64_t version);
+// The shared sections of a file of run schema `version` (schema::sections_version for a bench file).
+nlohmann::ordered_json read_environment(hid_t file, std::int64_t version);
+nlohmann::ordered_json read_code(hid_t file, std::string& diff, std::int64_t version);
+nlohmann::ordered_json read_data(hid_t file, const std::vector<schema::field>& fields, std::int64_t version);
 
 // ---- record digests ----------------------------------------------------------------------
 

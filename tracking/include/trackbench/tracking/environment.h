@@ -6,6 +6,7 @@
 #include <string>
 
 #include "trackbench/kernels/cuda_device.h"
+#include "trackbench/tracking/nvml.h"
 
 namespace trackbench::tracking {
 
@@ -25,15 +26,17 @@ struct environment {
   std::string libtorch_version;
   std::string libtorch_cuda_version;  // CUDA LibTorch was built for; empty for a CPU LibTorch
   std::string cudnn_version;          // cuDNN LibTorch loads; empty when it has none
-  std::string nvidia_driver_version;  // kernel driver, e.g. 580.65.06; empty without one
+  std::string nvidia_driver_version;  // from NVML, else /proc/driver/nvidia/version; empty without a driver
   kernels::cuda_report cuda;
+  nvml_report nvml;  // the driver and each GPU's clocks, power limit, ECC and persistence modes, PCI bus id
 };
 
 // Never throws; what cannot be read is left empty.
 environment capture_environment();
 
 // Flat, with the field names and types of a snapshot's /environment group (docs/snapshot-format.md);
-// "gpus" is an array of per-GPU objects.
+// "gpus" is an array of per-GPU objects, each CUDA device with what NVML says about the device
+// of the same UUID.
 nlohmann::ordered_json to_json(const environment& env);
 
 // "580.159.04" from the first line of /proc/driver/nvidia/version, as the proprietary and the

@@ -2,15 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <map>
 #include <set>
 
 #include "hdf5_io.h"
 #include "schema.h"
 #include "snapshot_io.h"
-#include "trackbench/tracking/statistics.h"
-#include "trackbench/trainer/errors.h"
+#include "trackbench/tracking/google_benchmark.h"
 
 namespace trackbench::tracking {
 namespace {
@@ -24,32 +22,31 @@ constexpr std::int64_t max_benchmarks = 100000;
 constexpr std::int64_t max_samples = 10000000;
 constexpr std::int64_t max_counters = 100000000;
 
-// Per-benchmark columns of /benchmarks: text, then 0/1 flags.
+// The names of the columns of `type` in /benchmarks.
+std::vector<std::string> benchmark_columns(schema::column_type type) {
+  std::vector<std::string> names;
+  for (const auto& column : schema::bench_benchmark_columns()) {
+    if (column.type == type) names.push_back(column.name);
+  }
+  return names;
+}
 const std::vector<std::string>& text_columns() {
-  static const std::vector<std::string> names{"name", "suite", "run_name", "time_unit", "label", "skip_message"};
+  static const auto names = benchmark_columns(schema::column_type::text);
   return names;
 }
 const std::vector<std::string>& flag_columns() {
-  static const std::vector<std::string> names{"manual_time", "skipped"};
+  static const auto names = benchmark_columns(schema::column_type::flag);
   return names;
 }
 
-double seconds_per_unit(const std::string& unit) {
-  if (unit == "ns") return 1e-9;
-  if (unit == "us") return 1e-6;
-  if (unit == "ms") return 1e-3;
-  if (unit == "s") return 1.0;
-  return 0.0;
+// The three tables, by group name.
+const std::vector<std::pair<std::string, const std::vector<schema::table_column>*>>& tables() {
+  static const std::vector<std::pair<std::string, const std::vector<schema::table_column>*>> all{
+      {"benchmarks", &schema::bench_benchmark_columns()},
+      {"samples", &schema::bench_sample_columns()},
+      {"counters", &schema::bench_counter_columns()}};
+  return all;
 }
-
-std::string percent(double fraction) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f%%", 100.0 * fraction);
-  return text;
-}
-
-// Benchmarks match by name alone, so a suite renamed or given by another path still compares.
-const std::string& key_of(const bench_result& result) { return result.name; }
 
 // ---- writing -------------------------------------------------------------------------------
 
@@ -121,7 +118,7 @@ std::string bench_digest(const bench_record& record, std::int64_t version) {
   snapshot_io::canonical_hash hash;
   hash.fields(schema::bench_identity_fields(), record.identity, version, "record_sha256");
   snapshot_io::hash_sections(hash, record.environment, record.code, record.code_diff, schema::bench_data_fields(),
-                             record.data, version);
+                             record.data, schema::sections_version(version));
   hash.count(record.benchmarks.size());
   for (const auto& result : record.benchmarks) {
     for (const auto* text : {&result.name, &result.suite, &result.run_name, &result.time_unit, &result.label,
@@ -148,14 +145,12 @@ std::string bench_digest(const bench_record& record, std::int64_t version) {
 // ---- reading -------------------------------------------------------------------------------
 
 std::optional<object_kind> bench_kind(const std::string& path) {
-  static const std::set<std::string> groups{"benchmarks", "samples", "counters"};
-  if (groups.count(path) > 0) return object_kind::group;
-  static const std::set<std::string> datasets{
-      "benchmarks/name",      "benchmarks/suite",        "benchmarks/run_name",     "benchmarks/time_unit",
-      "benchmarks/label",     "benchmarks/skip_message", "benchmarks/manual_time",  "benchmarks/skipped",
-      "samples/benchmark",    "samples/repetition",      "samples/iterations",      "samples/real_seconds",
-      "samples/cpu_seconds",  "counters/sample",         "counters/name",           "counters/value"};
-  if (datasets.count(path) > 0) return object_kind::dataset;
+  for (const auto& [group, columns] : tables()) {
+    if (path == group) return object_kind::group;
+    for (const auto& column : *columns) {
+      if (path == group + "/" + column.name) return object_kind::dataset;
+    }
+  }
   return snapshot_io::section_kind(path, schema::bench_data_fields());
 }
 
@@ -191,12 +186,21 @@ std::vector<std::string> read_text(hid_t group, const std::string& what, const s
   return hdf5::read_text_column(set.get(), rows, path);
 }
 
-// A table group: no attributes and exactly the columns given.
-hdf5::id open_table(hid_t file, const std::string& name, std::vector<std::string> columns) {
+// A table group: no attributes and exactly the schema's columns of a file of `version`.
+hdf5::id open_table(hid_t file, const std::string& name, const std::vector<schema::table_column>& columns,
+                    std::int64_t version) {
   hdf5::id group = snapshot_io::open_group(file, name);
   if (!snapshot_io::attribute_names(group.get(), name).empty()) throw hdf5::error(name + " carries unexpected attributes");
-  std::sort(columns.begin(), columns.end());
-  if (snapshot_io::children(group.get()) != columns) throw hdf5::error(name + " lacks one of its columns");
+  const auto present = snapshot_io::children(group.get());
+  for (const auto& column : columns) {
+    const bool expected = column.since <= version;
+    const bool found = std::find(present.begin(), present.end(), column.name) != present.end();
+    if (expected && !found) throw hdf5::error(name + " lacks its column '" + column.name + "'");
+    if (!expected && found) {
+      throw hdf5::error(name + " has column '" + column.name + "', which bench schema version " +
+                        std::to_string(version) + " does not define");
+    }
+  }
   return group;
 }
 
@@ -210,13 +214,12 @@ bench_record read_record(hid_t file) {
     const hdf5::id root = snapshot_io::open_group(file, "/");
     record.identity = snapshot_io::read_fields(root.get(), schema::bench_identity_fields(), "identity", version);
   }
-  record.environment = snapshot_io::read_environment(file);
-  record.code = snapshot_io::read_code(file, record.code_diff);
-  record.data = snapshot_io::read_data(file, schema::bench_data_fields());
+  const std::int64_t sections = schema::sections_version(version);
+  record.environment = snapshot_io::read_environment(file, sections);
+  record.code = snapshot_io::read_code(file, record.code_diff, sections);
+  record.data = snapshot_io::read_data(file, schema::bench_data_fields(), sections);
 
-  std::vector<std::string> benchmark_columns = text_columns();
-  benchmark_columns.insert(benchmark_columns.end(), flag_columns().begin(), flag_columns().end());
-  const hdf5::id benchmarks = open_table(file, "benchmarks", benchmark_columns);
+  const hdf5::id benchmarks = open_table(file, "benchmarks", schema::bench_benchmark_columns(), version);
   const std::int64_t count = column_rows(benchmarks.get(), "benchmarks", "skipped", hdf5::element::uint8, max_benchmarks);
   std::map<std::string, std::vector<std::string>> text;
   for (const auto& column : text_columns()) text[column] = read_text(benchmarks.get(), "benchmarks", column, count);
@@ -242,10 +245,11 @@ bench_record read_record(hid_t file) {
     if (flags["manual_time"][b] > 1 || flags["skipped"][b] > 1) throw hdf5::error(row + " has a flag other than 0 or 1");
     result.manual_time = flags["manual_time"][b] == 1;
     result.skipped = flags["skipped"][b] == 1;
-    if (!keys.insert(key_of(result)).second) throw hdf5::error(row + " repeats benchmark '" + result.name + "'");
+    // The gate matches benchmarks by name, so a name may appear once.
+    if (!keys.insert(result.name).second) throw hdf5::error(row + " repeats benchmark '" + result.name + "'");
   }
 
-  const hdf5::id samples = open_table(file, "samples", {"benchmark", "repetition", "iterations", "real_seconds", "cpu_seconds"});
+  const hdf5::id samples = open_table(file, "samples", schema::bench_sample_columns(), version);
   const std::int64_t rows = column_rows(samples.get(), "samples", "benchmark", hdf5::element::int64, max_samples);
   const auto owner = read_column<std::int64_t>(samples.get(), "samples", "benchmark", hdf5::element::int64, rows);
   const auto repetition = read_column<std::int64_t>(samples.get(), "samples", "repetition", hdf5::element::int64, rows);
@@ -269,7 +273,7 @@ bench_record read_record(hid_t file) {
     result.samples.push_back({iterations[s], real[s], cpu[s], {}});
   }
 
-  const hdf5::id counters = open_table(file, "counters", {"sample", "name", "value"});
+  const hdf5::id counters = open_table(file, "counters", schema::bench_counter_columns(), version);
   const std::int64_t entries = column_rows(counters.get(), "counters", "sample", hdf5::element::int64, max_counters);
   const auto sample = read_column<std::int64_t>(counters.get(), "counters", "sample", hdf5::element::int64, entries);
   const auto names = read_text(counters.get(), "counters", "name", entries);
@@ -284,7 +288,7 @@ bench_record read_record(hid_t file) {
     auto& result = record.benchmarks[static_cast<std::size_t>(owner[s])];
     result.samples[static_cast<std::size_t>(repetition[s])].counters.emplace_back(names[c], values[c]);
   }
-  if (version >= 2 && bench_digest(record, version) != record.identity["record_sha256"].get<std::string>()) {
+  if (checksummed(record) && bench_digest(record, version) != record.identity["record_sha256"].get<std::string>()) {
     throw hdf5::error("the record does not match its record_sha256: the file is corrupt");
   }
   return record;
@@ -309,67 +313,6 @@ std::vector<double> bench_result::real_seconds() const {
   values.reserve(samples.size());
   for (const auto& sample : samples) values.push_back(sample.real_seconds);
   return values;
-}
-
-std::vector<bench_result> parse_google_benchmark(const nlohmann::ordered_json& document, const std::string& suite,
-                                                 const std::string& source) {
-  const auto bad = [&](const std::string& why) { return input_error(source + ": not Google Benchmark JSON output: " + why); };
-  if (!document.is_object() || !document.contains("benchmarks") || !document["benchmarks"].is_array()) {
-    throw bad("no 'benchmarks' array");
-  }
-  // Fields Google Benchmark writes itself; every other number in an entry is a counter.
-  static const std::set<std::string> standard{
-      "name",       "family_index", "per_family_instance_index", "run_name",       "run_type",   "repetitions",
-      "repetition_index", "threads", "iterations",              "real_time",      "cpu_time",   "time_unit",
-      "aggregate_name", "aggregate_unit", "label",              "error_occurred", "error_message", "skipped",
-      "skip_message", "big_o",      "rms",          "complexity"};
-  std::vector<bench_result> results;
-  std::map<std::string, std::size_t> index;
-  for (const auto& entry : document["benchmarks"]) {
-    if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string()) throw bad("an entry has no name");
-    if (entry.value("run_type", std::string("iteration")) == "aggregate") continue;
-    const std::string name = entry["name"].get<std::string>();
-    const auto [found, added] = index.emplace(name, results.size());
-    if (added) {
-      bench_result result;
-      result.name = name;
-      result.suite = suite;
-      result.run_name = entry.value("run_name", name);
-      result.time_unit = entry.value("time_unit", std::string("ns"));
-      result.manual_time = name.find("/manual_time") != std::string::npos;
-      result.label = entry.value("label", std::string());
-      results.push_back(std::move(result));
-    }
-    auto& result = results[found->second];
-    const bool errored = entry.value("error_occurred", false);
-    const bool skipped = entry.contains("skipped") && entry["skipped"].is_boolean() && entry["skipped"].get<bool>();
-    if (errored || skipped) {
-      result.skipped = true;
-      result.skip_message = entry.value(errored ? "error_message" : "skip_message", std::string("skipped"));
-      result.samples.clear();
-      continue;
-    }
-    if (result.skipped) continue;
-    const double unit = seconds_per_unit(result.time_unit);
-    if (unit == 0.0) throw bad("benchmark " + name + " has time_unit '" + result.time_unit + "'");
-    const auto number = [&](const char* field) {
-      if (!entry.contains(field) || !entry[field].is_number()) throw bad("benchmark " + name + " has no " + field);
-      return entry[field].get<double>();
-    };
-    bench_sample sample;
-    sample.iterations = static_cast<std::int64_t>(number("iterations"));
-    sample.real_seconds = number("real_time") * unit;
-    sample.cpu_seconds = number("cpu_time") * unit;
-    if (sample.iterations < 1 || !std::isfinite(sample.real_seconds) || !std::isfinite(sample.cpu_seconds) ||
-        sample.real_seconds < 0 || sample.cpu_seconds < 0) {
-      throw bad("benchmark " + name + " reports an impossible iteration count or time");
-    }
-    for (const auto& [key, value] : entry.items()) {
-      if (standard.count(key) == 0 && value.is_number()) sample.counters.emplace_back(key, value.get<double>());
-    }
-    result.samples.push_back(std::move(sample));
-  }
-  return results;
 }
 
 void write_bench_snapshot(const fs::path& path, const bench_record& record) {
@@ -438,158 +381,6 @@ nlohmann::ordered_json to_json(const bench_record& record) {
                                  {"skipped", result.skipped},
                                  {"skip_message", result.skip_message},
                                  {"samples", std::move(samples)}});
-  }
-  return out;
-}
-
-// ---- the regression gate ---------------------------------------------------------------------
-
-std::string to_string(bench_verdict verdict) {
-  switch (verdict) {
-    case bench_verdict::faster:
-      return "faster";
-    case bench_verdict::slower:
-      return "slower";
-    case bench_verdict::same:
-      return "same";
-    case bench_verdict::uncertain:
-      return "uncertain";
-    case bench_verdict::added:
-      return "added";
-    case bench_verdict::removed:
-      return "removed";
-    case bench_verdict::skipped:
-      return "skipped";
-  }
-  return "?";
-}
-
-bench_change compare_samples(const std::string& name, const std::vector<double>& base, const std::vector<double>& next,
-                             double min_change) {
-  bench_change c;
-  c.name = name;
-  c.base_repetitions = base.size();
-  c.new_repetitions = next.size();
-  c.base_median = statistics::median(base);
-  c.new_median = statistics::median(next);
-  c.base_spread = statistics::relative_spread(base);
-  c.new_spread = statistics::relative_spread(next);
-  c.change = c.base_median > 0.0 ? c.new_median / c.base_median - 1.0 : 0.0;
-  const auto test = statistics::mann_whitney_u(base, next);
-  c.p_value = test.p_value;
-  c.exact = test.exact;
-
-  const double spread = std::max(c.base_spread, c.new_spread);
-  const double floor = std::max(min_change, spread_multiple * spread);
-  if (std::min(base.size(), next.size()) < min_gate_repetitions) {
-    c.verdict = bench_verdict::uncertain;
-    c.reason = std::to_string(std::min(base.size(), next.size())) +
-               " repetitions on a side; the test needs at least 4 (3 against 3 cannot reach p < 0.05)";
-  } else if (test.p_value < significance_level && std::fabs(c.change) > floor) {
-    c.verdict = c.change > 0 ? bench_verdict::slower : bench_verdict::faster;
-  } else if (spread > max_spread_for_same) {
-    c.verdict = bench_verdict::uncertain;
-    c.reason = "too noisy to tell: spread " + percent(spread) + ", above " + percent(max_spread_for_same);
-  } else if (test.p_value >= significance_level && std::fabs(c.change) > floor) {
-    char p[32];
-    std::snprintf(p, sizeof p, "%.3g", test.p_value);
-    c.verdict = bench_verdict::uncertain;
-    c.reason = "medians differ by " + percent(c.change) + " but the samples overlap (p = " + p + ")";
-  } else {
-    c.verdict = bench_verdict::same;
-  }
-  return c;
-}
-
-std::vector<bench_change> compare_benches(const bench_record& base, const bench_record& next, double min_change) {
-  std::map<std::string, const bench_result*> in_next;
-  for (const auto& result : next.benchmarks) in_next[key_of(result)] = &result;
-  std::set<std::string> in_base;
-  std::vector<bench_change> changes;
-  for (const auto& before : base.benchmarks) {
-    in_base.insert(key_of(before));
-    const auto found = in_next.find(key_of(before));
-    if (found == in_next.end()) {
-      bench_change c;
-      c.name = before.name;
-      c.verdict = bench_verdict::removed;
-      c.base_repetitions = before.samples.size();
-      if (!before.samples.empty()) c.base_median = statistics::median(before.real_seconds());
-      changes.push_back(std::move(c));
-      continue;
-    }
-    const auto& after = *found->second;
-    if (before.skipped || after.skipped || before.samples.empty() || after.samples.empty()) {
-      bench_change c;
-      c.name = before.name;
-      c.verdict = bench_verdict::skipped;
-      const auto& side = before.skipped || before.samples.empty() ? before : after;
-      c.reason = std::string(&side == &before ? "base" : "new") + ": " +
-                 (side.skip_message.empty() ? std::string("no samples") : side.skip_message);
-      changes.push_back(std::move(c));
-      continue;
-    }
-    changes.push_back(compare_samples(before.name, before.real_seconds(), after.real_seconds(), min_change));
-  }
-  for (const auto& after : next.benchmarks) {
-    if (in_base.count(key_of(after)) > 0) continue;
-    bench_change c;
-    c.name = after.name;
-    c.verdict = bench_verdict::added;
-    c.new_repetitions = after.samples.size();
-    if (!after.samples.empty()) c.new_median = statistics::median(after.real_seconds());
-    changes.push_back(std::move(c));
-  }
-  return changes;
-}
-
-std::vector<std::string> hardware_differences(const bench_record& base, const bench_record& next) {
-  std::vector<std::string> differences;
-  const auto differ = [&](const std::string& field, const json& a, const json& b) {
-    const auto text = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
-    if (a != b) differences.push_back(field + ": " + text(a) + " -> " + text(b));
-  };
-  for (const char* field : {"cpu_model", "cpu_cores", "hardware_threads", "cuda_usable"}) {
-    differ(std::string("environment.") + field, base.environment.value(field, json()), next.environment.value(field, json()));
-  }
-  const json none = json::array();
-  const auto& gpus_a = base.environment.contains("gpus") ? base.environment["gpus"] : none;
-  const auto& gpus_b = next.environment.contains("gpus") ? next.environment["gpus"] : none;
-  differ("environment.gpus (count)", gpus_a.size(), gpus_b.size());
-  for (std::size_t i = 0; i < std::min(gpus_a.size(), gpus_b.size()); ++i) {
-    for (const char* field : {"name", "compute_capability", "sm_count", "memory_bytes"}) {
-      differ("environment.gpus[" + std::to_string(i) + "]." + field, gpus_a[i].value(field, json()),
-             gpus_b[i].value(field, json()));
-    }
-  }
-  return differences;
-}
-
-bool is_bench_rule(const std::string& text) { return text.rfind("slower:", 0) == 0; }
-
-bench_rule parse_bench_rule(const std::string& text) {
-  const auto bad = [&] {
-    return input_error("--fail-on '" + text +
-                       "': a bench snapshot rule is slower:N% (fail when a benchmark's verdict is slower and its "
-                       "median rose by more than N percent), e.g. slower:5%");
-  };
-  if (!is_bench_rule(text) || text.size() < 9 || text.back() != '%') throw bad();
-  const std::string number = text.substr(7, text.size() - 8);
-  std::size_t used = 0;
-  double value = 0.0;
-  try {
-    value = std::stod(number, &used);
-  } catch (const std::exception&) {
-    throw bad();
-  }
-  if (used != number.size() || !std::isfinite(value) || value < 0.0) throw bad();
-  return {text, value / 100.0};
-}
-
-std::vector<const bench_change*> broken(const bench_rule& rule, const std::vector<bench_change>& changes) {
-  std::vector<const bench_change*> out;
-  for (const auto& c : changes) {
-    if (c.verdict == bench_verdict::slower && c.change > rule.threshold) out.push_back(&c);
   }
   return out;
 }
