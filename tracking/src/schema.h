@@ -1,6 +1,8 @@
 #pragma once
-// Schema v3 of a run snapshot as a table: which attributes each group holds, their types,
-// units and allowed values, and the per-epoch metric columns. The writer refuses anything not
+// Schema v4 of a run snapshot as a table: which attributes each group holds, their types,
+// units and allowed values, and the per-epoch metric columns. (The arrays, /weights,
+// /parameter_sha256, /sidecar_sha256 and /state, and the sidecar files are laid out by
+// snapshot.cpp, as docs/snapshot-format.md describes.) The writer refuses anything not
 // in it and the reader requires exactly it (less the fields added after an older file's
 // version), each value within its rule; docs/snapshot-format.md describes the same table.
 #include <nlohmann/json.hpp>
