@@ -38,9 +38,7 @@ void check_readable(const std::vector<std::uint8_t>& image, const std::string& n
   const tracking::snapshot_reader reader(image, name);
   if (reader.record().epochs.size() != epochs) throw std::runtime_error(name + " reads back with the wrong epoch count");
   const bool kept = tracking::keeps_weights(reader.record());
-  if (kept) {
-    for (int epoch = 1; epoch <= static_cast<int>(epochs); ++epoch) reader.weights(epoch);
-  }
+  for (const int epoch : reader.weight_epochs()) reader.weights(epoch);
   if (reader.state().has_value() != (kept && epochs > 0)) throw std::runtime_error(name + " reads back with the wrong state");
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <map>
 #include <regex>
@@ -15,7 +16,6 @@
 #include "hdf5_io.h"
 #include "schema.h"
 #include "snapshot_io.h"
-#include "trackbench/tracking/guarded_read.h"
 #include "trackbench/trainer/checksum.h"
 
 namespace trackbench::tracking {
@@ -1016,7 +1016,16 @@ std::vector<array_record> snapshot_reader::impl::read_sidecar(int epoch) const {
   const std::string which = "the weights of epoch " + std::to_string(epoch) + " are kept in " + path.string();
   std::error_code error;
   if (!fs::exists(path, error)) throw snapshot_error(name + ": " + which + ", which is missing");
-  const auto bytes = read_snapshot_bytes(path);
+  const auto size = fs::file_size(path, error);
+  // A sidecar holds one epoch's parameters, each at most 1 GiB: far less than this.
+  if (error || !fs::is_regular_file(path, error) || size > (std::uint64_t{16} << 30)) {
+    throw snapshot_error(name + ": " + which + ", which is not a regular file of at most 16 GiB");
+  }
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+  std::ifstream in(path, std::ios::binary);
+  if (!in || !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()))) {
+    throw snapshot_error(name + ": " + which + ", which cannot be read");
+  }
   // The whole file is checked before HDF5 parses any of it.
   if (trainer::sha256_hex(bytes.data(), bytes.size()) != sidecar_sha256[static_cast<std::size_t>(epoch - 1)]) {
     throw snapshot_error(name + ": " + which + ", which does not match the SHA-256 recorded for it (corrupt, or from another run)");
