@@ -28,6 +28,7 @@ command add_ls_command(CLI::App& app);
 command add_compare_command(CLI::App& app);
 command add_reproduce_command(CLI::App& app, const global_options& globals);
 command add_export_command(CLI::App& app);
+command add_pack_command(CLI::App& app);
 command add_report_command(CLI::App& app);
 command add_bench_command(CLI::App& app, const global_options& globals);
 

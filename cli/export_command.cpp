@@ -2,7 +2,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "commands.h"
 #include "console.h"
@@ -17,6 +21,30 @@ struct export_flags {
   interop::mlflow_options options;
 };
 
+// The snapshot packed into a temporary folder, removed with it.
+struct packed_copy {
+  std::filesystem::path folder, path;
+  explicit packed_copy(const std::string& snapshot) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "trackbench-pack-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot make a temporary folder to pack " + snapshot);
+    folder = pattern;
+    path = folder / std::filesystem::path(snapshot).filename();
+    try {
+      tracking::pack_snapshot(tracking::load_run_snapshot(snapshot, "export mlflow", tracking::read_depth::arrays), path);
+    } catch (...) {
+      std::error_code ignored;
+      std::filesystem::remove_all(folder, ignored);
+      throw;
+    }
+  }
+  ~packed_copy() {
+    std::error_code ignored;
+    std::filesystem::remove_all(folder, ignored);
+  }
+  packed_copy(const packed_copy&) = delete;
+  packed_copy& operator=(const packed_copy&) = delete;
+};
+
 int export_mlflow(const export_flags& flags) {
   interop::mlflow_exporter exporter(flags.options);
   // Every snapshot is read and validated first, so a bad file stops the export before any request.
@@ -24,8 +52,11 @@ int export_mlflow(const export_flags& flags) {
   for (const auto& path : flags.snapshots) readers.push_back(tracking::load_run_snapshot(path, "export mlflow"));
   for (std::size_t i = 0; i < readers.size(); ++i) {
     const auto& record = readers[i].record();
+    // The artifact is one self-contained file: a snapshot with sidecars goes up packed, under its own name.
+    std::optional<packed_copy> packed;
+    if (readers[i].has_sidecars()) packed.emplace(flags.snapshots[i]);
     try {
-      const auto result = exporter.export_run(flags.snapshots[i], record);
+      const auto result = exporter.export_run(packed ? packed->path : std::filesystem::path(flags.snapshots[i]), record);
       fmt::print("{} -> {}  {}: {} metric values, {} params, {} tags in {} batches; data set {}; {}\n",
                  printable(record.identity["run_id"].get<std::string>()), printable(result.url),
                  result.created ? "created" : "found (exported before)",

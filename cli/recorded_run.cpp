@@ -22,7 +22,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
   trainer::trainer run(config, data);
   const auto inherited = static_cast<int>(origin.resumed_from_epoch);
   std::optional<tracking::saved_state> state;
-  std::vector<std::vector<tracking::array_record>> inherited_weights;
+  std::vector<tracking::inherited_epoch> inherited_epochs;
   if (parent != nullptr && inherited > 0) {
     state = parent->state();
     if (!state || state->epochs_done != inherited) {
@@ -32,8 +32,12 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
       throw input_error("the snapshot's shuffle seed for epoch " + std::to_string(inherited + 1) +
                         " differs from this trackbench's: it was written by an incompatible version");
     }
-    for (int epoch = 1; epoch <= inherited; ++epoch) inherited_weights.push_back(parent->weights(epoch));
-    run.restore_state(tracking::to_training_state(inherited_weights.back(), *state));
+    for (int epoch = 1; epoch <= inherited; ++epoch) {
+      tracking::inherited_epoch one{parent->parameter_digests(epoch), std::nullopt};
+      if (parent->has_weights(epoch)) one.weights = parent->weights(epoch);
+      inherited_epochs.push_back(std::move(one));
+    }
+    run.restore_state(tracking::to_training_state(*inherited_epochs.back().weights, *state));
   }
   run.prepare();  // after the restore: CUDA graphs capture the state training continues from
 
@@ -48,7 +52,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
   tracking::snapshot_writer writer(options.out_dir / (run_id + ".h5"), std::move(record));
   if (inherited > 0) {
     const auto& epochs = parent->record().epochs;
-    writer.append_epochs({epochs.begin(), epochs.begin() + inherited}, inherited_weights, *state);
+    writer.append_epochs({epochs.begin(), epochs.begin() + inherited}, inherited_epochs, state);
   }
   spdlog::info("run {} recording to {}", run_id, writer.path().string());
   spdlog::info("training on {} with {} threads: {} train / {} validation images, {} steps per epoch, conv {}, "

@@ -19,7 +19,7 @@ struct recording_options {
   nlohmann::ordered_json tags = nlohmann::ordered_json::object();
   std::string command_line;
   bool quiet = false;
-  bool keep_weights = true;  // false: --keep-weights none, the snapshot holds the record alone
+  tracking::weights_policy keep_weights;  // --keep-weights
   std::optional<tracking::run_target> target;  // --target: stop after the first epoch that reaches it
 };
 

@@ -64,14 +64,18 @@ void check_environment(const tracking::run_record& recorded, bool strict) {
   }
 }
 
-std::string describe(const tracking::epoch_match& match, bool weights_kept) {
+// `digests`: whether the parameter digests agree (nullopt: not recorded); `values`: whether both
+// snapshots kept this epoch's weights, so they were compared value by value too.
+std::string describe(const tracking::epoch_match& match, std::optional<bool> digests, bool values) {
   const std::string metrics = match.metrics_equal ? "bitwise equal"
                                                   : fmt::format("differ (largest: {} by {:.3g})", match.worst_metric,
                                                                 match.metric_difference);
-  const std::string weights = !weights_kept        ? "not compared (not kept)"
-                              : match.weights_equal ? "bitwise equal"
-                                                    : fmt::format("differ (largest |dw| {:.3g} in {})",
-                                                                  match.weight_difference, match.worst_weight);
+  const std::string compared = digests && values ? "digests and values" : digests ? "digests; values not kept" : "values";
+  const std::string weights = !digests && !values ? "not compared (neither digests nor values recorded)"
+                              : match.weights_equal ? "bitwise equal (" + compared + ")"
+                              : values ? fmt::format("differ (largest |dw| {:.3g} in {})", match.weight_difference,
+                                                     match.worst_weight)
+                                       : "differ (" + compared + ")";
   return fmt::format("{:>5}  metrics {:<48}  weights {}", match.epoch, metrics, weights);
 }
 
@@ -94,9 +98,9 @@ int reproduce(const reproduce_flags& flags, const global_options& globals) {
   for (const auto& tag : flags.tags) add_tag(options.tags, tag);
   options.command_line = globals.command_line;
   options.quiet = globals.quiet;
-  // A run that kept no weights is reproduced the same way: there is nothing to compare them with.
-  const bool weights_kept = tracking::keeps_weights(record);
-  options.keep_weights = weights_kept;
+  // The same policy, so the reproduction keeps the same epochs' weights to compare values with;
+  // every epoch's digests are compared whatever it is.
+  options.keep_weights = tracking::weights_policy_of(record);
   options.target = tracking::target_from_record(record.config);
   const int epochs = static_cast<int>(record.epochs.size());
   spdlog::info("reproducing run {}: {} with seed {} on {}", record.identity["run_id"].get<std::string>(),
@@ -109,13 +113,10 @@ int reproduce(const reproduce_flags& flags, const global_options& globals) {
   const bool bitwise_expected = config.device == trainer::device_kind::cpu || config.deterministic;
   bool bitwise = true;
   bool within_tolerance = true;
+  bool weights_unchecked = false;  // an epoch with neither digests nor values (an old --keep-weights none file)
   fmt::print("\nreproduction of {} ({})\n{:>5}  {}\n", record.identity["run_id"].get<std::string>(),
              bitwise_expected ? "bitwise expected: CPU or --deterministic run" : "CUDA run without --deterministic: tolerance applies",
              "epoch", "check");
-  if (!weights_kept) {
-    fmt::print("weights cannot be compared: {} was recorded with --keep-weights none; the metrics decide\n",
-               flags.snapshot);
-  }
   // A run with a target stops where it reaches it, which a reproduction out of tolerance may not.
   const int repeated_epochs = static_cast<int>(repeated.record().epochs.size());
   if (repeated_epochs != epochs) {
@@ -124,18 +125,22 @@ int reproduce(const reproduce_flags& flags, const global_options& globals) {
     bitwise = false;
   }
   for (int epoch = 1; epoch <= std::min(epochs, repeated_epochs); ++epoch) {
-    const auto match = tracking::match_epoch(record.epochs[static_cast<std::size_t>(epoch - 1)],
-                                             repeated.record().epochs[static_cast<std::size_t>(epoch - 1)],
-                                             weights_kept ? original.weights(epoch) : std::vector<tracking::array_record>{},
-                                             weights_kept ? repeated.weights(epoch) : std::vector<tracking::array_record>{});
-    fmt::print("{}\n", describe(match, weights_kept));
+    const bool values = original.has_weights(epoch) && repeated.has_weights(epoch);
+    const auto digests = tracking::digests_match(original.parameter_digests(epoch), repeated.parameter_digests(epoch));
+    auto match = tracking::match_epoch(record.epochs[static_cast<std::size_t>(epoch - 1)],
+                                       repeated.record().epochs[static_cast<std::size_t>(epoch - 1)],
+                                       values ? original.weights(epoch) : std::vector<tracking::array_record>{},
+                                       values ? repeated.weights(epoch) : std::vector<tracking::array_record>{});
+    if (digests && !*digests) match.weights_equal = false;
+    weights_unchecked = weights_unchecked || (!digests && !values);
+    fmt::print("{}\n", describe(match, digests, values));
     bitwise = bitwise && match.metrics_equal && match.weights_equal;
     within_tolerance = within_tolerance && match.test_accuracy_difference <= accuracy_tolerance_points &&
                        match.test_loss_difference <= loss_tolerance;
   }
   if (bitwise) {
     fmt::print("reproduced: every epoch's metrics {} bitwise equal\n",
-               weights_kept ? "and weights are" : "are (weights not kept, not compared)");
+               weights_unchecked ? "are (weights not recorded, not compared)" : "and weights are");
     return 0;
   }
   if (!bitwise_expected && within_tolerance) {

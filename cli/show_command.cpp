@@ -67,15 +67,46 @@ void show_bench(const tracking::bench_record& record, bool as_json) {
   print_bench_table(record);
 }
 
+// "a, b-c, d": epochs as ranges.
+std::string epoch_ranges(const std::vector<int>& epochs) {
+  std::string text;
+  for (std::size_t i = 0; i < epochs.size();) {
+    std::size_t j = i;
+    while (j + 1 < epochs.size() && epochs[j + 1] == epochs[j] + 1) ++j;
+    text += (text.empty() ? "" : ", ") + std::to_string(epochs[i]) + (j > i ? "-" + std::to_string(epochs[j]) : "");
+    i = j + 1;
+  }
+  return text;
+}
+
+std::string weights_summary(const std::string& path, const tracking::snapshot_reader& reader, const std::vector<int>& missing) {
+  const auto& record = reader.record();
+  const auto policy = tracking::to_string(tracking::weights_policy_of(record));
+  if (!tracking::keeps_weights(record)) {
+    return "not kept (--keep-weights none): the record alone; it cannot be resumed, and reproduce compares the "
+           "parameter digests (schema v4) and metrics";
+  }
+  const auto kept = reader.weight_epochs();
+  std::string text = "kept (--keep-weights " + policy + ") for " + (kept.empty() ? "no epoch" : "epochs " + epoch_ranges(kept)) +
+                     ", with the state to resume from";
+  if (reader.has_sidecars()) text += "; the other epochs in " + path + ".epochs/";
+  if (!missing.empty()) text += "\n  ABSENT: the sidecar files of epochs " + epoch_ranges(missing) + " are missing";
+  return text;
+}
+
 void show(const std::string& path, bool as_json) {
   const auto loaded = tracking::load_snapshot(path);
   if (loaded.bench) {
     show_bench(*loaded.bench, as_json);
     return;
   }
-  const auto& record = loaded.run->record();
+  const auto& reader = *loaded.run;
+  const auto& record = reader.record();
+  const auto missing = reader.missing_sidecars();
   if (as_json) {
     auto document = tracking::to_json(record);
+    document["weight_epochs"] = reader.weight_epochs();
+    document["missing_weight_epochs"] = missing;
     document["displayed_status"] = tracking::displayed_status(record);
     document["checksummed"] = tracking::checksummed(record);
     fmt::print("{}\n", document.dump(2, ' ', false, json::error_handler_t::replace));
@@ -91,10 +122,7 @@ void show(const std::string& path, bool as_json) {
   print_section("environment", record.environment);
   print_section("code", record.code);
   print_section("data", record.data);
-  fmt::print("weights\n  {}\n", tracking::keeps_weights(record)
-                                     ? "kept: the parameters after every epoch, and the state to resume from"
-                                     : "not kept (--keep-weights none): the record alone; it cannot be resumed, and "
-                                       "reproduce compares its metrics only");
+  fmt::print("weights\n  {}\n", weights_summary(path, reader, missing));
   fmt::print("checksums\n  {}\n",
              tracking::checksummed(record)
                  ? "checked: HDF5 metadata checksums, record_sha256 over the record, a SHA-256 per array"

@@ -25,7 +25,7 @@ struct train_flags {
   std::string cuda_graphs = "on";
   std::string target;
   std::string out = "runs";
-  std::string keep_weights = "all";
+  std::string keep_weights = "last";
   std::vector<std::string> tags;
   std::string resume;
 };
@@ -39,7 +39,7 @@ recording_options recording(const train_flags& flags, const global_options& glob
   for (const auto& tag : flags.tags) add_tag(options.tags, tag);
   options.command_line = globals.command_line;
   options.quiet = globals.quiet;
-  options.keep_weights = flags.keep_weights == "all";
+  options.keep_weights = tracking::parse_weights_policy(flags.keep_weights);
   return options;
 }
 
@@ -53,7 +53,8 @@ int resume_training(const train_flags& flags, const CLI::App& sub, const global_
   const auto& record = parent.record();
   if (!tracking::keeps_weights(record)) {
     throw input_error("--resume " + flags.resume + ": the run was recorded with --keep-weights none, so its snapshot keeps "
-                      "no state to resume from; train it again (with --keep-weights all, the default) to be able to resume");
+                      "no state to resume from; train it again (with any other --keep-weights, last by default) to be able "
+                      "to resume");
   }
   auto config = tracking::config_from_record(record.config);
   const auto done = static_cast<std::int64_t>(record.epochs.size());
@@ -72,6 +73,7 @@ int resume_training(const train_flags& flags, const CLI::App& sub, const global_
   spdlog::info("resuming run {} ({}) after epoch {} of {}", origin.parent_run_id, tracking::displayed_status(record), done,
                config.epochs);
   auto options = recording(flags, globals);
+  options.keep_weights = tracking::weights_policy_of(record);  // the parent's, so the resumed run keeps the same
   options.target = tracking::target_from_record(record.config);
   return run_recorded(config, data, origin, &parent, options).exit_code;
 }
@@ -89,6 +91,10 @@ int run_training(train_flags& flags, const CLI::App& sub, const global_options& 
   config.dataset = config.data_dir && sub.count("--dataset") == 0 ? "custom" : flags.dataset;
   trainer::validate(config);
   auto options = recording(flags, globals);
+  if (options.keep_weights.keep == tracking::weights_policy::kind::best && config.validation_fraction <= 0.0) {
+    throw input_error("--keep-weights best: the best epoch is the one of the highest validation accuracy, and "
+                      "--validation-fraction 0 holds out no validation images; hold some out or keep last");
+  }
   if (sub.count("--target") > 0) options.target = tracking::parse_target(flags.target);
 
   const auto data = trainer::load_dataset(config.dataset, config.data_dir);
@@ -148,10 +154,11 @@ command add_train_command(CLI::App& app, const global_options& globals) {
       ->capture_default_str();
   sub->add_option("--out", flags->out, "Folder the run's snapshot <run-id>.h5 goes to")->capture_default_str();
   sub->add_option("--keep-weights", flags->keep_weights,
-                  "What the snapshot keeps besides the record (config, environment, code, data, metrics): all (the "
-                  "weights after every epoch and the state to resume from, about 4 MB per epoch) or none (a small "
-                  "file, e.g. a CI baseline; it cannot be resumed, and reproduce compares its metrics alone)")
-      ->check(CLI::IsMember({"all", "none"}))
+                  "Which epochs' weights the snapshot keeps besides the record and every epoch's parameter digests: "
+                  "last (the last epoch's and the state to resume from, a file of constant size), best (also the "
+                  "epoch of the highest validation accuracy), every:N (also epochs N, 2N, ...), all (every epoch, "
+                  "about 4 MB each, in files beside the snapshot) or none (the record alone: it cannot be resumed, "
+                  "and reproduce checks the digests and metrics)")
       ->capture_default_str();
   sub->add_option("--tag", flags->tags, "Tag the run: key=value (repeatable; default: none)");
   sub->add_option("--resume", flags->resume,

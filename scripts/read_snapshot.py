@@ -7,8 +7,10 @@ here in PyTorch, evaluates it on an IDX test set and prints its accuracy beside 
 Usage:
   read_snapshot.py RUN.h5 [--epoch N] [--test-dir DIR] [--check]
 
---epoch      the epoch whose weights to load (default: the last completed one); a snapshot
-             recorded with --keep-weights none has no weights, only its metrics are printed
+--epoch      the epoch whose weights to load (default: the last completed one), one the run's
+             --keep-weights policy kept (in the file, or in the sidecar <RUN.h5>.epochs/epoch_NNNN.h5,
+             checked against its recorded SHA-256); a snapshot recorded with --keep-weights none
+             has no weights, only its metrics are printed
 --test-dir   a folder with t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, raw or .gz
              (default: none, metrics only)
 --check      exit 1 unless the number of correctly classified test images equals the snapshot's
@@ -118,7 +120,7 @@ def main():
         if not 1 <= epoch <= epochs:
             fail(f"--epoch {epoch}: {args.snapshot} holds epochs 1 to {epochs}")
         # Absent in schema v1, whose snapshots always keep their weights.
-        weights_kept = f["config"].attrs.get("keep_weights", "all") == "all"
+        weights_kept = f["config"].attrs.get("keep_weights", "all") != "none"
         if not weights_kept and (args.epoch is not None or args.test_dir is not None):
             fail(f"--epoch {epoch}: {args.snapshot} keeps no weights (recorded with --keep-weights none); "
                  "run this without --epoch and --test-dir to print its metrics")
@@ -128,8 +130,20 @@ def main():
             return 0
 
         model = DigitCNN()
-        weights = f[f"weights/epoch_{epoch:04d}"]
-        state = {name: torch.from_numpy(weights[name][()]) for name in weights}
+        group = f"weights/epoch_{epoch:04d}"
+        if group in f:
+            state = {name: torch.from_numpy(f[group][name][()]) for name in f[group]}
+        else:
+            # Schema v4 keeps some epochs in a sidecar file, whose SHA-256 the snapshot records.
+            recorded = bytes(f["sidecar_sha256"][epoch - 1]).hex() if "sidecar_sha256" in f else ""
+            if recorded.strip("0") == "":
+                fail(f"--epoch {epoch}: {args.snapshot} keeps no weights for it (--keep-weights "
+                     f"{f['config'].attrs['keep_weights']})")
+            sidecar = pathlib.Path(f"{args.snapshot}.epochs") / f"epoch_{epoch:04d}.h5"
+            if not sidecar.is_file() or hashlib.sha256(sidecar.read_bytes()).hexdigest() != recorded:
+                fail(f"--epoch {epoch}: {sidecar} is missing or does not match its recorded SHA-256")
+            with h5py.File(sidecar, "r") as side:
+                state = {name: torch.from_numpy(side[name][()]) for name in side}
         model.load_state_dict(state, strict=True)  # refuses a missing, extra or misshapen parameter
         confusion = f["metrics/test_confusion"][epoch - 1]
         recorded_correct = int(np.trace(confusion))

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "support/process.h"
@@ -51,10 +52,8 @@ std::string seen(const loaded_snapshot& snapshot) {
   if (snapshot.bench) return to_json(*snapshot.bench).dump(-1, ' ', false, json::error_handler_t::replace);
   const auto& reader = *snapshot.run;
   json document = to_json(reader.record());
-  if (keeps_weights(reader.record())) {
-    for (int epoch = 1; epoch <= static_cast<int>(reader.record().epochs.size()); ++epoch) {
-      for (const auto& array : reader.weights(epoch)) document["weights"][std::to_string(epoch)][array.name] = array.sha256();
-    }
+  for (const int epoch : reader.weight_epochs()) {
+    for (const auto& array : reader.weights(epoch)) document["weights"][std::to_string(epoch)][array.name] = array.sha256();
   }
   if (const auto state = reader.state()) {
     for (const auto& array : state->optimizer) document["state"][array.name] = array.sha256();
@@ -70,6 +69,7 @@ struct damaged {
   std::string base;  // the good file it was made from
   bytes content;
   std::string refusal_must_name;  // for out-of-range edits: the field the error names
+  std::optional<bytes> sidecar;   // the content of epoch 1's sidecar beside it, when it has one
 };
 
 // Byte-level damage to `good`, drawn from `random`: the kinds a disk, a network or a hand
@@ -211,18 +211,20 @@ class CorpusTest : public ::testing::Test {
     using testing::make_state;
     using testing::sample_run_record;
     {
-      snapshot_writer writer(dir_ / "good-weights.h5", sample_run_record());
+      // keep_weights all: epoch 1's weights go to good-sidecars.h5.epochs/epoch_0001.h5.
+      snapshot_writer writer(dir_ / "good-sidecars.h5", sample_run_record());
       for (int epoch = 1; epoch <= 2; ++epoch) {
         const auto parameters = make_parameters(epoch);
         writer.append_epoch(make_metrics(epoch), parameters, make_state(epoch, parameters));
       }
       writer.finish("completed", "");
     }
+    pack_snapshot(snapshot_reader(dir_ / "good-sidecars.h5"), dir_ / "good-weights.h5");
     {
       auto record = sample_run_record();
       record.config["keep_weights"] = "none";
       snapshot_writer writer(dir_ / "good-no-weights.h5", record);
-      for (int epoch = 1; epoch <= 2; ++epoch) writer.append_metrics_only(make_metrics(epoch));
+      for (int epoch = 1; epoch <= 2; ++epoch) writer.append_epoch(make_metrics(epoch), make_parameters(epoch), std::nullopt);
       writer.finish("completed", "");
     }
     write_bench_snapshot(dir_ / "good-bench.h5", testing::sample_bench_record({1e-3, 1.1e-3, 0.9e-3, 1.05e-3}));
@@ -243,6 +245,14 @@ TEST_F(CorpusTest, EveryDamagedFileReadsAsTheGoodOneOrIsRefused) {
     good_view[base] = seen(load_snapshot(dir_ / (base + ".h5"), read_depth::arrays));
     for (auto& file : damage(base, good, random, scale)) corpus.push_back(std::move(file));
   }
+  // Damaged sidecars beside an intact snapshot: each must be refused by its digest, named.
+  const auto good_sidecar = read_file(sidecar_path(dir_ / "good-sidecars.h5", 1));
+  const auto sidecars_main = read_file(dir_ / "good-sidecars.h5");
+  good_view["good-sidecars"] = seen(load_snapshot(dir_ / "good-sidecars.h5", read_depth::arrays));
+  for (auto& file : damage("good-sidecars-epoch1", good_sidecar, random, 1)) {
+    corpus.push_back({file.name, "good-sidecars", sidecars_main, "epoch_0001.h5", std::move(file.content)});
+  }
+  corpus.push_back({"good-sidecars-epoch1-missing", "good-sidecars", sidecars_main, "epoch_0001.h5, which is missing", std::nullopt});
   for (const auto& edit : value_edits()) {
     const fs::path path = dir_ / ("edit-" + edit.name + ".h5");
     fs::copy_file(dir_ / "good-no-weights.h5", path);
@@ -264,6 +274,10 @@ TEST_F(CorpusTest, EveryDamagedFileReadsAsTheGoodOneOrIsRefused) {
     SCOPED_TRACE(file.name);
     const fs::path path = folder / (file.name + ".h5");
     write_file(path, file.content);
+    if (file.sidecar) {
+      fs::create_directories(sidecar_path(path, 1).parent_path());
+      write_file(sidecar_path(path, 1), *file.sidecar);
+    }
     const auto start = std::chrono::steady_clock::now();
     try {
       const auto loaded = load_snapshot(path, read_depth::arrays, corpus_limits);

@@ -56,7 +56,8 @@ class SnapshotTest : public ::testing::Test {
     config.threads = 1;
     config.epochs = 2;
     trainer::trainer run(config, data);
-    record_ = new run_record(describe_run(run, data, run_origin{}, "trackbench train --epochs 2", json{{"team", "ml"}}, true));
+    record_ = new run_record(describe_run(run, data, run_origin{}, "trackbench train --epochs 2", json{{"team", "ml"}},
+                                          weights_policy{weights_policy::kind::all}));
     epochs_ = new std::vector<written_epoch>();
     for (int epoch = 1; epoch <= 2; ++epoch) {
       const auto metrics = run.train_epoch(epoch);
@@ -80,13 +81,21 @@ class SnapshotTest : public ::testing::Test {
     return path;
   }
 
+  // write(epochs) packed into one file, every epoch's weights inside (as older schemas kept them).
+  fs::path write_packed(std::size_t epochs) {
+    const auto written = write(epochs);
+    const auto path = dir_ / ("packed-" + std::to_string(++written_) + ".h5");
+    pack_snapshot(snapshot_reader(written), path);
+    return path;
+  }
+
   // The same run recorded with --keep-weights none: metric rows only.
   fs::path write_without_weights(std::size_t epochs) {
     auto record = *record_;
     record.config["keep_weights"] = "none";
     const auto path = dir_ / ("metrics-only-" + std::to_string(++written_) + ".h5");
     snapshot_writer writer(path, record);
-    for (std::size_t i = 0; i < epochs; ++i) writer.append_metrics_only((*epochs_)[i].metrics);
+    for (std::size_t i = 0; i < epochs; ++i) writer.append_epoch((*epochs_)[i].metrics, (*epochs_)[i].weights, std::nullopt);
     writer.finish("completed", "");
     return path;
   }
@@ -180,7 +189,7 @@ TEST_F(SnapshotTest, RoundTripKeepsEverySectionMetricWeightAndState) {
 // Large parameters are compressed in slabs on all cores; fc1.weight's 128 rows do not divide
 // into its slabs, so its last chunk is a partial one, which must read back exactly too.
 TEST_F(SnapshotTest, LargeWeightsAreStoredInSeveralChunksIncludingAPartialOne) {
-  const auto path = write(1);
+  const auto path = write_packed(1);  // the snapshot's own last epoch is stored uncompressed
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   ASSERT_GE(file, 0);
   const hid_t set = H5Dopen2(file, "weights/epoch_0001/fc1.weight", H5P_DEFAULT);
@@ -239,8 +248,7 @@ TEST_F(SnapshotTest, KeepWeightsNoneRoundTripsTheRecordWithoutWeightsOrState) {
   const auto path = dir_ / "metrics-only.h5";
   {
     snapshot_writer writer(path, record);
-    writer.append_metrics_only((*epochs_)[0].metrics);
-    EXPECT_THROW(writer.append_epoch((*epochs_)[1].metrics, (*epochs_)[1].weights, (*epochs_)[1].state), std::logic_error);
+    writer.append_epoch((*epochs_)[0].metrics, (*epochs_)[0].weights, std::nullopt);
     writer.finish("completed", "");
   }
   EXPECT_LT(fs::file_size(path), 1u << 20);
@@ -257,9 +265,16 @@ TEST_F(SnapshotTest, KeepWeightsNoneRoundTripsTheRecordWithoutWeightsOrState) {
   EXPECT_NE(message.find(path.string() + ": keeps no weights"), std::string::npos) << message;
   EXPECT_NE(message.find("--keep-weights none"), std::string::npos) << message;
 
-  // And a writer that keeps weights takes no epoch without them.
+  // The digests are recorded all the same.
+  const auto digests = reader.parameter_digests(1);
+  ASSERT_EQ(digests.size(), (*epochs_)[0].weights.size());
+  for (const auto& weight : (*epochs_)[0].weights) {
+    EXPECT_NE(std::find(digests.begin(), digests.end(), parameter_digest{weight.name, weight.sha256()}), digests.end()) << weight.name;
+  }
+
+  // And a writer that keeps weights takes no epoch without the state to resume from.
   snapshot_writer keeping(dir_ / "keeping.h5", *record_);
-  EXPECT_THROW(keeping.append_metrics_only((*epochs_)[0].metrics), std::logic_error);
+  EXPECT_THROW(keeping.append_epoch((*epochs_)[0].metrics, (*epochs_)[0].weights, std::nullopt), std::logic_error);
 }
 
 TEST_F(SnapshotTest, WriterRefusesToOverwriteAFile) {
@@ -268,54 +283,162 @@ TEST_F(SnapshotTest, WriterRefusesToOverwriteAFile) {
 }
 
 // A full disk is simulated by a file size limit in a child process: the write fails with
-// EFBIG instead of ENOSPC, through the same code path.
+// EFBIG instead of ENOSPC, through the same code path. Every commit writes about the same
+// size, so the limit is below the size of the snapshot after epoch 1: with all and every:2,
+// epoch 2's sidecar (compressed, smaller) still goes through, and the snapshot that would
+// name it does not.
 TEST_F(SnapshotTest, AFailedWriteKeepsThePreviousEpochs) {
-  const auto path = dir_ / "full.h5";
-  snapshot_writer writer(path, *record_);
-  writer.append_epoch((*epochs_)[0].metrics, (*epochs_)[0].weights, (*epochs_)[0].state);
-  writer.wait();  // no write in flight across the fork: the child would not have its thread
-  const auto size = fs::file_size(path);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    std::signal(SIGXFSZ, SIG_IGN);
-    rlimit unlimited{};
-    ::getrlimit(RLIMIT_FSIZE, &unlimited);
-    const rlimit limit{size + 4096, unlimited.rlim_max};
-    ::setrlimit(RLIMIT_FSIZE, &limit);
-    try {
-      writer.append_epoch((*epochs_)[1].metrics, (*epochs_)[1].weights, (*epochs_)[1].state);
-      // The write goes on in the background; check(), which training calls at every step,
-      // reports its failure once it has ended, without waiting for it.
-      for (int polls = 0; polls < 6000; ++polls) {
-        writer.check();
-        ::usleep(10000);
-      }
-      ::_exit(4);
-    } catch (const snapshot_write_error& e) {
-      const std::string message = e.what();
-      const bool clear = message.find(path.string()) != std::string::npos &&
-                         message.find("keeps its previous content (epoch 1)") != std::string::npos;
-      if (!clear) ::_exit(3);
-      // The image in memory holds the failed epoch, so nothing more may reach the disk.
-      ::setrlimit(RLIMIT_FSIZE, &unlimited);
+  for (const auto* policy : {"all", "last", "best", "every:2", "none"}) {
+    SCOPED_TRACE(std::string("--keep-weights ") + policy);
+    auto record = *record_;
+    record.config["keep_weights"] = policy;
+    const bool keeping = std::string(policy) != "none";
+    const auto state = [&](std::size_t i) { return keeping ? std::optional((*epochs_)[i].state) : std::nullopt; };
+    const auto path = dir_ / ("full-" + std::to_string(++written_) + ".h5");
+    snapshot_writer writer(path, record);
+    writer.append_epoch((*epochs_)[0].metrics, (*epochs_)[0].weights, state(0));
+    writer.wait();  // no write in flight across the fork: the child would not have its thread
+    const auto size = fs::file_size(path);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      std::signal(SIGXFSZ, SIG_IGN);
+      rlimit unlimited{};
+      ::getrlimit(RLIMIT_FSIZE, &unlimited);
+      const rlimit limit{keeping ? size / 2 : size - 1, unlimited.rlim_max};
+      ::setrlimit(RLIMIT_FSIZE, &limit);
       try {
-        writer.finish("failed", "disk full");
-      } catch (const snapshot_write_error& later) {
-        ::_exit(std::string(later.what()).find("an earlier write") != std::string::npos ? 0 : 5);
+        writer.append_epoch((*epochs_)[1].metrics, (*epochs_)[1].weights, state(1));
+        // The write goes on in the background; check(), which training calls at every step,
+        // reports its failure once it has ended, without waiting for it.
+        for (int polls = 0; polls < 6000; ++polls) {
+          writer.check();
+          ::usleep(10000);
+        }
+        ::_exit(4);
+      } catch (const snapshot_write_error& e) {
+        const std::string message = e.what();
+        const bool clear = message.find(path.string()) != std::string::npos &&
+                           message.find("keeps its previous content (epoch 1)") != std::string::npos;
+        if (!clear) ::_exit(3);
+        // The image in memory holds the failed epoch, so nothing more may reach the disk.
+        ::setrlimit(RLIMIT_FSIZE, &unlimited);
+        try {
+          writer.finish("failed", "disk full");
+        } catch (const snapshot_write_error& later) {
+          ::_exit(std::string(later.what()).find("an earlier write") != std::string::npos ? 0 : 5);
+        }
+        ::_exit(6);
       }
-      ::_exit(6);
     }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "3: unclear message, 4: the write did not fail or check() did not report it, "
+                                         "5: unclear message for the next write, 6: the next write went through";
+    const snapshot_reader reader(path);
+    EXPECT_EQ(reader.record().epochs.size(), 1u);
+    EXPECT_EQ(reader.parameter_digests(1).size(), (*epochs_)[0].weights.size());
+    if (keeping) expect_same_arrays((*epochs_)[0].weights, reader.weights(1));
+    EXPECT_FALSE(fs::exists(dir_ / ("." + path.filename().string() + ".tmp")));
   }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: unclear message, 4: the write did not fail or check() did not report it, "
-                                       "5: unclear message for the next write, 6: the next write went through";
-  const snapshot_reader reader(path);
-  EXPECT_EQ(reader.record().epochs.size(), 1u);
-  expect_same_arrays((*epochs_)[0].weights, reader.weights(1));
-  EXPECT_FALSE(fs::exists(dir_ / ".full.h5.tmp"));
+}
+
+// Each policy keeps the epochs it names, in the file or in sidecars, and every epoch's digests;
+// the packed file holds the same inside it, and reads the same.
+TEST_F(SnapshotTest, PoliciesKeepTheirEpochsAndPackingKeepsThemInOneFile) {
+  struct expectation {
+    std::string policy;
+    std::vector<int> kept;
+    bool sidecars;
+  };
+  // Epoch 2's validation accuracy decides best: it is kept whichever epoch that is, with the last.
+  for (const auto& [policy, kept, sidecars] :
+       std::vector<expectation>{{"all", {1, 2}, true}, {"last", {2}, false}, {"every:2", {2}, true}, {"none", {}, false}}) {
+    SCOPED_TRACE("--keep-weights " + policy);
+    auto record = *record_;
+    record.config["keep_weights"] = policy;
+    const auto path = dir_ / ("policy-" + std::to_string(++written_) + ".h5");
+    {
+      snapshot_writer writer(path, record);
+      for (std::size_t i = 0; i < 2; ++i) {
+        writer.append_epoch((*epochs_)[i].metrics, (*epochs_)[i].weights,
+                            policy == "none" ? std::nullopt : std::optional((*epochs_)[i].state));
+      }
+      writer.finish("completed", "");
+    }
+    const snapshot_reader reader(path);
+    EXPECT_EQ(reader.weight_epochs(), kept);
+    EXPECT_EQ(reader.has_sidecars(), sidecars);
+    EXPECT_EQ(fs::exists(path.string() + ".epochs"), sidecars);
+    for (int epoch = 1; epoch <= 2; ++epoch) {
+      EXPECT_EQ(reader.parameter_digests(epoch).size(), (*epochs_)[0].weights.size());
+      if (reader.has_weights(epoch)) {
+        expect_same_arrays((*epochs_)[epoch - 1].weights, reader.weights(epoch));
+      } else {
+        EXPECT_THROW(reader.weights(epoch), snapshot_error);
+      }
+    }
+    if (policy == "none") continue;
+    const auto packed = dir_ / ("packed-" + std::to_string(++written_) + ".h5");
+    pack_snapshot(reader, packed);
+    const snapshot_reader unpacked(packed);
+    EXPECT_FALSE(unpacked.has_sidecars());
+    EXPECT_EQ(unpacked.weight_epochs(), kept);
+    for (const int epoch : kept) expect_same_arrays((*epochs_)[epoch - 1].weights, unpacked.weights(epoch));
+    // The same record; only record_sha256 differs, since it covers the sidecar digests.
+    auto original = to_json(reader.record());
+    auto repacked = to_json(unpacked.record());
+    original.erase("record_sha256");
+    repacked.erase("record_sha256");
+    EXPECT_EQ(repacked.dump(), original.dump());  // as text: a NaN never equals itself
+  }
+}
+
+// A sidecar that is missing, changed, or another run's is an error naming it; show lists the
+// epochs whose sidecars are absent.
+TEST_F(SnapshotTest, AMissingOrChangedSidecarIsAnErrorNamingIt) {
+  const auto path = write(2);  // keep_weights all: epochs 1 and 2 in sidecars, 2 also inside
+  const auto sidecar = sidecar_path(path, 1);
+  ASSERT_TRUE(fs::exists(sidecar));
+  std::string message = error_message<snapshot_error>([&] {
+    auto bytes = read_snapshot_bytes(sidecar);
+    bytes[bytes.size() / 2] ^= 1;
+    std::ofstream(sidecar, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()),
+                                                                    static_cast<std::streamsize>(bytes.size()));
+    snapshot_reader(path).weights(1);
+  });
+  EXPECT_NE(message.find(sidecar.string() + ", which does not match the SHA-256 recorded for it"), std::string::npos)
+      << message;
+  fs::remove(sidecar);
+  message = error_message<snapshot_error>([&] { load_snapshot(path, read_depth::arrays); });
+  EXPECT_NE(message.find(sidecar.string() + ", which is missing"), std::string::npos) << message;
+  EXPECT_EQ(snapshot_reader(path).missing_sidecars(), std::vector<int>{1});
+  const auto shown = testing::run_trackbench("show '" + path.string() + "'");
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_NE(shown.output.find("ABSENT: the sidecar files of epochs 1 are missing"), std::string::npos) << shown.output;
+}
+
+TEST(WeightsPolicy, ParsesEveryFormAndRefusesOthersNamingTheFlag) {
+  EXPECT_EQ(to_string(parse_weights_policy("every:3")), "every:3");
+  for (const char* good : {"all", "last", "best", "none"}) EXPECT_EQ(to_string(parse_weights_policy(good)), good);
+  for (const char* bad : {"every:0", "every:x", "sometimes", "every:", "every:-1", ""}) {
+    const std::string message = error_message<input_error>([&] { parse_weights_policy(bad); });
+    EXPECT_NE(message.find("--keep-weights '" + std::string(bad) + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find("expected all, last, best, every:N"), std::string::npos) << message;
+  }
+  std::vector<trainer::epoch_metrics> epochs(5);
+  const double accuracies[] = {0.5, 0.9, 0.7, 0.9, 0.6};
+  for (int i = 0; i < 5; ++i) {
+    epochs[i].epoch = i + 1;
+    epochs[i].validation = trainer::classification_metrics{};
+    epochs[i].validation->accuracy = accuracies[i];
+  }
+  EXPECT_EQ(kept_epochs(parse_weights_policy("best"), epochs), (std::vector<int>{2, 5}));  // the first of the best
+  EXPECT_EQ(kept_epochs(parse_weights_policy("every:2"), epochs), (std::vector<int>{2, 4, 5}));
+  EXPECT_EQ(kept_epochs(parse_weights_policy("last"), epochs), (std::vector<int>{5}));
+  EXPECT_EQ(kept_epochs(parse_weights_policy("all"), epochs).size(), 5u);
+  EXPECT_TRUE(kept_epochs(parse_weights_policy("none"), epochs).empty());
 }
 
 // ---- bad snapshots -------------------------------------------------------------------------
@@ -462,7 +585,7 @@ TEST_F(SnapshotTest, KeepWeightsMustMatchWhatTheFileHolds) {
     set_text_attribute(config, "keep_weights", "all");
     H5Gclose(config);
   });
-  expect_refused(claims_weights, "weights has 0 epochs, metrics 1");
+  expect_refused(claims_weights, "weights lacks epoch_0001, and no sidecar holds it (config keep_weights all)");
 
   const auto unknown = write_without_weights(1);
   with_file(unknown, [](hid_t file) {
@@ -470,11 +593,11 @@ TEST_F(SnapshotTest, KeepWeightsMustMatchWhatTheFileHolds) {
     set_text_attribute(config, "keep_weights", "some");
     H5Gclose(config);
   });
-  expect_refused(unknown, "config 'keep_weights' is 'some'; expected all or none");
+  expect_refused(unknown, "config keep_weights 'some': expected all, last, best, every:N");
 }
 
 TEST_F(SnapshotTest, ReadsSchemaVersion1FilesAsKeepingWeights) {
-  const auto path = write(2);
+  const auto path = write_packed(2);
   testing::downgrade_to_schema_v1(path);
   {
     const snapshot_reader reader(path);  // closed before the file is changed below
@@ -730,7 +853,7 @@ TEST_F(SnapshotTest, FilesCarryMetadataChecksumsAndARecordDigest) {
 }
 
 TEST_F(SnapshotTest, OlderFilesAreReadAsUnchecksummed) {
-  const auto path = write(2);
+  const auto path = write_packed(2);
   testing::downgrade_to_schema(path, 2);
   const snapshot_reader reader(path);
   EXPECT_FALSE(checksummed(reader.record()));
@@ -777,14 +900,14 @@ TEST_F(SnapshotTest, CommandsSayADirectoryIsOne) {
 TEST_F(SnapshotTest, LoadingWithArraysChecksEveryWeightBeforeAnythingElse) {
   const auto path = write(2);
   with_file(path, [](hid_t file) {
-    const hid_t set = H5Dopen2(file, "weights/epoch_0001/fc2.bias", H5P_DEFAULT);
+    const hid_t set = H5Dopen2(file, "weights/epoch_0002/fc2.bias", H5P_DEFAULT);
     const std::vector<float> zeros(10, 0.0f);
     H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data());
     H5Dclose(set);
   });
   EXPECT_NO_THROW(load_snapshot(path));  // the record alone is intact
   const std::string message = error_message<snapshot_error>([&] { load_snapshot(path, read_depth::arrays); });
-  EXPECT_NE(message.find("weights/epoch_0001/fc2.bias does not match its SHA-256"), std::string::npos) << message;
+  EXPECT_NE(message.find("weights/epoch_0002/fc2.bias does not match its SHA-256"), std::string::npos) << message;
 }
 
 }  // namespace

@@ -14,8 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<std::uint8_t> image(data, data + size);
   try {
     const trackbench::tracking::snapshot_reader reader(image, "fuzz-input.h5");
-    const int epochs = static_cast<int>(reader.record().epochs.size());
-    for (int epoch = 1; epoch <= epochs; ++epoch) reader.weights(epoch);
+    for (const int epoch : reader.weight_epochs()) reader.weights(epoch);
     reader.state();
   } catch (const trackbench::tracking::snapshot_error&) {
     // The one documented way to refuse a file. Anything else escapes on purpose: callers

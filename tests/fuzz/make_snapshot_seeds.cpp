@@ -38,9 +38,7 @@ void check_readable(const std::vector<std::uint8_t>& image, const std::string& n
   const tracking::snapshot_reader reader(image, name);
   if (reader.record().epochs.size() != epochs) throw std::runtime_error(name + " reads back with the wrong epoch count");
   const bool kept = tracking::keeps_weights(reader.record());
-  if (kept) {
-    for (int epoch = 1; epoch <= static_cast<int>(epochs); ++epoch) reader.weights(epoch);
-  }
+  for (const int epoch : reader.weight_epochs()) reader.weights(epoch);
   if (reader.state().has_value() != (kept && epochs > 0)) throw std::runtime_error(name + " reads back with the wrong state");
 }
 
@@ -53,13 +51,16 @@ void write_seeds(const fs::path& out) {
   check_readable(no_epochs, "seed-no-epochs.h5", 0);
   write_file(out / "seed-no-epochs.h5", no_epochs);
 
-  const fs::path completed_path = scratch / "completed.h5";
-  tracking::snapshot_writer writer(completed_path, sample_run_record());
+  // Packed: the seeds are single files, and keep_weights all leaves epoch 1 in a sidecar.
+  const fs::path written_path = scratch / "written.h5";
+  tracking::snapshot_writer writer(written_path, sample_run_record());
   for (int epoch = 1; epoch <= 2; ++epoch) {
     const auto parameters = make_parameters(epoch);
     writer.append_epoch(make_metrics(epoch), parameters, make_state(epoch, parameters));
   }
   writer.finish("completed", "");
+  const fs::path completed_path = scratch / "completed.h5";
+  tracking::pack_snapshot(tracking::snapshot_reader(written_path), completed_path);
   const auto completed = read_bytes(completed_path);
   check_readable(completed, "seed-completed.h5", 2);
   write_file(out / "seed-completed.h5", completed);
@@ -68,7 +69,9 @@ void write_seeds(const fs::path& out) {
   auto metrics_only_record = sample_run_record();
   metrics_only_record.config["keep_weights"] = "none";
   tracking::snapshot_writer metrics_only_writer(metrics_only_path, metrics_only_record);
-  for (int epoch = 1; epoch <= 2; ++epoch) metrics_only_writer.append_metrics_only(make_metrics(epoch));
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    metrics_only_writer.append_epoch(make_metrics(epoch), make_parameters(epoch), std::nullopt);
+  }
   metrics_only_writer.finish("completed", "");
   const auto metrics_only = read_bytes(metrics_only_path);
   check_readable(metrics_only, "seed-metrics-only.h5", 2);

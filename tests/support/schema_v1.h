@@ -1,6 +1,7 @@
 #pragma once
-// Snapshots in older schema layouts, as trackbench wrote them before: a v4 snapshot less the
-// NVML fields (environment nvml_reason and each GPU's) and less record_sha256, config precision, cuda_graphs and target and the root's warmup_seconds,
+// Snapshots in older schema layouts, as trackbench wrote them before: a packed v4 snapshot that
+// keeps all or none, less parameter_sha256 and sidecar_sha256, the NVML fields (environment
+// nvml_reason and each GPU's), record_sha256, config precision, cuda_graphs and target and the root's warmup_seconds,
 // target_reached_epoch and time_to_target_seconds is the v2 layout (in the checksummed HDF5
 // format, which v2 readers read too), and a v2 snapshot that keeps its weights, less config
 // keep_weights, is the v1 layout. Tests and the fuzz seeds make older files this way to check
@@ -16,7 +17,8 @@
 namespace trackbench::testing {
 
 // Rewrites `path` (a snapshot, not open elsewhere) in place as schema `version` (1 or 2; for
-// 1 it must keep its weights).
+// 1 it must keep its weights). It must keep all or none: a packed snapshot, whose weights are
+// all inside it; its v4 digests are dropped.
 inline void downgrade_to_schema(const std::filesystem::path& path, std::int64_t version) {
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   if (file < 0) throw std::runtime_error("cannot open " + path.string() + " for writing");
@@ -41,6 +43,7 @@ inline void downgrade_to_schema(const std::filesystem::path& path, std::int64_t 
     }
   }
   if (version < 2) ok = ok && H5Adelete_by_name(file, "config", "keep_weights", H5P_DEFAULT) >= 0;
+  for (const char* name : {"parameter_sha256", "sidecar_sha256"}) ok = ok && H5Ldelete(file, name, H5P_DEFAULT) >= 0;
   ok = H5Fclose(file) >= 0 && ok;
   if (!ok) throw std::runtime_error("cannot rewrite " + path.string() + " as schema v" + std::to_string(version));
 }

@@ -321,4 +321,10 @@ epoch_match match_epoch(const trainer::epoch_metrics& recorded, const trainer::e
   return match;
 }
 
+std::optional<bool> digests_match(const std::vector<parameter_digest>& recorded,
+                                  const std::vector<parameter_digest>& repeated) {
+  if (recorded.empty() || repeated.empty()) return std::nullopt;
+  return recorded == repeated;
+}
+
 }  // namespace trackbench::tracking

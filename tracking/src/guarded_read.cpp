@@ -212,10 +212,7 @@ loaded_snapshot load_snapshot(const fs::path& path, read_depth depth, const std:
     }
     const snapshot_reader reader(image, name);
     if (depth == read_depth::arrays) {
-      for (int epoch = 1; keeps_weights(reader.record()) && epoch <= static_cast<int>(reader.record().epochs.size());
-           ++epoch) {
-        reader.weights(epoch);
-      }
+      for (const int epoch : reader.weight_epochs()) reader.weights(epoch);  // sidecars included
       reader.state();
     }
     return found;

@@ -234,8 +234,8 @@ code_state capture_code() {
 }
 
 run_record describe_run(const trainer::trainer& run, const trainer::dataset& data, const run_origin& origin,
-                        const std::string& command_line, const nlohmann::ordered_json& tags, bool keep_weights,
-                        const std::optional<run_target>& target) {
+                        const std::string& command_line, const nlohmann::ordered_json& tags,
+                        const weights_policy& keep_weights, const std::optional<run_target>& target) {
   run_record record;
   record.identity = {{"schema", schema_name},
                      {"schema_version", schema_version},
@@ -254,7 +254,7 @@ run_record describe_run(const trainer::trainer& run, const trainer::dataset& dat
                      {"time_to_target_seconds", std::numeric_limits<double>::quiet_NaN()}};
   record.tags = tags;
   record.config = describe_config(run);
-  record.config["keep_weights"] = keep_weights ? "all" : "none";
+  record.config["keep_weights"] = to_string(keep_weights);
   record.config["precision"] = kernels::to_string(run.config().precision);
   record.config["cuda_graphs"] = run.uses_cuda_graphs();
   record.config["target"] = target ? to_string(*target) : std::string();
@@ -378,16 +378,14 @@ void snapshot_recorder::on_step(const trainer::step_progress& progress) {
 
 void snapshot_recorder::on_epoch(const trainer::epoch_metrics& metrics) {
   if (inner_ != nullptr) inner_->on_epoch(metrics);
-  if (keeps_weights(writer_.record())) {
-    const auto start = std::chrono::steady_clock::now();
-    const auto state = run_.capture_state(metrics.epoch);
-    auto parameters = to_records(state.parameters);
-    const auto saved = to_saved_state(state, run_.shuffle_seed(metrics.epoch + 1));
-    seconds_capturing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    writer_.append_epoch(metrics, parameters, saved);
-  } else {
-    writer_.append_metrics_only(metrics);  // nothing is copied out of the model
-  }
+  const auto start = std::chrono::steady_clock::now();
+  // The parameters are copied out whatever the policy: every epoch records their digests.
+  const auto state = run_.capture_state(metrics.epoch);
+  const auto parameters = to_records(state.parameters);
+  std::optional<saved_state> saved;
+  if (keeps_weights(writer_.record())) saved = to_saved_state(state, run_.shuffle_seed(metrics.epoch + 1));
+  seconds_capturing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  writer_.append_epoch(metrics, parameters, saved);
   if (stop_requested_ && stop_requested_() && metrics.epoch < run_.config().epochs) {
     throw run_interrupted("stopped by a signal after epoch " + std::to_string(metrics.epoch));
   }

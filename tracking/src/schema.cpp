@@ -146,8 +146,9 @@ const std::vector<field>& identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.run\""},
       {"schema_version", t::int64, "",
-       "4 for this layout (3: before NVML's GPU fields; 2: before the checksums, precision, target and "
-       "warmup_seconds; 1: before keep_weights); readers refuse a newer version"},
+       "4 for this layout (3: before the keep_weights policies, parameter_sha256, sidecar_sha256 and NVML's GPU "
+       "fields; 2: before the checksums, precision, target and warmup_seconds; 1: before keep_weights); "
+       "readers refuse a newer version"},
       {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
       {"run_id", t::text, "", "unique, sorts by start time: <UTC yyyymmddThhmmss.mmmZ>-<8 random hex digits>"},
       {"parent_run_id", t::text, "", "run this one resumed or reproduced; empty for a fresh run"},
@@ -170,8 +171,9 @@ const std::vector<field>& identity_fields() {
        "not reached",
        3, or_absent(at_least(0.0))},
       {"record_sha256", t::text, "hex",
-       "SHA-256 over every other field, tag, metric value and confusion matrix and the diff, serialised as "
-       "docs/snapshot-format.md says; absent before version 3 (unchecksummed files)",
+       "SHA-256 over every other field, tag, metric value and confusion matrix, the diff and (since version 4) the "
+       "parameter_sha256 and sidecar_sha256 rows, serialised as docs/snapshot-format.md says; absent before "
+       "version 3 (unchecksummed files)",
        3},
   };
   return fields;
@@ -200,9 +202,10 @@ const std::vector<field>& config_fields() {
       {"device_used", t::text, "", "device trained on: cpu or cuda:<index>"},
       {"validation_fraction", t::float64, "fraction", "share of the training set held out for validation", 1, below_one()},
       {"keep_weights", t::text, "",
-       "--keep-weights: all (weights after every epoch and the state to resume from) or none (the record alone); "
-       "absent in version 1 files, which keep them all",
-       2, one_of({"all", "none"}), "all"},
+       "--keep-weights: all, last, best, every:N (the weights of those epochs, always the last, and the state to "
+       "resume from) or none (the record alone); all or none before version 4; absent in version 1 files, which "
+       "keep them all (the reader checks the form)",
+       2, any_value(), "all"},
       {"precision", t::text, "",
        "--precision: fp32 (IEEE products and sums) or tf32 (tensor cores) for cuDNN, cuBLAS and the custom kernels; "
        "absent before version 3 (cuDNN then ran TF32, cuBLAS FP32)",

@@ -1,7 +1,9 @@
 #pragma once
 // Schema v4 of a run snapshot (and v3 of a bench snapshot) as a table: which attributes each
 // group holds, their types, units and allowed values, and the per-epoch metric columns, each
-// with the schema version it appeared in. The writer refuses anything not in it and the reader
+// with the schema version it appeared in. (The arrays, /weights, /parameter_sha256,
+// /sidecar_sha256 and /state, and the sidecar files are laid out by snapshot.cpp, as
+// docs/snapshot-format.md describes.) The writer refuses anything not in it and the reader
 // requires exactly it, less the fields and columns added after an older file's version, each
 // value within its rule; docs/snapshot-format.md describes the same table.
 #include <nlohmann/json.hpp>

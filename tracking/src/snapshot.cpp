@@ -2,10 +2,12 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <map>
 #include <regex>
@@ -69,24 +71,74 @@ namespace {
 
 // ---- writing -------------------------------------------------------------------------------
 
-void write_array_record(hid_t parent, const array_record& array, bool compress) {
-  const hdf5::id set = hdf5::write_array(parent, array.name, to_hdf5(array.type), array.shape, array.bytes.data(), compress);
-  hdf5::write_text(set.get(), "sha256", array.sha256());
+constexpr std::int64_t digest_bytes = 32;
+
+std::string to_hex(const std::uint8_t* bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (std::int64_t i = 0; i < digest_bytes; ++i) {
+    hex += digits[bytes[i] >> 4];
+    hex += digits[bytes[i] & 15];
+  }
+  return hex;
 }
 
-// The resume state is replaced every epoch. Its arrays keep their shape, so they are
-// rewritten in place (uncompressed) rather than deleted, which would leave dead space.
-void overwrite_array_record(hid_t parent, const array_record& array) {
-  if (hdf5::check(H5Lexists(parent, array.name.c_str(), H5P_DEFAULT), array.name) <= 0) {
-    write_array_record(parent, array, false);
-    return;
+// 64 hex digits into 32 bytes; an empty text (no digest) into zeros.
+void from_hex(const std::string& hex, std::uint8_t* out) {
+  std::fill(out, out + digest_bytes, std::uint8_t{0});
+  if (hex.empty()) return;
+  if (hex.size() != 2 * digest_bytes) throw std::logic_error("a SHA-256 of " + std::to_string(hex.size()) + " digits");
+  const auto nibble = [](char c) { return static_cast<std::uint8_t>(c <= '9' ? c - '0' : c - 'a' + 10); };
+  for (std::int64_t i = 0; i < digest_bytes; ++i) out[i] = static_cast<std::uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+}
+
+// The digests of `parameters`, in name order (the order the file lists them in).
+std::vector<parameter_digest> digests_of(const std::vector<array_record>& parameters) {
+  std::vector<parameter_digest> digests;
+  for (const auto& parameter : parameters) digests.push_back({parameter.name, parameter.sha256()});
+  std::sort(digests.begin(), digests.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return digests;
+}
+
+const std::string& digest_of(const std::vector<parameter_digest>& digests, const std::string& name) {
+  for (const auto& digest : digests) {
+    if (digest.name == name) return digest.sha256;
   }
-  const hdf5::id set = hdf5::dataset(H5Dopen2(parent, array.name.c_str(), H5P_DEFAULT), array.name);
-  if (hdf5::checked_shape(set.get(), to_hdf5(array.type), array.name) != array.shape) {
-    throw hdf5::error("state array " + array.name + " changed shape");
+  throw std::logic_error("no digest recorded for parameter " + name);
+}
+
+void write_array_record(hid_t parent, const array_record& array, const std::string& sha256, bool compress) {
+  const hdf5::id set = hdf5::write_array(parent, array.name, to_hdf5(array.type), array.shape, array.bytes.data(), compress);
+  hdf5::write_text(set.get(), "sha256", sha256);
+}
+
+void write_metrics(hid_t file, const std::vector<trainer::epoch_metrics>& epochs) {
+  const hdf5::id group = hdf5::create_group(file, "metrics");
+  const auto rows = static_cast<std::int64_t>(epochs.size());
+  for (const auto& column : schema::metric_columns()) {
+    const auto type = column.integer ? hdf5::element::int64 : hdf5::element::float64;
+    hdf5::create_growing(group.get(), column.name, type, {});
+    if (rows == 0) continue;
+    if (column.integer) {
+      std::vector<std::int64_t> values;
+      for (const auto& epoch : epochs) values.push_back(static_cast<std::int64_t>(column.get(epoch)));
+      hdf5::append_rows(group.get(), column.name, type, {}, rows, values.data());
+    } else {
+      std::vector<double> values;
+      for (const auto& epoch : epochs) values.push_back(column.get(epoch));
+      hdf5::append_rows(group.get(), column.name, type, {}, rows, values.data());
+    }
   }
-  hdf5::write_whole(set.get(), to_hdf5(array.type), array.bytes.data(), array.name);
-  hdf5::write_text(set.get(), "sha256", array.sha256());
+  const trainer::confusion_matrix empty{};
+  std::vector<trainer::confusion_matrix> test, validation;
+  for (const auto& epoch : epochs) {
+    test.push_back(epoch.test.confusion);
+    validation.push_back(epoch.validation ? epoch.validation->confusion : empty);
+  }
+  for (const auto& [name, matrices] : {std::pair{"test_confusion", &test}, std::pair{"validation_confusion", &validation}}) {
+    hdf5::create_growing(group.get(), name, hdf5::element::int64, {class_count, class_count});
+    if (rows > 0) hdf5::append_rows(group.get(), name, hdf5::element::int64, {class_count, class_count}, rows, matrices->data());
+  }
 }
 
 void write_sections(hid_t file, const run_record& record) {
@@ -102,67 +154,79 @@ void write_sections(hid_t file, const run_record& record) {
   snapshot_io::write_environment(file, record.environment);
   snapshot_io::write_code(file, record.code, record.code_diff);
   snapshot_io::write_data(file, schema::data_fields(), record.data);
-
-  const hdf5::id metrics = hdf5::create_group(file, "metrics");
-  for (const auto& column : schema::metric_columns()) {
-    hdf5::create_growing(metrics.get(), column.name, column.integer ? hdf5::element::int64 : hdf5::element::float64, {});
-  }
-  hdf5::create_growing(metrics.get(), "test_confusion", hdf5::element::int64, {class_count, class_count});
-  hdf5::create_growing(metrics.get(), "validation_confusion", hdf5::element::int64, {class_count, class_count});
-  hdf5::create_group(file, "weights");
-  hdf5::create_group(file, "state");
+  write_metrics(file, record.epochs);
 }
 
-void append_metrics(hid_t file, const trainer::epoch_metrics& metrics) {
-  const hdf5::id group = hdf5::group(H5Gopen2(file, "metrics", H5P_DEFAULT), "metrics");
-  for (const auto& column : schema::metric_columns()) {
-    const double value = column.get(metrics);
-    if (column.integer) {
-      const auto stored = static_cast<std::int64_t>(value);
-      hdf5::append_rows(group.get(), column.name, hdf5::element::int64, {}, 1, &stored);
-    } else {
-      hdf5::append_rows(group.get(), column.name, hdf5::element::float64, {}, 1, &value);
+// /parameter_sha256/<name>: uint8[epochs, 32]; /sidecar_sha256: uint8[epochs, 32], zeros where
+// the epoch has no sidecar.
+void write_digests(hid_t file, const std::vector<std::vector<parameter_digest>>& digests,
+                   const std::vector<std::string>& sidecars) {
+  const auto rows = static_cast<std::int64_t>(digests.size());
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(rows * digest_bytes));
+  const hdf5::id group = hdf5::create_group(file, "parameter_sha256");
+  for (std::size_t p = 0; rows > 0 && p < digests.front().size(); ++p) {
+    const std::string& name = digests.front()[p].name;
+    for (std::int64_t e = 0; e < rows; ++e) {
+      from_hex(digest_of(digests[static_cast<std::size_t>(e)], name), &bytes[static_cast<std::size_t>(e * digest_bytes)]);
+    }
+    hdf5::create_growing(group.get(), name, hdf5::element::uint8, {digest_bytes});
+    hdf5::append_rows(group.get(), name, hdf5::element::uint8, {digest_bytes}, rows, bytes.data());
+  }
+  for (std::int64_t e = 0; e < rows; ++e) from_hex(sidecars[static_cast<std::size_t>(e)], &bytes[static_cast<std::size_t>(e * digest_bytes)]);
+  hdf5::create_growing(file, "sidecar_sha256", hdf5::element::uint8, {digest_bytes});
+  if (rows > 0) hdf5::append_rows(file, "sidecar_sha256", hdf5::element::uint8, {digest_bytes}, rows, bytes.data());
+}
+
+void write_state(hid_t file, const std::optional<saved_state>& state) {
+  const hdf5::id group = hdf5::create_group(file, "state");
+  if (!state) return;
+  hdf5::write_int64(group.get(), "epochs_done", state->epochs_done);
+  hdf5::write_uint64(group.get(), "next_shuffle_seed", state->next_shuffle_seed);
+  const hdf5::id optimizer = hdf5::create_group(group.get(), "optimizer");
+  for (const auto& array : state->optimizer) write_array_record(optimizer.get(), array, array.sha256(), false);
+  const hdf5::id rng = hdf5::create_group(group.get(), "rng");
+  write_array_record(rng.get(), state->cpu_generator, state->cpu_generator.sha256(), false);
+  if (state->cuda_generator) write_array_record(rng.get(), *state->cuda_generator, state->cuda_generator->sha256(), false);
+}
+
+// Everything a snapshot file holds, written whole into `file` (fresh, so no space is left dead):
+// the record (its record_sha256 already set), the digests, the weights of the epochs in
+// `weights` and the state.
+void build_snapshot(hid_t file, const run_record& record, const std::vector<std::vector<parameter_digest>>& digests,
+                    const std::vector<std::string>& sidecars, const std::map<int, std::vector<array_record>>& weights,
+                    const std::optional<saved_state>& state, bool compress) {
+  write_sections(file, record);
+  write_digests(file, digests, sidecars);
+  const hdf5::id group = hdf5::create_group(file, "weights");
+  for (const auto& [epoch, arrays] : weights) {
+    const hdf5::id one = hdf5::create_group(group.get(), epoch_group(epoch));
+    for (const auto& array : arrays) {
+      write_array_record(one.get(), array, digest_of(digests[static_cast<std::size_t>(epoch - 1)], array.name), compress);
     }
   }
-  const trainer::confusion_matrix empty{};
-  hdf5::append_rows(group.get(), "test_confusion", hdf5::element::int64, {class_count, class_count}, 1,
-                    metrics.test.confusion.data());
-  hdf5::append_rows(group.get(), "validation_confusion", hdf5::element::int64, {class_count, class_count}, 1,
-                    metrics.validation ? metrics.validation->confusion.data() : empty.data());
+  write_state(file, state);
 }
 
-std::string record_digest(const run_record& record, std::int64_t version);
-
-// Sets record_sha256 in `record` and the file to the digest of the record as it now is.
-void write_digest(hid_t file, run_record& record) {
-  record.identity["record_sha256"] = record_digest(record, schema_version);
+// A sidecar: the root's run_id and epoch, and one dataset per parameter with its sha256.
+void build_sidecar(hid_t file, const std::string& run_id, int epoch, const std::vector<array_record>& arrays,
+                   const std::vector<parameter_digest>& digests) {
   const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
-  hdf5::write_text(root.get(), "record_sha256", record.identity["record_sha256"].get<std::string>());
-}
-
-void write_state(hid_t file, const saved_state& state) {
-  const hdf5::id group = hdf5::group(H5Gopen2(file, "state", H5P_DEFAULT), "state");
-  hdf5::write_int64(group.get(), "epochs_done", state.epochs_done);
-  hdf5::write_uint64(group.get(), "next_shuffle_seed", state.next_shuffle_seed);
-  auto open_or_create = [&](const char* name) {
-    if (hdf5::check(H5Lexists(group.get(), name, H5P_DEFAULT), name) > 0) {
-      return hdf5::group(H5Gopen2(group.get(), name, H5P_DEFAULT), name);
-    }
-    return hdf5::create_group(group.get(), name);
-  };
-  const hdf5::id optimizer = open_or_create("optimizer");
-  for (const auto& array : state.optimizer) overwrite_array_record(optimizer.get(), array);
-  const hdf5::id rng = open_or_create("rng");
-  overwrite_array_record(rng.get(), state.cpu_generator);
-  if (state.cuda_generator) overwrite_array_record(rng.get(), *state.cuda_generator);
+  hdf5::write_text(root.get(), "run_id", run_id);
+  hdf5::write_int64(root.get(), "epoch", epoch);
+  for (const auto& array : arrays) write_array_record(root.get(), array, digest_of(digests, array.name), true);
 }
 
 // ---- reading -------------------------------------------------------------------------------
 
 // The kind of object the schema puts at `path` (relative to the root), if any.
 std::optional<object_kind> schema_kind(const std::string& path) {
-  static const std::set<std::string> groups{"tags", "config", "metrics", "weights", "state", "state/optimizer", "state/rng"};
+  static const std::set<std::string> groups{"tags",  "config",          "metrics",  "weights",
+                                            "state", "state/optimizer", "state/rng", "parameter_sha256"};
   if (groups.count(path) > 0) return object_kind::group;
+  if (path == "sidecar_sha256") return object_kind::dataset;
+  if (path.rfind("parameter_sha256/", 0) == 0) {
+    return plain_name(path.substr(path.find('/') + 1)) ? std::optional(object_kind::dataset) : std::nullopt;
+  }
   static const std::regex weights_epoch("weights/epoch_[0-9]{4,6}");
   static const std::regex weight("weights/epoch_[0-9]{4,6}/[^/]+");
   static const std::regex optimizer("state/optimizer/[^/]+");
@@ -270,7 +334,64 @@ std::int64_t array_record::element_count() const {
 
 std::string array_record::sha256() const { return trainer::sha256_hex(bytes.data(), bytes.size()); }
 
-bool keeps_weights(const run_record& record) { return record.config.at("keep_weights").get<std::string>() == "all"; }
+weights_policy parse_weights_policy(const std::string& text, const std::string& flag) {
+  using kind = weights_policy::kind;
+  static const std::map<std::string, kind> plain{{"all", kind::all}, {"last", kind::last}, {"best", kind::best}, {"none", kind::none}};
+  if (const auto found = plain.find(text); found != plain.end()) return {found->second, 0};
+  static const std::regex every("every:([1-9][0-9]{0,5})");
+  std::smatch match;
+  if (std::regex_match(text, match, every)) return {kind::every, std::stoll(match[1].str())};
+  throw input_error(flag + " '" + text + "': expected all, last, best, every:N (N a whole number from 1 to 999999) or none");
+}
+
+std::string to_string(const weights_policy& policy) {
+  switch (policy.keep) {
+    case weights_policy::kind::all:
+      return "all";
+    case weights_policy::kind::last:
+      return "last";
+    case weights_policy::kind::best:
+      return "best";
+    case weights_policy::kind::every:
+      return "every:" + std::to_string(policy.every);
+    case weights_policy::kind::none:
+      return "none";
+  }
+  return "none";
+}
+
+weights_policy weights_policy_of(const run_record& record) {
+  return parse_weights_policy(record.config.at("keep_weights").get<std::string>(), "config keep_weights");
+}
+
+bool keeps_weights(const run_record& record) { return weights_policy_of(record).keep != weights_policy::kind::none; }
+
+std::vector<int> kept_epochs(const weights_policy& policy, const std::vector<trainer::epoch_metrics>& epochs) {
+  using kind = weights_policy::kind;
+  const int last = static_cast<int>(epochs.size());
+  std::set<int> kept;
+  if (policy.keep == kind::none || last == 0) return {};
+  kept.insert(last);
+  if (policy.keep == kind::all) {
+    for (int epoch = 1; epoch <= last; ++epoch) kept.insert(epoch);
+  } else if (policy.keep == kind::every) {
+    for (std::int64_t epoch = policy.every; epoch <= last; epoch += policy.every) kept.insert(static_cast<int>(epoch));
+  } else if (policy.keep == kind::best) {
+    int best = 0;
+    for (int epoch = 1; epoch <= last; ++epoch) {
+      const auto& validation = epochs[static_cast<std::size_t>(epoch - 1)].validation;
+      if (validation && (best == 0 || validation->accuracy > epochs[static_cast<std::size_t>(best - 1)].validation->accuracy)) {
+        best = epoch;
+      }
+    }
+    if (best > 0) kept.insert(best);
+  }
+  return {kept.begin(), kept.end()};
+}
+
+fs::path sidecar_path(const fs::path& snapshot, int epoch) {
+  return fs::path(snapshot.string() + ".epochs") / (epoch_group(epoch) + ".h5");
+}
 
 std::string count_of(std::int64_t count, const std::string& noun) {
   return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
@@ -318,7 +439,8 @@ namespace {
 
 // record_sha256 (docs/snapshot-format.md, "Checksums"), computed from the record, so the writer
 // and the reader agree on it whatever HDF5 makes of the file.
-std::string record_digest(const run_record& record, std::int64_t version) {
+std::string record_digest(const run_record& record, const std::vector<std::vector<parameter_digest>>& digests,
+                          const std::vector<std::string>& sidecars, std::int64_t version) {
   snapshot_io::canonical_hash hash;
   hash.fields(schema::identity_fields(), record.identity, version, "record_sha256");
   std::map<std::string, std::string> tags;
@@ -347,6 +469,17 @@ std::string record_digest(const run_record& record, std::int64_t version) {
   for (const auto& epoch : record.epochs) {
     hash.bytes(&epoch.test.confusion, sizeof(trainer::confusion_matrix));
     hash.bytes(epoch.validation ? &epoch.validation->confusion : &empty, sizeof(trainer::confusion_matrix));
+  }
+  if (version >= 4) {
+    hash.count(digests.size());
+    for (const auto& epoch : digests) {
+      hash.count(epoch.size());
+      for (const auto& digest : epoch) {
+        hash.text(digest.name);
+        hash.text(digest.sha256);
+      }
+    }
+    for (const auto& sidecar : sidecars) hash.text(sidecar);
   }
   return hash.hex();
 }
@@ -419,12 +552,12 @@ double thread_cpu_seconds() {
 }
 }  // namespace
 
-// HDF5 works on an image in memory (its core driver) and never writes to disk itself: it does
+// HDF5 builds each file on its core driver (in memory) and never writes to disk itself: it does
 // not survive a failing disk write cleanly, and a commit must replace the file whole anyway.
 struct snapshot_writer::in_memory_file {
-  hdf5::id file;
   std::vector<std::uint8_t> image;  // reused, so later commits do not reallocate
-  std::future<double> writing;      // of `image`, while valid; gives the CPU seconds it took
+  std::vector<std::pair<fs::path, std::vector<std::uint8_t>>> sidecars;  // written before `image`
+  std::future<double> writing;      // of the images, while valid; gives the CPU seconds it took
   std::size_t epochs_on_disk = 0;
   std::size_t epochs_being_written = 0;
   double background_cpu_seconds = 0.0;
@@ -454,27 +587,64 @@ void snapshot_writer::wait_for_disk() {
   }
 }
 
-template <typename Change>
-void snapshot_writer::commit(Change&& change, std::size_t epochs_after, bool wait_after) {
+namespace {
+
+// An in-memory file built by `build`, as an image.
+template <typename Build>
+void build_image(const std::string& name, std::vector<std::uint8_t>& image, Build&& build) {
+  const hdf5::id file = snapshot_io::create_in_memory(name);
+  build(file.get());
+  snapshot_io::take_image(file.get(), image);
+}
+
+// Makes the sidecar folder of `sidecar` (durably, the first time).
+void make_sidecar_folder(const fs::path& sidecar) {
+  const fs::path folder = sidecar.parent_path();
+  std::error_code error;
+  if (fs::is_directory(folder, error)) return;
+  fs::create_directory(folder);
+  snapshot_io::fsync_directory(folder.parent_path().empty() ? fs::path(".") : folder.parent_path());
+}
+
+}  // namespace
+
+void snapshot_writer::commit(run_record after, const std::vector<int>& new_sidecars, bool wait_after) {
   const auto start = std::chrono::steady_clock::now();
   refuse_after_failure();
-  wait_for_disk();  // frees the image buffer; an earlier failure surfaces here
+  wait_for_disk();  // frees the image buffers; an earlier failure surfaces here
   try {
-    if (!file_) {
-      file_ = std::make_unique<in_memory_file>();
-      file_->file = snapshot_io::create_in_memory(path_.string() + " (in memory)");
+    if (!file_) file_ = std::make_unique<in_memory_file>();
+    file_->sidecars.clear();
+    const auto& run_id = after.identity.at("run_id").get<std::string>();
+    for (const int epoch : new_sidecars) {
+      const auto& digests = digests_[static_cast<std::size_t>(epoch - 1)];
+      std::vector<std::uint8_t> image;
+      build_image(path_.string() + " epoch " + std::to_string(epoch) + " (in memory)", image, [&](hid_t file) {
+        build_sidecar(file, run_id, epoch, kept_sidecar_.at(epoch), digests);
+      });
+      sidecar_sha256_[static_cast<std::size_t>(epoch - 1)] = trainer::sha256_hex(image.data(), image.size());
+      file_->sidecars.emplace_back(sidecar_path(path_, epoch), std::move(image));
     }
-    change(file_->file.get());
-    snapshot_io::take_image(file_->file.get(), file_->image);
+    kept_sidecar_.clear();
+    after.identity["record_sha256"] = record_digest(after, digests_, sidecar_sha256_, schema_version);
+    build_image(path_.string() + " (in memory)", file_->image, [&](hid_t file) {
+      build_snapshot(file, after, digests_, sidecar_sha256_, kept_inline_, state_, false);
+    });
   } catch (const std::logic_error&) {
     failed_ = true;  // a record this program built wrongly (a value outside its field's rule), not the disk
     throw;
   } catch (const std::exception& e) {
-    throw failed_write(e.what());  // the file in memory may hold part of the change
+    throw failed_write(e.what());
   }
-  file_->epochs_being_written = epochs_after;
+  record_ = std::move(after);
+  file_->epochs_being_written = record_.epochs.size();
   file_->writing = std::async(std::launch::async, [this] {
     const double cpu_start = thread_cpu_seconds();
+    // Sidecars first: the snapshot that names them is renamed into place only once they are.
+    for (const auto& [path, image] : file_->sidecars) {
+      make_sidecar_folder(path);
+      snapshot_io::write_durably(path, image);
+    }
     snapshot_io::write_durably(path_, file_->image);
     return thread_cpu_seconds() - cpu_start;
   });
@@ -482,14 +652,15 @@ void snapshot_writer::commit(Change&& change, std::size_t epochs_after, bool wai
   seconds_writing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-snapshot_writer::snapshot_writer(fs::path path, run_record record) : path_(std::move(path)), record_(std::move(record)) {
-  record_.identity["status"] = "running";
-  record_.identity["error"] = "";
-  record_.identity["end_time"] = "";
-  record_.epochs.clear();
-  record_.identity["record_sha256"] = record_digest(record_, schema_version);
+snapshot_writer::snapshot_writer(fs::path path, run_record record) : path_(std::move(path)) {
+  record.identity["status"] = "running";
+  record.identity["error"] = "";
+  record.identity["end_time"] = "";
+  record.epochs.clear();
+  policy_ = weights_policy_of(record);
   if (fs::exists(path_)) throw snapshot_write_error("snapshot " + path_.string() + " already exists");
-  commit([&](hid_t file) { write_sections(file, record_); }, 0, true);
+  record_ = record;
+  commit(std::move(record), {}, true);
 }
 
 snapshot_writer::~snapshot_writer() {
@@ -520,53 +691,51 @@ double snapshot_writer::seconds_writing_in_background() const {
 }
 
 void snapshot_writer::append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
-                                   const saved_state& state) {
-  append_epochs({metrics}, {parameters}, state);
+                                   const std::optional<saved_state>& state) {
+  append_epochs({metrics}, {inherited_epoch{digests_of(parameters), parameters}}, state);
 }
 
 void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
-                                    const std::vector<std::vector<array_record>>& parameters, const saved_state& state) {
-  if (metrics.size() != parameters.size()) throw std::logic_error("append_epochs: one parameter list per epoch");
-  if (!keeps_weights(record_)) throw std::logic_error("append_epochs: the snapshot keeps no weights");
+                                    const std::vector<inherited_epoch>& inherited, const std::optional<saved_state>& state) {
+  using kind = weights_policy::kind;
+  if (metrics.size() != inherited.size()) throw std::logic_error("append_epochs: one inherited epoch per metrics row");
+  const bool keeping = policy_.keep != kind::none;
+  if (keeping && !state) throw std::logic_error("append_epochs: a snapshot that keeps weights needs the state");
+  refuse_after_failure();
   auto after = record_;
-  after.epochs.insert(after.epochs.end(), metrics.begin(), metrics.end());
-  const auto change = [&](hid_t file) {
-    const hdf5::id weights = hdf5::group(H5Gopen2(file, "weights", H5P_DEFAULT), "weights");
-    for (std::size_t i = 0; i < metrics.size(); ++i) {
-      append_metrics(file, metrics[i]);
-      const auto epoch_number = static_cast<std::int64_t>(record_.epochs.size() + i) + 1;
-      const hdf5::id epoch = hdf5::create_group(weights.get(), epoch_group(epoch_number));
-      for (const auto& parameter : parameters[i]) write_array_record(epoch.get(), parameter, true);
+  std::vector<int> new_sidecars;
+  for (std::size_t i = 0; i < metrics.size(); ++i) {
+    after.epochs.push_back(metrics[i]);
+    const int epoch = static_cast<int>(after.epochs.size());
+    const auto& one = inherited[i];
+    auto digests = one.digests.empty() && one.weights ? digests_of(*one.weights) : one.digests;
+    if (digests.empty()) throw std::logic_error("append_epochs: epoch " + std::to_string(epoch) + " has no digests");
+    digests_.push_back(std::move(digests));
+    sidecar_sha256_.emplace_back();
+    if (!keeping || !one.weights) continue;
+    if (policy_.keep == kind::all || (policy_.keep == kind::every && epoch % policy_.every == 0)) {
+      kept_sidecar_[epoch] = *one.weights;
+      new_sidecars.push_back(epoch);
     }
-    write_state(file, state);
-    write_digest(file, after);
-  };
-  commit(change, after.epochs.size(), false);
-  record_ = std::move(after);
-}
-
-void snapshot_writer::append_metrics_only(const trainer::epoch_metrics& metrics) {
-  if (keeps_weights(record_)) throw std::logic_error("append_metrics_only: the snapshot keeps weights");
-  auto after = record_;
-  after.epochs.push_back(metrics);
-  commit(
-      [&](hid_t file) {
-        append_metrics(file, metrics);
-        write_digest(file, after);
-      },
-      after.epochs.size(), false);
-  record_ = std::move(after);
+    kept_inline_[epoch] = *one.weights;
+  }
+  // The snapshot itself holds the last epoch's weights and, with best, the best epoch's.
+  const auto kept = kept_epochs(policy_, after.epochs);
+  const int last = static_cast<int>(after.epochs.size());
+  for (auto it = kept_inline_.begin(); it != kept_inline_.end();) {
+    const bool stays = it->first == last || (policy_.keep == kind::best && std::count(kept.begin(), kept.end(), it->first) > 0);
+    it = stays ? std::next(it) : kept_inline_.erase(it);
+  }
+  if (keeping && kept_inline_.count(last) == 0) throw std::logic_error("append_epochs: the last epoch comes without weights");
+  if (keeping) state_ = state;
+  commit(std::move(after), new_sidecars, false);
 }
 
 void snapshot_writer::record_target_reached(std::int64_t epoch, double seconds) {
-  const auto change = [&](hid_t file) {
-    const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
-    hdf5::write_int64(root.get(), "target_reached_epoch", epoch);
-    hdf5::write_float64(root.get(), "time_to_target_seconds", seconds);
-  };
-  commit(change, record_.epochs.size(), false);
-  record_.identity["target_reached_epoch"] = epoch;
-  record_.identity["time_to_target_seconds"] = seconds;
+  auto after = record_;
+  after.identity["target_reached_epoch"] = epoch;
+  after.identity["time_to_target_seconds"] = seconds;
+  commit(std::move(after), {}, false);
 }
 
 void snapshot_writer::finish(const std::string& status, const std::string& error) {
@@ -574,15 +743,7 @@ void snapshot_writer::finish(const std::string& status, const std::string& error
   after.identity["status"] = status;
   after.identity["error"] = error;
   after.identity["end_time"] = utc_timestamp();
-  const auto change = [&](hid_t file) {
-    const hdf5::id root = hdf5::group(H5Gopen2(file, "/", H5P_DEFAULT), "/");
-    for (const char* name : {"status", "error", "end_time"}) {
-      hdf5::write_text(root.get(), name, after.identity[name].get<std::string>());
-    }
-    write_digest(file, after);
-  };
-  commit(change, record_.epochs.size(), true);
-  record_ = std::move(after);
+  commit(std::move(after), {}, true);
 }
 
 // ---- snapshot_reader ---------------------------------------------------------------------
@@ -591,45 +752,127 @@ struct snapshot_reader::impl {
   std::string name;
   hdf5::id file;
   run_record record;
+  std::int64_t version = 0;
+  weights_policy policy;
   std::vector<array_layout> weight_layout;  // the same in every epoch
   std::vector<array_layout> optimizer_layout;
   std::optional<array_layout> cpu_generator, cuda_generator;
   bool has_state = false;
+  std::set<int> inline_epochs;                          // under /weights
+  std::vector<std::vector<parameter_digest>> digests;  // per epoch; empty where none was recorded
+  std::vector<std::string> sidecar_sha256;              // per epoch; empty without a sidecar
 
   void validate_and_read();
+  void read_digests();
   void read_weights_layout(hid_t weights);
   void read_state_layout(hid_t state);
+  std::vector<array_record> read_sidecar(int epoch) const;
 };
 
-void snapshot_reader::impl::read_weights_layout(hid_t weights) {
-  const auto epochs = static_cast<std::int64_t>(record.epochs.size());
-  const auto names = children(weights);
-  if (static_cast<std::int64_t>(names.size()) != epochs) {
-    throw hdf5::error("weights has " + std::to_string(names.size()) + " epochs, metrics " + std::to_string(epochs));
+namespace {
+
+// A uint8[rows, 32] dataset of digests as hex, all-zero rows as "".
+std::vector<std::string> read_digest_rows(hid_t parent, const std::string& name, std::int64_t rows, const std::string& what) {
+  const hdf5::id set = hdf5::dataset(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), what);
+  if (hdf5::checked_shape(set.get(), hdf5::element::uint8, what) != std::vector<std::int64_t>{rows, digest_bytes}) {
+    throw hdf5::error(what + " must be [epochs, 32]");
   }
-  for (std::int64_t epoch = 1; epoch <= epochs; ++epoch) {
-    const std::string group_name = epoch_group(epoch);
-    if (names[static_cast<std::size_t>(epoch - 1)] != group_name) throw hdf5::error("weights lacks " + group_name);
+  if (!attribute_names(set.get(), what).empty()) throw hdf5::error(what + " carries unexpected attributes");
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(rows * digest_bytes));
+  if (rows > 0) hdf5::read_array(set.get(), hdf5::element::uint8, bytes.data(), what);
+  std::vector<std::string> hex;
+  for (std::int64_t row = 0; row < rows; ++row) {
+    const auto* first = &bytes[static_cast<std::size_t>(row * digest_bytes)];
+    hex.push_back(std::all_of(first, first + digest_bytes, [](std::uint8_t b) { return b == 0; }) ? "" : to_hex(first));
+  }
+  return hex;
+}
+
+}  // namespace
+
+void snapshot_reader::impl::read_digests() {
+  const auto epochs = static_cast<std::int64_t>(record.epochs.size());
+  digests.assign(static_cast<std::size_t>(epochs), {});
+  sidecar_sha256.assign(static_cast<std::size_t>(epochs), "");
+  const bool has_objects = hdf5::check(H5Lexists(file.get(), "parameter_sha256", H5P_DEFAULT), "parameter_sha256") > 0 ||
+                           hdf5::check(H5Lexists(file.get(), "sidecar_sha256", H5P_DEFAULT), "sidecar_sha256") > 0;
+  if (version < 4) {
+    if (has_objects) throw hdf5::error("parameter_sha256 and sidecar_sha256 are not part of schema version " + std::to_string(version));
+    return;
+  }
+  const hdf5::id group = open_group(file.get(), "parameter_sha256");
+  if (!attribute_names(group.get(), "parameter_sha256").empty()) throw hdf5::error("parameter_sha256 carries unexpected attributes");
+  const auto names = children(group.get());
+  if (epochs > 0 && names.empty()) throw hdf5::error("parameter_sha256 holds no parameter although epochs completed");
+  if (epochs == 0 && !names.empty()) throw hdf5::error("parameter_sha256 holds parameters although no epoch completed");
+  for (const auto& name : names) {
+    const auto rows = read_digest_rows(group.get(), name, epochs, "parameter_sha256/" + name);
+    for (std::int64_t e = 0; e < epochs; ++e) {
+      if (rows[static_cast<std::size_t>(e)].empty()) {
+        throw hdf5::error("parameter_sha256/" + name + " row " + std::to_string(e) + " (epoch " + std::to_string(e + 1) + ") is empty");
+      }
+      digests[static_cast<std::size_t>(e)].push_back({name, rows[static_cast<std::size_t>(e)]});
+    }
+  }
+  sidecar_sha256 = read_digest_rows(file.get(), "sidecar_sha256", epochs, "sidecar_sha256");
+}
+
+void snapshot_reader::impl::read_weights_layout(hid_t weights) {
+  const auto epochs = static_cast<int>(record.epochs.size());
+  const auto kept_list = kept_epochs(policy, record.epochs);
+  const std::set<int> kept(kept_list.begin(), kept_list.end());
+  const std::string because = " (config keep_weights " + to_string(policy) + ")";
+  for (const auto& group_name : children(weights)) {
+    static const std::regex pattern("epoch_([0-9]{4,6})");
+    std::smatch match;
+    const int epoch = std::regex_match(group_name, match, pattern) ? std::stoi(match[1].str()) : 0;
+    if (epoch < 1 || epoch > epochs || group_name != epoch_group(epoch)) {
+      throw hdf5::error("weights/" + group_name + " is not an epoch of the run (" + std::to_string(epochs) + " completed)");
+    }
+    if (kept.count(epoch) == 0) throw hdf5::error("weights holds " + group_name + ", which is not kept" + because);
+    inline_epochs.insert(epoch);
     const hdf5::id group = open_group(weights, group_name);
     if (!attribute_names(group.get(), "weights/" + group_name).empty()) {
       throw hdf5::error("weights/" + group_name + " has attributes the schema does not define");
     }
     std::vector<array_layout> layout;
+    auto& recorded = digests[static_cast<std::size_t>(epoch - 1)];
+    const bool derive = version < 4;  // older files: the digests are the weights' own
     for (const auto& name : children(group.get())) {
-      layout.push_back(check_array(group.get(), name, element_type::float32, "weights/" + group_name + "/" + name));
+      const std::string what = "weights/" + group_name + "/" + name;
+      layout.push_back(check_array(group.get(), name, element_type::float32, what));
+      const hdf5::id set = hdf5::dataset(H5Dopen2(group.get(), name.c_str(), H5P_DEFAULT), what);
+      const std::string stored = hdf5::read_text(set.get(), "sha256");
+      if (derive) {
+        recorded.push_back({name, stored});
+      } else if (layout.size() > recorded.size() || recorded[layout.size() - 1].name != name ||
+                 recorded[layout.size() - 1].sha256 != stored) {
+        throw hdf5::error(what + " does not match its parameter_sha256 row");
+      }
     }
     if (layout.empty()) throw hdf5::error("weights/" + group_name + " is empty");
-    if (epoch == 1) {
+    if (layout.size() != recorded.size()) throw hdf5::error("weights/" + group_name + " does not hold every parameter of parameter_sha256");
+    if (weight_layout.empty()) {
       weight_layout = layout;
       continue;
     }
     for (std::size_t i = 0; i < layout.size() || i < weight_layout.size(); ++i) {
       if (i >= layout.size() || i >= weight_layout.size() || layout[i].name != weight_layout[i].name ||
           layout[i].shape != weight_layout[i].shape) {
-        throw hdf5::error("weights/" + group_name + " does not hold the same parameters as epoch 1");
+        throw hdf5::error("weights/" + group_name + " does not hold the same parameters as the other epochs");
       }
     }
   }
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    const bool sidecar = !sidecar_sha256[static_cast<std::size_t>(epoch - 1)].empty();
+    if (sidecar && kept.count(epoch) == 0) {
+      throw hdf5::error("sidecar_sha256 names a sidecar for epoch " + std::to_string(epoch) + ", which is not kept" + because);
+    }
+    if (kept.count(epoch) > 0 && !sidecar && inline_epochs.count(epoch) == 0) {
+      throw hdf5::error("weights lacks " + epoch_group(epoch) + ", and no sidecar holds it" + because);
+    }
+  }
+  if (epochs > 0 && inline_epochs.count(epochs) == 0) throw hdf5::error("weights lacks the last epoch, " + epoch_group(epochs));
 }
 
 void snapshot_reader::impl::read_state_layout(hid_t state) {
@@ -661,7 +904,7 @@ void snapshot_reader::impl::read_state_layout(hid_t state) {
 void snapshot_reader::impl::validate_and_read() {
   // Identify the file before judging its layout, so a foreign file or a newer schema gets
   // that explanation rather than a complaint about some object.
-  const std::int64_t version = snapshot_io::check_identity(file.get(), schema_name, schema_version, "run");
+  version = snapshot_io::check_identity(file.get(), schema_name, schema_version, "run");
   snapshot_io::check_links(file.get(), schema_kind);
   const hdf5::id root = open_group(file.get(), "/");
 
@@ -706,6 +949,16 @@ void snapshot_reader::impl::validate_and_read() {
       if (row.validation) row.validation->confusion = validation[i];
     }
   }
+  try {
+    policy = weights_policy_of(record);
+  } catch (const input_error& e) {
+    throw hdf5::error(e.what());
+  }
+  if (version < 4 && policy.keep != weights_policy::kind::all && policy.keep != weights_policy::kind::none) {
+    throw hdf5::error("config 'keep_weights' is '" + to_string(policy) + "'; schema version " + std::to_string(version) +
+                      " has all or none");
+  }
+  read_digests();
   {
     const hdf5::id weights = open_group(file.get(), "weights");
     const hdf5::id state = open_group(file.get(), "state");
@@ -721,7 +974,7 @@ void snapshot_reader::impl::validate_and_read() {
   }
   check_consistency(record);
   if (record.identity.contains("record_sha256") &&
-      record_digest(record, version) != record.identity["record_sha256"].get<std::string>()) {
+      record_digest(record, digests, sidecar_sha256, version) != record.identity["record_sha256"].get<std::string>()) {
     throw hdf5::error("the record does not match its record_sha256: the file is corrupt");
   }
 }
@@ -760,12 +1013,67 @@ snapshot_reader::snapshot_reader(snapshot_reader&&) noexcept = default;
 
 const run_record& snapshot_reader::record() const { return impl_->record; }
 
+std::vector<array_record> snapshot_reader::impl::read_sidecar(int epoch) const {
+  const auto path = sidecar_path(fs::path(name), epoch);
+  const std::string which = "the weights of epoch " + std::to_string(epoch) + " are kept in " + path.string();
+  std::error_code error;
+  if (!fs::exists(path, error)) throw snapshot_error(name + ": " + which + ", which is missing");
+  const auto size = fs::file_size(path, error);
+  // A sidecar holds one epoch's parameters, each at most 1 GiB: far less than this.
+  if (error || !fs::is_regular_file(path, error) || size > (std::uint64_t{16} << 30)) {
+    throw snapshot_error(name + ": " + which + ", which is not a regular file of at most 16 GiB");
+  }
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+  std::ifstream in(path, std::ios::binary);
+  if (!in || !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()))) {
+    throw snapshot_error(name + ": " + which + ", which cannot be read");
+  }
+  // The whole file is checked before HDF5 parses any of it.
+  if (trainer::sha256_hex(bytes.data(), bytes.size()) != sidecar_sha256[static_cast<std::size_t>(epoch - 1)]) {
+    throw snapshot_error(name + ": " + which + ", which does not match the SHA-256 recorded for it (corrupt, or from another run)");
+  }
+  try {
+    const hdf5::id sidecar = snapshot_io::open_image(bytes);
+    snapshot_io::check_links(sidecar.get(), [](const std::string& path) -> std::optional<object_kind> {
+      return path.find('/') == std::string::npos && plain_name(path) ? std::optional(object_kind::dataset) : std::nullopt;
+    });
+    const hdf5::id root = open_group(sidecar.get(), "/");
+    auto attributes = attribute_names(root.get(), "the root");
+    std::sort(attributes.begin(), attributes.end());
+    if (attributes != std::vector<std::string>{"epoch", "run_id"} ||
+        hdf5::read_int64(root.get(), "epoch") != epoch ||
+        hdf5::read_text(root.get(), "run_id") != record.identity.at("run_id").get<std::string>()) {
+      throw hdf5::error("its root does not name this run and epoch");
+    }
+    if (children(root.get()).size() != weight_layout.size()) throw hdf5::error("it does not hold the run's parameters");
+    std::vector<array_record> out;
+    for (const auto& layout : weight_layout) {
+      const auto checked = check_array(root.get(), layout.name, layout.type, layout.name);
+      if (checked.shape != layout.shape) throw hdf5::error(layout.name + " has another shape than in the snapshot");
+      out.push_back(read_array_record(root.get(), layout, layout.name));
+      if (out.back().sha256() != digest_of(digests[static_cast<std::size_t>(epoch - 1)], layout.name)) {
+        throw hdf5::error(layout.name + " does not match its parameter_sha256 row");
+      }
+    }
+    return out;
+  } catch (const hdf5::error& e) {
+    throw snapshot_error(name + ": " + which + ": " + e.what());
+  } catch (const std::logic_error& e) {
+    throw snapshot_error(name + ": " + which + ": " + e.what());
+  }
+}
+
 std::vector<array_record> snapshot_reader::weights(int epoch) const {
   if (!keeps_weights(impl_->record)) {
     throw snapshot_error(impl_->name + ": keeps no weights (the run was recorded with --keep-weights none)");
   }
   if (epoch < 1 || epoch > static_cast<int>(impl_->record.epochs.size())) {
     throw snapshot_error(impl_->name + ": has no weights for epoch " + std::to_string(epoch));
+  }
+  if (impl_->inline_epochs.count(epoch) == 0) {
+    if (!impl_->sidecar_sha256[static_cast<std::size_t>(epoch - 1)].empty()) return impl_->read_sidecar(epoch);
+    throw snapshot_error(impl_->name + ": keeps no weights for epoch " + std::to_string(epoch) + " (recorded with --keep-weights " +
+                         to_string(impl_->policy) + ")");
   }
   try {
     const std::string group_name = "weights/" + epoch_group(epoch);
@@ -777,6 +1085,65 @@ std::vector<array_record> snapshot_reader::weights(int epoch) const {
     return out;
   } catch (const hdf5::error& e) {
     throw snapshot_error(impl_->name + ": " + e.what());
+  }
+}
+
+bool snapshot_reader::has_weights(int epoch) const {
+  const auto kept = weight_epochs();
+  return std::count(kept.begin(), kept.end(), epoch) > 0;
+}
+
+std::vector<int> snapshot_reader::weight_epochs() const {
+  return keeps_weights(impl_->record) ? kept_epochs(impl_->policy, impl_->record.epochs) : std::vector<int>{};
+}
+
+bool snapshot_reader::has_sidecars() const {
+  return std::any_of(impl_->sidecar_sha256.begin(), impl_->sidecar_sha256.end(), [](const auto& s) { return !s.empty(); });
+}
+
+std::vector<int> snapshot_reader::missing_sidecars() const {
+  std::vector<int> missing;
+  for (const int epoch : weight_epochs()) {
+    std::error_code error;
+    if (impl_->inline_epochs.count(epoch) == 0 && !fs::exists(sidecar_path(fs::path(impl_->name), epoch), error)) {
+      missing.push_back(epoch);
+    }
+  }
+  return missing;
+}
+
+std::vector<parameter_digest> snapshot_reader::parameter_digests(int epoch) const {
+  if (epoch < 1 || epoch > static_cast<int>(impl_->digests.size())) return {};
+  return impl_->digests[static_cast<std::size_t>(epoch - 1)];
+}
+
+void pack_snapshot(const snapshot_reader& reader, const fs::path& out) {
+  const auto& record = reader.record();
+  const auto version = record.identity.at("schema_version").get<std::int64_t>();
+  if (version < schema_version) {
+    throw snapshot_error("pack takes snapshots of schema version " + std::to_string(schema_version) + "; this one is version " +
+                         std::to_string(version) + ", which is self-contained already");
+  }
+  const auto epochs = record.epochs.size();
+  std::vector<std::vector<parameter_digest>> digests;
+  for (std::size_t e = 1; e <= epochs; ++e) digests.push_back(reader.parameter_digests(static_cast<int>(e)));
+  const std::vector<std::string> no_sidecars(epochs);
+  std::map<int, std::vector<array_record>> weights;
+  for (const int epoch : reader.weight_epochs()) weights[epoch] = reader.weights(epoch);
+  auto packed = record;
+  packed.identity["record_sha256"] = record_digest(packed, digests, no_sidecars, schema_version);
+  std::vector<std::uint8_t> image;
+  std::error_code error;
+  if (fs::exists(out, error)) throw snapshot_write_error(out.string() + " already exists");
+  try {
+    build_image(out.string() + " (in memory)", image, [&](hid_t file) {
+      build_snapshot(file, packed, digests, no_sidecars, weights, reader.state(), true);
+    });
+    snapshot_io::write_durably(out, image);
+  } catch (const hdf5::error& e) {
+    throw snapshot_write_error("writing " + out.string() + " failed: " + e.what());
+  } catch (const std::system_error& e) {
+    throw snapshot_write_error("writing " + out.string() + " failed: " + e.what());
   }
 }
 

@@ -20,16 +20,6 @@ constexpr std::size_t max_links = 100000;
 constexpr std::size_t max_attributes = 256;
 constexpr int class_count = 10;
 
-// Makes a rename in `dir` durable.
-void fsync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + dir.string());
-  const int status = ::fsync(fd);
-  const int saved = errno;
-  ::close(fd);
-  if (status != 0) throw std::system_error(saved, std::generic_category(), "fsync " + dir.string());
-}
-
 // Writes and fsyncs a new file; the error names the path and the system's reason (ENOSPC, EFBIG).
 void write_new_file(const fs::path& path, const std::vector<std::uint8_t>& bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -131,6 +121,15 @@ std::vector<std::string> attribute_names(hid_t object, const std::string& what) 
 bool plain_name(const std::string& name) {
   static const std::regex pattern("[A-Za-z0-9_.+-]{1,128}");
   return name != "." && name != ".." && std::regex_match(name, pattern);
+}
+
+void fsync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + dir.string());
+  const int status = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  if (status != 0) throw std::system_error(saved, std::generic_category(), "fsync " + dir.string());
 }
 
 hdf5::id create_in_memory(const std::string& name) {

@@ -29,6 +29,8 @@ void take_image(hid_t file, std::vector<std::uint8_t>& image);
 // Writes the image to .<name>.tmp beside `target`, fsyncs it, renames it over `target` and
 // fsyncs the folder: the path names the previous complete file or the new one, never a part.
 void write_durably(const std::filesystem::path& target, const std::vector<std::uint8_t>& image);
+// Makes a change to the entries of folder `dir` (a rename, a new folder) durable.
+void fsync_directory(const std::filesystem::path& dir);
 
 // Writes each field of `fields` from `values` as an attribute (int64_array fields as datasets).
 // A missing or mistyped field is a bug, not bad input: std::logic_error.

@@ -90,5 +90,9 @@ struct epoch_match {
 epoch_match match_epoch(const trainer::epoch_metrics& recorded, const trainer::epoch_metrics& repeated,
                         const std::vector<array_record>& recorded_weights,
                         const std::vector<array_record>& repeated_weights);
+// Whether two epochs' parameter digests agree, which is bitwise identity of the weights; nullopt
+// when either side recorded none (a schema v1-v3 snapshot kept with --keep-weights none).
+std::optional<bool> digests_match(const std::vector<parameter_digest>& recorded,
+                                  const std::vector<parameter_digest>& repeated);
 
 }  // namespace trackbench::tracking

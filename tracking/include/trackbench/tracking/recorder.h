@@ -48,11 +48,11 @@ struct run_origin {
 };
 
 // Everything a snapshot records before the first epoch. `tags` maps keys to text;
-// `keep_weights` false records the metrics alone (`--keep-weights none`); `target` is the run's
+// `keep_weights` is the --keep-weights policy; `target` is the run's
 // --target (the config records it; whether it was reached comes later).
 run_record describe_run(const trainer::trainer& run, const trainer::dataset& data, const run_origin& origin,
-                        const std::string& command_line, const nlohmann::ordered_json& tags, bool keep_weights,
-                        const std::optional<run_target>& target = std::nullopt);
+                        const std::string& command_line, const nlohmann::ordered_json& tags,
+                        const weights_policy& keep_weights, const std::optional<run_target>& target = std::nullopt);
 
 // The --target a snapshot's config records; nullopt when none (or before schema version 3).
 // Throws snapshot_error when it does not parse.
@@ -76,8 +76,8 @@ class run_interrupted : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Appends each completed epoch, with the weights and the state to resume from unless the
-// snapshot keeps none, to the snapshot; passes progress on to `inner` (the console) and stops
+// Appends each completed epoch, with its parameters (their digests are recorded whatever the
+// policy) and the state to resume from unless the snapshot keeps no weights, to the snapshot; passes progress on to `inner` (the console) and stops
 // the run when asked to.
 class snapshot_recorder : public trainer::training_observer {
  public:

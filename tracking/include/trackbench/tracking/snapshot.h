@@ -4,14 +4,18 @@
 // docs/snapshot-format.md is the
 // field-by-field reference; schema.cpp is the table both this code and that document follow.
 //
-// The file on disk is always a complete, closed HDF5 file: the writer keeps the file in memory,
-// and each change is written whole to a temporary file, fsynced and renamed over the original,
-// so a kill at any moment leaves either the previous or the new version, and a failed write (a
-// full disk) leaves the previous one.
+// The file on disk is always a complete, closed HDF5 file: each change is built in memory and
+// written whole to a temporary file, fsynced and renamed over the original, so a kill at any
+// moment leaves either the previous or the new version, and a failed write (a full disk) leaves
+// the previous one. That file holds the record, every epoch's parameter digests, the last (and
+// best) weights and the resume state, so its size does not grow with the weights of old epochs;
+// the other epochs a --keep-weights policy keeps are each written once, the same way, into a
+// sidecar file beside it (<name>.epochs/epoch_NNNN.h5) whose SHA-256 the snapshot records.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -24,12 +28,13 @@
 namespace trackbench::tracking {
 
 inline constexpr const char* schema_name = "trackbench.run";
-// Version 4 added what NVML says (environment nvml_reason; each GPU's clocks, power limit, ECC
-// and persistence modes and PCI bus id); version 3 the checksums (HDF5 1.10 metadata checksums,
-// identity record_sha256), config precision, cuda_graphs and target, and the root's
-// warmup_seconds, target_reached_epoch and time_to_target_seconds; version 2 config keep_weights.
-// Older files are still read without the newer fields (each field's `since` in the schema table
-// decides), versions 1 and 2 unchecksummed, version 1 as keeping weights.
+// Version 4 added the --keep-weights policies (last, best, every:N), the per-epoch parameter
+// digests, the sidecar weight files and what NVML says (environment nvml_reason; each GPU's
+// clocks, power limit, ECC and persistence modes and PCI bus id); version 3 the checksums (HDF5
+// 1.10 metadata checksums, identity record_sha256), config precision, cuda_graphs and target, and
+// the root's warmup_seconds, target_reached_epoch and time_to_target_seconds; version 2 config
+// keep_weights. Older files are still read without the newer fields (each field's `since` in the
+// schema table decides), versions 1 and 2 unchecksummed, version 1 as keeping weights.
 inline constexpr std::int64_t schema_version = 4;
 
 // A snapshot that cannot be read: truncated, corrupt, foreign, crafted or from a newer
@@ -80,9 +85,41 @@ struct run_record {
   std::vector<trainer::epoch_metrics> epochs;
 };
 
-// Whether the run keeps its weights after every epoch and the state to resume from (config
-// keep_weights "all"), or only the record ("none": `train --keep-weights none`).
+// --keep-weights: which epochs' parameters a snapshot keeps. `last` and the resume state are kept
+// by every policy but `none`; `best` adds the epoch of the highest validation accuracy so far;
+// `every:N` adds epochs N, 2N, ...; `all` keeps every epoch. Every policy records the SHA-256
+// of each parameter after every epoch.
+struct weights_policy {
+  enum class kind { all, last, best, every, none };
+  kind keep = kind::last;
+  std::int64_t every = 0;  // N of every:N
+};
+// Parses all, last, best, every:N (N >= 1) or none; throws input_error naming `flag`.
+weights_policy parse_weights_policy(const std::string& text, const std::string& flag = "--keep-weights");
+std::string to_string(const weights_policy& policy);
+// The policy a record's config keep_weights names (version 1 files keep all).
+weights_policy weights_policy_of(const run_record& record);
+// Whether the snapshot keeps any weights and the state to resume from (every policy but none).
 bool keeps_weights(const run_record& record);
+// The epochs (1-based, ascending) whose weights `policy` keeps after `epochs` completed ones.
+// `best` is the first epoch of the highest validation accuracy among them.
+std::vector<int> kept_epochs(const weights_policy& policy, const std::vector<trainer::epoch_metrics>& epochs);
+
+// The SHA-256 (hex) of one parameter's bytes after an epoch.
+struct parameter_digest {
+  std::string name;
+  std::string sha256;
+  bool operator==(const parameter_digest& other) const { return name == other.name && sha256 == other.sha256; }
+};
+
+// An epoch a resumed run inherits: its digests, and its weights when the parent kept them.
+struct inherited_epoch {
+  std::vector<parameter_digest> digests;
+  std::optional<std::vector<array_record>> weights;
+};
+
+// Where the weights of epoch `epoch` go when not in the snapshot itself: <snapshot>.epochs/epoch_NNNN.h5.
+std::filesystem::path sidecar_path(const std::filesystem::path& snapshot, int epoch);
 
 // Writes a snapshot as a run goes. Each change is made in memory at once and written to disk
 // by a background thread while training goes on; the next call (or wait()) waits for that
@@ -99,16 +136,16 @@ class snapshot_writer {
   snapshot_writer(const snapshot_writer&) = delete;
   snapshot_writer& operator=(const snapshot_writer&) = delete;
 
-  // Adds one completed epoch: its metrics row, the model's parameters after it, and the state
-  // to resume from it (replacing the previous state). Only for a snapshot that keeps weights.
+  // Adds one completed epoch: its metrics row, the digests of the model's parameters after it,
+  // the parameters themselves where the policy keeps them, and the state to resume from it
+  // (replacing the previous one; required unless the policy is none, ignored then).
   void append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
-                    const saved_state& state);
+                    const std::optional<saved_state>& state);
   // Several epochs in one write (a resume's inherited ones), so the file never holds a state
-  // that is not for its last epoch. parameters[i] belongs to metrics[i].
-  void append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
-                     const std::vector<std::vector<array_record>>& parameters, const saved_state& state);
-  // Adds one completed epoch's metrics row alone, to a snapshot that keeps no weights.
-  void append_metrics_only(const trainer::epoch_metrics& metrics);
+  // that is not for its last epoch. inherited[i] belongs to metrics[i]; the last one must carry
+  // its weights (unless the policy is none).
+  void append_epochs(const std::vector<trainer::epoch_metrics>& metrics, const std::vector<inherited_epoch>& inherited,
+                     const std::optional<saved_state>& state);
   // The run reached its config target after `epoch` (1-based), `seconds` after training began.
   void record_target_reached(std::int64_t epoch, double seconds);
 
@@ -130,9 +167,10 @@ class snapshot_writer {
   double seconds_writing_in_background() const;
 
  private:
-  struct in_memory_file;  // the HDF5 file, open on the core driver, and the write in flight
-  template <typename Change>
-  void commit(Change&& change, std::size_t epochs_after, bool wait_for_disk);
+  struct in_memory_file;  // the images of the last commit and the write in flight
+  // Builds the snapshot (and the sidecars `new_sidecars` names) from `after` and the kept
+  // arrays, and writes them from the background; the record becomes `after`.
+  void commit(run_record after, const std::vector<int>& new_sidecars, bool wait_for_disk);
   void wait_for_disk();
   // Marks the writer failed (nothing more is written) and says what the disk keeps.
   snapshot_write_error failed_write(const std::string& reason);
@@ -141,6 +179,12 @@ class snapshot_writer {
   std::filesystem::path path_;
   run_record record_;
   std::unique_ptr<in_memory_file> file_;
+  weights_policy policy_;
+  std::vector<std::vector<parameter_digest>> digests_;  // per epoch
+  std::vector<std::string> sidecar_sha256_;              // per epoch; empty without a sidecar
+  std::map<int, std::vector<array_record>> kept_inline_;   // the last and best epochs' weights
+  std::map<int, std::vector<array_record>> kept_sidecar_;  // sidecars the next commit writes
+  std::optional<saved_state> state_;
   bool failed_ = false;
   double seconds_writing_ = 0.0;
 };
@@ -159,9 +203,22 @@ class snapshot_reader {
   snapshot_reader& operator=(const snapshot_reader&) = delete;
 
   const run_record& record() const;
-  // The parameters after `epoch` (1-based), each checked against its stored SHA-256. Throws
-  // snapshot_error for a snapshot that keeps no weights.
+  // The parameters after `epoch` (1-based), each checked against its stored SHA-256; from the
+  // sidecar file when the snapshot keeps them there, after checking the whole file against the
+  // SHA-256 the snapshot recorded for it. Throws snapshot_error for an epoch whose weights were
+  // not kept, naming the policy, or a missing or corrupt sidecar, naming it.
   std::vector<array_record> weights(int epoch) const;
+  // Whether the weights of `epoch` were kept (in the file or a sidecar).
+  bool has_weights(int epoch) const;
+  // The epochs whose weights were kept, ascending.
+  std::vector<int> weight_epochs() const;
+  // The kept epochs whose sidecar file is not there (checked by existence; weights() checks digests).
+  std::vector<int> missing_sidecars() const;
+  // Whether any kept epoch lives in a sidecar (a packed snapshot has none).
+  bool has_sidecars() const;
+  // The digest of each parameter after `epoch`: recorded for every epoch since schema v4, taken
+  // from the weights' own sha256 attributes in older files that kept them; empty otherwise.
+  std::vector<parameter_digest> parameter_digests(int epoch) const;
   // Absent for a run that completed no epoch or keeps no weights.
   std::optional<saved_state> state() const;
 
@@ -183,6 +240,11 @@ std::string displayed_status(const run_record& record);
 
 // "1 epoch", "2 epochs": a count with its noun, in the plural unless it is one.
 std::string count_of(std::int64_t count, const std::string& noun);
+
+// Writes `reader`'s snapshot as one self-contained file at `out` (which must not exist): every
+// kept epoch's weights inside it, no sidecars. Throws snapshot_error (a missing or corrupt
+// sidecar) or snapshot_write_error.
+void pack_snapshot(const snapshot_reader& reader, const std::filesystem::path& out);
 
 // Whether the file carried checksums (schema version 3 on): files of older versions are read
 // unchecksummed, and a corrupted value in them can pass for a real one.
