@@ -130,7 +130,7 @@ TEST_F(SnapshotTest, RoundTripKeepsEverySectionMetricWeightAndState) {
   const auto& record = reader.record();
   EXPECT_EQ(record.identity["status"], "completed");
   EXPECT_EQ(record.identity["schema"], "trackbench.run");
-  EXPECT_EQ(record.identity["schema_version"], 3);
+  EXPECT_EQ(record.identity["schema_version"], 4);
   EXPECT_EQ(record.config["keep_weights"], "all");
   EXPECT_EQ(record.config["precision"], "fp32");
   EXPECT_EQ(record.config["target"], "");
@@ -358,8 +358,8 @@ TEST_F(SnapshotTest, RefusesATruncatedFile) {
 
 TEST_F(SnapshotTest, RefusesANewerSchemaVersion) {
   const auto path = write(1);
-  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 4); });
-  expect_refused(path, "schema version 4; this trackbench reads up to 3");
+  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 5); });
+  expect_refused(path, "schema version 5; this trackbench reads up to 4");
 }
 
 TEST_F(SnapshotTest, KeepWeightsMustMatchWhatTheFileHolds) {
@@ -404,7 +404,10 @@ TEST_F(SnapshotTest, ReadsSchemaVersion1FilesAsKeepingWeights) {
     EXPECT_EQ(reader.record().identity["schema_version"], 1);
     EXPECT_EQ(reader.record().config["keep_weights"], "all");
     auto version_2_config = record_->config;
-    for (const char* name : {"precision", "cuda_graphs", "target"}) version_2_config.erase(name);
+    for (const char* name : {"precision", "cuda_graphs", "target", "world_size", "global_batch_size", "engine",
+                             "engine_settings"}) {
+      version_2_config.erase(name);
+    }
     EXPECT_EQ(reader.record().config, version_2_config);
     ASSERT_EQ(reader.record().epochs.size(), 2u);
     expect_same_arrays((*epochs_)[1].weights, reader.weights(2));
