@@ -34,25 +34,37 @@ fs::path only_snapshot(const fs::path& dir) {
   return found.size() == 1 ? found.front() : fs::path();
 }
 
-// The largest |a - b| over every float32 weight of an epoch, and whether all are bitwise equal.
-std::pair<double, bool> weight_difference(const snapshot_reader& a, const snapshot_reader& b, int epoch) {
+// The mean and the largest |a - b| over every float32 weight of an epoch, and whether all are
+// bitwise equal.
+struct weight_distance {
+  double mean = 0.0;
+  double largest = 0.0;
+  bool bitwise = false;
+};
+
+weight_distance weight_difference(const snapshot_reader& a, const snapshot_reader& b, int epoch) {
   const auto left = a.weights(epoch);
   const auto right = b.weights(epoch);
   EXPECT_EQ(left.size(), right.size());
-  double largest = 0.0;
-  bool bitwise = left.size() == right.size();
+  weight_distance distance;
+  distance.bitwise = left.size() == right.size();
+  double sum = 0.0;
+  std::size_t count = 0;
   for (std::size_t i = 0; i < std::min(left.size(), right.size()); ++i) {
     EXPECT_EQ(left[i].name, right[i].name);
     EXPECT_EQ(left[i].type, tracking::element_type::float32) << left[i].name;
-    bitwise = bitwise && left[i].bytes == right[i].bytes;
+    distance.bitwise = distance.bitwise && left[i].bytes == right[i].bytes;
     if (left[i].bytes.size() != right[i].bytes.size()) continue;
     const auto* x = reinterpret_cast<const float*>(left[i].bytes.data());
     const auto* y = reinterpret_cast<const float*>(right[i].bytes.data());
-    for (std::size_t j = 0; j < left[i].bytes.size() / sizeof(float); ++j) {
-      largest = std::max(largest, static_cast<double>(std::fabs(x[j] - y[j])));
+    for (std::size_t j = 0; j < left[i].bytes.size() / sizeof(float); ++j, ++count) {
+      const double difference = std::fabs(static_cast<double>(x[j]) - static_cast<double>(y[j]));
+      sum += difference;
+      distance.largest = std::max(distance.largest, difference);
     }
   }
-  return {largest, bitwise};
+  distance.mean = count > 0 ? sum / static_cast<double>(count) : 0.0;
+  return distance;
 }
 
 class Distributed : public ::testing::Test {
@@ -112,13 +124,15 @@ TEST(LaunchDetection, ReadsEachLaunchersVariablesAndRefusesMalformedOnes) {
   ::unsetenv("RANK");
 }
 
-// Two ranks of batch 32 take the same steps as one process of batch 64; the dropout masks
-// differ (each rank draws its own), so the weights agree to a tolerance, not bitwise: after
-// one epoch of 5 Adam steps (lr 1e-3, so each weight moves at most about 5e-3) no weight may
-// differ by more than 2e-3, and the test accuracy by more than 5 points.
+// Two ranks of batch 32 take the same steps as one process of batch 64. Each rank draws its
+// own dropout masks, so the weights cannot agree bitwise, and the masks alone move them apart:
+// the stated tolerance, with plain SGD (lr 0.05, 5 steps), is a largest |dw| of 0.02 and a mean
+// |dw| of 2.5e-4 (measured: 0.0123 and 1.24e-4; a one-process run of batch 32 lands 0.031 away
+// at most). It bounds the difference; it does not separate the masks from the averaging.
 TEST_F(Distributed, TwoRanksMatchOneProcessOfTheSameGlobalBatch) {
-  const auto two = trained("two", "--epochs 1 --batch-size 32 --nproc 2");
-  const auto one = trained("one", "--epochs 1 --batch-size 64");
+  const std::string sgd = "--epochs 1 --optimizer sgd --momentum 0 --lr 0.05 ";
+  const auto two = trained("two", sgd + "--batch-size 32 --nproc 2");
+  const auto one = trained("one", sgd + "--batch-size 64");
   ASSERT_FALSE(two.empty());
   ASSERT_FALSE(one.empty());
   const snapshot_reader ranks(two);
@@ -130,19 +144,16 @@ TEST_F(Distributed, TwoRanksMatchOneProcessOfTheSameGlobalBatch) {
   EXPECT_NE(config["engine_settings"].get<std::string>().find("OMPI_MCA_coll_libnbc_iallreduce_algorithm=2"),
             std::string::npos)
       << config["engine_settings"];
-  const auto& environment = ranks.record().environment;
-  EXPECT_EQ(environment["launcher"], "mpirun");
-  EXPECT_EQ(environment["nodes"], 1);
-  EXPECT_EQ(environment["rank_devices"], "cpu; cpu");
+  EXPECT_EQ(config["launcher"], "mpirun");
+  EXPECT_EQ(config["nodes"], 1);
+  EXPECT_EQ(config["rank_devices"], "cpu; cpu");
   EXPECT_EQ(single.record().config["world_size"], 1);
   EXPECT_EQ(single.record().config["engine"], "none");
-  EXPECT_EQ(single.record().environment["launcher"], "none");
+  EXPECT_EQ(single.record().config["launcher"], "none");
 
-  const auto [largest, bitwise] = weight_difference(ranks, single, 1);
-  EXPECT_LE(largest, 2e-3);
-  const double accuracy_two = ranks.record().epochs[0].test.accuracy;
-  const double accuracy_one = single.record().epochs[0].test.accuracy;
-  EXPECT_NEAR(accuracy_two, accuracy_one, 0.05);
+  const auto same_batch = weight_difference(ranks, single, 1);
+  EXPECT_LE(same_batch.largest, 0.02);
+  EXPECT_LE(same_batch.mean, 2.5e-4);
   // The evaluation is sharded and reduced: every test image is counted once.
   std::int64_t counted = 0;
   for (const auto& row : ranks.record().epochs[0].test.confusion) {
@@ -214,7 +225,7 @@ TEST_F(Distributed, AKilledRankIsNamedAndTheRunResumesToTheUninterruptedWeights)
   const snapshot_reader straight(uninterrupted);
   EXPECT_EQ(continued.record().identity["status"], "completed");
   ASSERT_EQ(continued.record().epochs.size(), 3u);
-  EXPECT_TRUE(weight_difference(continued, straight, 3).second) << "resumed weights differ from the uninterrupted run's";
+  EXPECT_TRUE(weight_difference(continued, straight, 3).bitwise) << "resumed weights differ from the uninterrupted run's";
 }
 
 }  // namespace

@@ -49,7 +49,9 @@ inline tracking::run_record sample_run_record() {
                    {"deterministic", true},     {"device", "cpu"},            {"device_used", "cpu"},
                    {"validation_fraction", 0.1}, {"keep_weights", "all"},   {"precision", "fp32"},
                    {"cuda_graphs", false},      {"target", "test_accuracy:0.97"}, {"world_size", 1},
-                   {"global_batch_size", 64},   {"engine", "none"},           {"engine_settings", ""}};
+                   {"global_batch_size", 64},   {"engine", "none"},           {"engine_settings", ""},
+                   {"launcher", "none"},        {"nodes", 1},                 {"rank_hosts", "fuzz"},
+                   {"rank_devices", "cpu"}};
   record.environment = {{"cpu_model", "Fuzz CPU"},
                         {"cpu_cores", 2},
                         {"hardware_threads", 2},
@@ -71,10 +73,6 @@ inline tracking::run_record sample_run_record() {
                         {"cuda_runtime_version", "none"},
                         {"cuda_driver_version", "none"},
                         {"nvidia_driver_version", ""},
-                        {"launcher", "none"},
-                        {"nodes", 1},
-                        {"rank_hosts", "fuzz"},
-                        {"rank_devices", "cpu"},
                         {"gpus", json::array()}};
   record.code = {{"build_commit", "unknown"}, {"build_tree", "unknown"}, {"checkout_dir", "/src/trackbench"},
                  {"commit", "unknown"},       {"branch", "unknown"},     {"tree", "unknown"},

@@ -32,22 +32,20 @@ std::string joined(const std::vector<std::string>& values, const std::string& se
 
 }  // namespace
 
-job_description describe_job(const trainer::trainer& run, const nlohmann::ordered_json& gpus) {
+nlohmann::ordered_json describe_job(const trainer::trainer& run, const nlohmann::ordered_json& gpus) {
   auto& group = run.group();
   const auto hosts = group.all_gather(host_name(), "the gathering of the ranks' hosts");
   const auto devices = group.all_gather(device_description(run.device(), gpus), "the gathering of the ranks' devices");
   std::string settings;
   for (const auto& [name, value] : group.settings()) settings += (settings.empty() ? "" : " ") + name + "=" + value;
-  job_description job;
-  job.config = {{"world_size", group.world_size()},
-                {"global_batch_size", run.global_batch_size()},
-                {"engine", group.engine()},
-                {"engine_settings", settings}};
-  job.environment = {{"launcher", group.launch().launcher},
-                     {"nodes", static_cast<std::int64_t>(std::set<std::string>(hosts.begin(), hosts.end()).size())},
-                     {"rank_hosts", joined(hosts, " ")},
-                     {"rank_devices", joined(devices, "; ")}};
-  return job;
+  return {{"world_size", group.world_size()},
+          {"global_batch_size", run.global_batch_size()},
+          {"engine", group.engine()},
+          {"engine_settings", settings},
+          {"launcher", group.launch().launcher},
+          {"nodes", static_cast<std::int64_t>(std::set<std::string>(hosts.begin(), hosts.end()).size())},
+          {"rank_hosts", joined(hosts, " ")},
+          {"rank_devices", joined(devices, "; ")}};
 }
 
 void require_world_size(const nlohmann::ordered_json& config, int world_size, const std::string& what) {

@@ -260,13 +260,7 @@ run_record describe_run(const trainer::trainer& run, const trainer::dataset& dat
   record.config["cuda_graphs"] = run.uses_cuda_graphs();
   record.config["target"] = target ? to_string(*target) : std::string();
   record.environment = to_json(capture_environment());
-  const auto job = describe_job(run, record.environment["gpus"]);
-  record.config.update(job.config);
-  // The GPU list stays last in the environment, where a reader of the snapshot puts it.
-  auto gpus = std::move(record.environment["gpus"]);
-  record.environment.erase("gpus");
-  record.environment.update(job.environment);
-  record.environment["gpus"] = std::move(gpus);
+  record.config.update(describe_job(run, record.environment["gpus"]));
   auto code = capture_code();
   record.code = std::move(code.fields);
   record.code_diff = std::move(code.diff);

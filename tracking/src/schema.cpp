@@ -226,6 +226,12 @@ const std::vector<field>& config_fields() {
        "NCCL_*), space separated; "
        "--deterministic fixes the all-reduce's algorithm here",
        4},
+      {"launcher", t::text, "", "what started the ranks: none, mpirun (trackbench train --nproc too), slurm or torchrun",
+       4, one_of({"none", "mpirun", "slurm", "torchrun"})},
+      {"nodes", t::int64, "machines", "distinct hosts among the ranks", 4, range(1, 1 << 20)},
+      {"rank_hosts", t::text, "", "each rank's host name, in rank order, space separated", 4},
+      {"rank_devices", t::text, "", "each rank's training device (cpu, or cuda:<index> <name> driver <version>), in rank "
+       "order, separated by ; ", 4},
   };
   return fields;
 }
@@ -254,12 +260,6 @@ const std::vector<field>& environment_fields() {
       {"cuda_runtime_version", t::text, "", "CUDA runtime version, e.g. 13.0; none when unknown"},
       {"cuda_driver_version", t::text, "", "highest CUDA version the driver supports; none without a driver"},
       {"nvidia_driver_version", t::text, "", "NVIDIA kernel driver version, e.g. 580.65.06; empty without one"},
-      {"launcher", t::text, "", "what started the ranks: none, mpirun (trackbench train --nproc too), slurm or torchrun",
-       4, one_of({"none", "mpirun", "slurm", "torchrun"})},
-      {"nodes", t::int64, "machines", "distinct hosts among the ranks", 4, range(1, 1 << 20)},
-      {"rank_hosts", t::text, "", "each rank's host name, in rank order, space separated", 4},
-      {"rank_devices", t::text, "", "each rank's training device (cpu, or cuda:<index> <name> driver <version>), in rank "
-       "order, separated by ; ", 4},
   };
   return fields;
 }

@@ -8,14 +8,12 @@
 
 namespace trackbench::tracking {
 
-struct job_description {
-  nlohmann::ordered_json config;       // world_size, global_batch_size, engine, engine_settings
-  nlohmann::ordered_json environment;  // launcher, nodes, rank_hosts, rank_devices
-};
-
-// A collective: every rank of the run's group calls it (describe_run does, on every rank).
-// `gpus` is the environment's GPU list, which names a CUDA device and its driver.
-job_description describe_job(const trainer::trainer& run, const nlohmann::ordered_json& gpus);
+// The run's /config fields world_size, global_batch_size, engine, engine_settings, launcher,
+// nodes, rank_hosts and rank_devices. (In /config, not /environment: bench snapshots share the
+// environment's table, and a job is part of how the run trained.) A collective: every rank of
+// the run's group calls it (describe_run does, on every rank). `gpus` is the environment's GPU
+// list, which names a CUDA device and its driver.
+nlohmann::ordered_json describe_job(const trainer::trainer& run, const nlohmann::ordered_json& gpus);
 
 // A run continues (resume) or repeats (reproduce) only with the world size it was recorded with
 // (1 before schema version 4): another splits every batch and every sum differently. Throws

@@ -24,8 +24,8 @@
 namespace trackbench::tracking {
 
 inline constexpr const char* schema_name = "trackbench.run";
-// Version 4 added config world_size, global_batch_size, engine and engine_settings and environment
-// launcher, nodes, rank_hosts and rank_devices (data-parallel runs). Version 3 added the checksums (HDF5 1.10 metadata checksums, identity record_sha256), config
+// Version 4 added config world_size, global_batch_size, engine, engine_settings, launcher, nodes,
+// rank_hosts and rank_devices (data-parallel runs). Version 3 added the checksums (HDF5 1.10 metadata checksums, identity record_sha256), config
 // precision, cuda_graphs and target, and the root's warmup_seconds, target_reached_epoch and
 // time_to_target_seconds; version 2 config keep_weights. Older files are still read (version 1 as
 // keeping weights), unchecksummed and without the newer fields.
