@@ -13,6 +13,7 @@ struct global_options {
   bool quiet = false;
   std::string log_file;
   std::string command_line;  // as typed, for the run's record
+  std::vector<std::string> arguments;  // argv, for --nproc to start the ranks with
 };
 
 struct command {

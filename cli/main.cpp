@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   global_options globals;
   globals.command_line = trackbench::tracking::format_command_line({argv, argv + argc});
+  globals.arguments = {argv, argv + argc};
   app.add_flag("-v,--verbose", globals.verbose, "Log debug detail, including each epoch's full record (default: off)");
   app.add_flag("-q,--quiet", globals.quiet, "Only warnings, errors and the final summary (default: off)");
   app.add_option("--log-file", globals.log_file, "Also write a full debug log to this file (default: none)");

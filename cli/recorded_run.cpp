@@ -14,12 +14,35 @@ namespace trackbench::cli {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// A rank other than 0 trains alike and records nothing: rank 0 writes the job's snapshot.
+recorded_run run_unrecorded(trainer::trainer& run, const recording_options& options, int first_epoch, int last_epoch) {
+  for (int epoch = first_epoch; epoch <= last_epoch; ++epoch) {
+    const auto metrics = run.train_epoch(epoch);
+    // Every rank sees the same reduced metrics, so all of them stop at the same epoch.
+    if (options.target && tracking::target_reached(*options.target, metrics)) break;
+  }
+  run.group().shutdown();
+  return {{}, "completed", 0};
+}
+
+}  // namespace
+
 recorded_run run_recorded(const trainer::train_config& config, const trainer::dataset& data,
                           const tracking::run_origin& origin, const tracking::snapshot_reader* parent,
                           const recording_options& options, int last_epoch) {
   install_stop_handlers();  // from here on a signal stops the run cleanly
   const auto start = std::chrono::steady_clock::now();
   trainer::trainer run(config, data);
+  // A stop signal also ends a wait for the other ranks (the launcher sends one when a rank fails).
+  run.group().set_wait_check([] {
+    if (stop_signal() != 0) {
+      throw tracking::run_interrupted("stopped by signal " + std::to_string(stop_signal()) +
+                                      " while waiting for the other ranks");
+    }
+  });
+  if (run.group().rank() != 0) spdlog::set_level(spdlog::level::warn);  // rank 0 speaks for the job
   const auto inherited = static_cast<int>(origin.resumed_from_epoch);
   std::optional<tracking::saved_state> state;
   std::vector<tracking::inherited_epoch> inherited_epochs;
@@ -43,6 +66,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
 
   auto record = tracking::describe_run(run, data, origin, options.command_line, options.tags, options.keep_weights,
                                        options.target);
+  if (run.group().rank() != 0) return run_unrecorded(run, options, inherited + 1, last_epoch > 0 ? last_epoch : config.epochs);
   std::error_code error;
   fs::create_directories(options.out_dir, error);
   if (error || !fs::is_directory(options.out_dir)) {
@@ -80,6 +104,12 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
       }
     }
   } catch (const tracking::run_interrupted& e) {
+    // The launcher stops the job when a rank ends: that is the job's failure, not a stop.
+    if (const auto ended = run.group().ended_peer(); !ended.empty()) {
+      const std::string reason = ended + " during the run (" + e.what() + ")";
+      writer.finish("failed", reason);
+      throw training_error(reason);
+    }
     writer.finish("interrupted", e.what());
     spdlog::warn("{}: {} keeps {}; continue with: trackbench train --resume {}", e.what(), writer.path().string(),
                  tracking::count_of(static_cast<std::int64_t>(writer.record().epochs.size()), "completed epoch"),
@@ -99,6 +129,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
     spdlog::warn("target {} not reached in {} epochs", tracking::to_string(*options.target), writer.record().epochs.size());
   }
   writer.finish("completed", "");
+  run.group().shutdown();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Background writes run beside training; their CPU time is counted as if it all were taken
   // from training, an upper bound.

@@ -24,7 +24,7 @@ struct recording_options {
 };
 
 struct recorded_run {
-  std::filesystem::path snapshot;
+  std::filesystem::path snapshot;  // empty on a rank other than 0, which records nothing
   std::string status;  // completed, interrupted or failed
   int exit_code = 0;   // 0, or 128 + the signal that stopped it
 };
@@ -32,7 +32,8 @@ struct recorded_run {
 // Trains `config` on `data` into a new snapshot in options.out_dir, up to `last_epoch` (0: all
 // of config.epochs), or up to the first epoch that reaches options.target. With `parent` (a resume), epochs 1..origin.resumed_from_epoch and the state
 // after them come from the parent's snapshot and training continues from there. Throws what
-// training throws, after marking the snapshot.
+// training throws, after marking the snapshot. In a data-parallel job every rank calls it; rank
+// 0 alone writes the snapshot.
 recorded_run run_recorded(const trainer::train_config& config, const trainer::dataset& data,
                           const tracking::run_origin& origin, const tracking::snapshot_reader* parent,
                           const recording_options& options, int last_epoch = 0);

@@ -9,12 +9,15 @@
 
 #include "commands.h"
 #include "console.h"
+#include "launcher.h"
 #include "recorded_run.h"
 #include "trackbench/tracking/compare.h"
 #include "trackbench/tracking/environment.h"
 #include "trackbench/tracking/guarded_read.h"
+#include "trackbench/tracking/job.h"
 #include "trackbench/tracking/recorder.h"
 #include "trackbench/tracking/snapshot.h"
+#include "trackbench/trainer/distributed.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::cli {
@@ -28,6 +31,7 @@ struct reproduce_flags {
   std::string snapshot;
   std::string data_dir;
   std::string out = "runs";
+  int nproc = 1;
   std::vector<std::string> tags;
   bool strict = false;
   bool allow_data_mismatch = false;
@@ -80,11 +84,13 @@ std::string describe(const tracking::epoch_match& match, std::optional<bool> dig
 }
 
 int reproduce(const reproduce_flags& flags, const global_options& globals) {
+  if (flags.nproc > 1) return run_local_ranks(flags.nproc, without_nproc(globals.arguments));
   // Every weight and the state are checked against their digests here, before any training.
   const auto original = tracking::load_run_snapshot(flags.snapshot, "reproduce", tracking::read_depth::arrays);
   const auto& record = original.record();
   if (record.epochs.empty()) throw input_error(flags.snapshot + ": the run completed no epoch; there is nothing to reproduce");
   auto config = tracking::config_from_record(record.config);
+  tracking::require_world_size(record.config, trainer::detect_launch().world_size, "reproduce " + flags.snapshot);
   check_environment(record, flags.strict);
   trainer::dataset data;
   try {
@@ -107,7 +113,7 @@ int reproduce(const reproduce_flags& flags, const global_options& globals) {
                tracking::count_of(epochs, "epoch"), config.seed, tracking::count_of(config.threads, "thread"));
   const tracking::run_origin origin{"reproduce", record.identity["run_id"].get<std::string>(), 0};
   const auto outcome = run_recorded(config, data, origin, nullptr, options, epochs);
-  if (outcome.status != "completed") return outcome.exit_code;
+  if (outcome.status != "completed" || outcome.snapshot.empty()) return outcome.exit_code;  // or a rank but 0
 
   const tracking::snapshot_reader repeated(outcome.snapshot);
   const bool bitwise_expected = config.device == trainer::device_kind::cpu || config.deterministic;
@@ -166,6 +172,10 @@ command add_reproduce_command(CLI::App& app, const global_options& globals) {
   sub->add_option("--tag", flags->tags, "Tag the reproduction: key=value (repeatable; default: none)");
   sub->add_flag("--strict", flags->strict,
                 "Refuse to run when the code commit or environment differs from the record (default: warn)");
+  sub->add_option("--nproc", flags->nproc,
+                  "Ranks to start on this machine through mpirun: the recorded world_size (docs/distributed.md)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   sub->add_flag("--allow-data-mismatch", flags->allow_data_mismatch,
                 "Run even when the data's content digest differs from the record (default: refuse)");
   return {sub, [flags, &globals] { return reproduce(*flags, globals); }};

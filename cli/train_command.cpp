@@ -4,10 +4,13 @@
 #include <set>
 
 #include "commands.h"
+#include "launcher.h"
 #include "recorded_run.h"
 #include "trackbench/tracking/guarded_read.h"
+#include "trackbench/tracking/job.h"
 #include "trackbench/tracking/recorder.h"
 #include "trackbench/tracking/snapshot.h"
+#include "trackbench/trainer/distributed.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/train.h"
 
@@ -28,10 +31,11 @@ struct train_flags {
   std::string keep_weights = "last";
   std::vector<std::string> tags;
   std::string resume;
+  int nproc = 1;
 };
 
 // Flags that may accompany --resume: the rest of the config comes from the snapshot.
-const std::set<std::string> resume_flags{"--resume", "--out", "--tag", "--data-dir"};
+const std::set<std::string> resume_flags{"--resume", "--out", "--tag", "--data-dir", "--nproc"};
 
 recording_options recording(const train_flags& flags, const global_options& globals) {
   recording_options options;
@@ -57,6 +61,7 @@ int resume_training(const train_flags& flags, const CLI::App& sub, const global_
                       "to resume");
   }
   auto config = tracking::config_from_record(record.config);
+  tracking::require_world_size(record.config, trainer::detect_launch().world_size, "--resume " + flags.resume);
   const auto done = static_cast<std::int64_t>(record.epochs.size());
   const auto reached = record.identity.find("target_reached_epoch");
   if (reached != record.identity.end() && reached->get<std::int64_t>() > 0) {
@@ -79,6 +84,7 @@ int resume_training(const train_flags& flags, const CLI::App& sub, const global_
 }
 
 int run_training(train_flags& flags, const CLI::App& sub, const global_options& globals) {
+  if (flags.nproc > 1) return run_local_ranks(flags.nproc, without_nproc(globals.arguments));
   if (!flags.resume.empty()) return resume_training(flags, sub, globals);
   trainer::train_config config = flags.config;
   config.conv = trainer::parse_conv_backend(flags.conv);
@@ -159,6 +165,12 @@ command add_train_command(CLI::App& app, const global_options& globals) {
                   "epoch of the highest validation accuracy), every:N (also epochs N, 2N, ...), all (every epoch, "
                   "about 4 MB each, in files beside the snapshot) or none (the record alone: it cannot be resumed, "
                   "and reproduce checks the digests and metrics)")
+      ->capture_default_str();
+  sub->add_option("--nproc", flags->nproc,
+                  "Train data-parallel on N ranks on this machine, started through Open MPI's mpirun (CPU); each "
+                  "trains --batch-size images of every global batch (docs/distributed.md). Under mpirun, srun or "
+                  "torchrun leave it out")
+      ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   sub->add_option("--tag", flags->tags, "Tag the run: key=value (repeatable; default: none)");
   sub->add_option("--resume", flags->resume,

@@ -61,6 +61,8 @@ find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(Threads REQUIRED)
+# The CPU engine of data-parallel training (trainer/src/mpi_group.cpp); Debian: libopenmpi-dev.
+find_package(MPI REQUIRED COMPONENTS C)
 if(TRACKBENCH_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -25,7 +25,7 @@ packages=(
   build-essential cmake ninja-build git pkg-config python3 python3-venv python3-pip zlib1g-dev
   libhdf5-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   nlohmann-json3-dev libssl-dev libcurl4-openssl-dev dataset-fashion-mnist python3-h5py clang libclang-rt-dev
-  chromium
+  chromium libopenmpi-dev openmpi-bin
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -48,7 +48,10 @@ inline tracking::run_record sample_run_record() {
                    {"seed", std::uint64_t{42}}, {"threads", 0},               {"threads_used", 2},
                    {"deterministic", true},     {"device", "cpu"},            {"device_used", "cpu"},
                    {"validation_fraction", 0.1}, {"keep_weights", "all"},   {"precision", "fp32"},
-                   {"cuda_graphs", false},      {"target", "test_accuracy:0.97"}};
+                   {"cuda_graphs", false},      {"target", "test_accuracy:0.97"}, {"world_size", 1},
+                   {"global_batch_size", 64},   {"engine", "none"},           {"engine_settings", ""},
+                   {"launcher", "none"},        {"nodes", 1},                 {"rank_hosts", "fuzz"},
+                   {"rank_devices", "cpu"}};
   record.environment = {{"cpu_model", "Fuzz CPU"},
                         {"cpu_cores", 2},
                         {"hardware_threads", 2},

@@ -1,7 +1,9 @@
 #pragma once
 // Snapshots in older schema layouts, as trackbench wrote them before: a packed v4 snapshot that
 // keeps all or none, less parameter_sha256 and sidecar_sha256, the NVML fields (environment
-// nvml_reason and each GPU's), record_sha256, config precision, cuda_graphs and target and the root's warmup_seconds,
+// nvml_reason and each GPU's), the data-parallel fields (config world_size, global_batch_size,
+// engine, engine_settings, launcher, nodes, rank_hosts, rank_devices), record_sha256, config
+// precision, cuda_graphs and target and the root's warmup_seconds,
 // target_reached_epoch and time_to_target_seconds is the v2 layout (in the checksummed HDF5
 // format, which v2 readers read too), and a v2 snapshot that keeps its weights, less config
 // keep_weights, is the v1 layout. Tests and the fuzz seeds make older files this way to check
@@ -25,6 +27,10 @@ inline void downgrade_to_schema(const std::filesystem::path& path, std::int64_t 
   const hid_t attribute = H5Aopen(file, "schema_version", H5P_DEFAULT);
   bool ok = attribute >= 0 && H5Awrite(attribute, H5T_NATIVE_INT64, &version) >= 0;
   if (attribute >= 0) H5Aclose(attribute);
+  for (const char* name : {"world_size", "global_batch_size", "engine", "engine_settings", "launcher", "nodes",
+                           "rank_hosts", "rank_devices"}) {
+    ok = ok && H5Adelete_by_name(file, "config", name, H5P_DEFAULT) >= 0;
+  }
   ok = ok && H5Adelete(file, "record_sha256") >= 0;
   for (const char* name : {"precision", "cuda_graphs", "target"}) {
     ok = ok && H5Adelete_by_name(file, "config", name, H5P_DEFAULT) >= 0;

@@ -14,6 +14,7 @@
 #include "build_info.h"
 #include "trackbench/tracking/compare.h"
 #include "trackbench/tracking/environment.h"
+#include "trackbench/tracking/job.h"
 #include "trackbench/trainer/checksum.h"
 
 namespace trackbench::tracking {
@@ -259,6 +260,7 @@ run_record describe_run(const trainer::trainer& run, const trainer::dataset& dat
   record.config["cuda_graphs"] = run.uses_cuda_graphs();
   record.config["target"] = target ? to_string(*target) : std::string();
   record.environment = to_json(capture_environment());
+  record.config.update(describe_job(run, record.environment["gpus"]));
   auto code = capture_code();
   record.code = std::move(code.fields);
   record.code_diff = std::move(code.diff);

@@ -146,8 +146,9 @@ const std::vector<field>& identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.run\""},
       {"schema_version", t::int64, "",
-       "4 for this layout (3: before the keep_weights policies, parameter_sha256, sidecar_sha256 and NVML's GPU "
-       "fields; 2: before the checksums, precision, target and warmup_seconds; 1: before keep_weights); "
+       "4 for this layout (3: before the keep_weights policies, parameter_sha256, sidecar_sha256, NVML's GPU "
+       "fields and the data-parallel fields; 2: before the checksums, precision, target and warmup_seconds; 1: "
+       "before keep_weights); "
        "readers refuse a newer version"},
       {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
       {"run_id", t::text, "", "unique, sorts by start time: <UTC yyyymmddThhmmss.mmmZ>-<8 random hex digits>"},
@@ -218,6 +219,22 @@ const std::vector<field>& config_fields() {
        "--target METRIC:VALUE: training stopped after the first epoch whose metric reached VALUE (>= for accuracies, "
        "<= for losses); empty for none",
        3},
+      {"world_size", t::int64, "ranks", "processes that trained data-parallel; 1 without a launcher", 4, range(1, 1 << 20)},
+      {"global_batch_size", t::int64, "images", "batch_size x world_size: the images of one optimizer step", 4,
+       range(1, max_batch)},
+      {"engine", t::text, "", "engine of the collectives: none (one process), mpi (Open MPI, CPU) or nccl (GPUs)", 4,
+       one_of({"none", "mpi", "nccl"})},
+      {"engine_settings", t::text, "",
+       "NAME=value of the engine's variables in effect (Open MPI's MCA ones for collectives and transports, or "
+       "NCCL_*), space separated; "
+       "--deterministic fixes the all-reduce's algorithm here",
+       4},
+      {"launcher", t::text, "", "what started the ranks: none, mpirun (trackbench train --nproc too), slurm or torchrun",
+       4, one_of({"none", "mpirun", "slurm", "torchrun"})},
+      {"nodes", t::int64, "machines", "distinct hosts among the ranks", 4, range(1, 1 << 20)},
+      {"rank_hosts", t::text, "", "each rank's host name, in rank order, space separated", 4},
+      {"rank_devices", t::text, "", "each rank's training device (cpu, or cuda:<index> <name> driver <version>), in rank "
+       "order, separated by ; ", 4},
   };
   return fields;
 }

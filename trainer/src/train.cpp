@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -93,7 +94,14 @@ trainer::trainer(train_config config, const dataset& data)
     throw input_error("--precision tf32 runs on the GPU's tensor cores and needs a GPU; the CPU computes in fp32");
   }
   keep_freed_memory_for_reuse();
-  threads_ = config_.threads > 0 ? config_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  group_ = &current_process_group(config_.deterministic, device_.is_cuda());
+  // One GPU per rank of a machine: the engine made it the current device.
+  if (group_->world_size() > 1 && device_.is_cuda()) {
+    device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(group_->launch().local_rank));
+  }
+  // Ranks sharing a machine share its hardware threads.
+  const int hardware_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ = config_.threads > 0 ? config_.threads : std::max(1, hardware_threads / group_->launch().local_world_size);
   torch::set_num_threads(threads_);
   at::globalContext().setDeterministicAlgorithms(config_.deterministic, /*warn_only=*/false);
   at::globalContext().setDeterministicCuDNN(config_.deterministic);
@@ -121,6 +129,17 @@ trainer::trainer(train_config config, const dataset& data)
   model_ = digit_cnn(config_.conv, config_.precision);
   model_->to(device_);
   optimizer_ = make_optimizer(config_, model_);
+  if (group_->world_size() > 1) {
+    // Every rank seeds alike, so the broadcast only guards against a rank that did not.
+    auto parameters = torch::nn::utils::parameters_to_vector(model_->parameters()).contiguous();
+    group_->broadcast(parameters, 0, "the broadcast of the initial parameters");
+    torch::NoGradGuard no_grad;
+    std::int64_t offset = 0;
+    for (auto& parameter : model_->parameters()) {
+      parameter.copy_(parameters.slice(0, offset, offset + parameter.numel()).view_as(parameter));
+      offset += parameter.numel();
+    }
+  }
   synchronize(device_);
   warmup_seconds_ = seconds_since(start);
 }
@@ -129,7 +148,8 @@ trainer::~trainer() = default;
 
 bool trainer::uses_cuda_graphs() const {
 #if TRACKBENCH_WITH_CUDA
-  return config_.cuda_graphs && device_.is_cuda() && !(config_.optimizer == optimizer_kind::sgd && config_.one_cycle);
+  return config_.cuda_graphs && device_.is_cuda() && group_->world_size() == 1 &&
+         !(config_.optimizer == optimizer_kind::sgd && config_.one_cycle);
 #else
   return false;  // a CUDA device needs trackbench's CUDA build, which has the graph code
 #endif
@@ -161,7 +181,7 @@ std::uint64_t trainer::shuffle_seed(int epoch) const {
   return derive_seed(config_.seed, shuffle_stream_base + static_cast<std::uint64_t>(epoch));
 }
 
-std::int64_t trainer::steps_per_epoch() const { return (train_size() + config_.batch_size - 1) / config_.batch_size; }
+std::int64_t trainer::steps_per_epoch() const { return (train_size() + global_batch_size() - 1) / global_batch_size(); }
 
 torch::Tensor trainer::normalise(const torch::Tensor& images) const {
   static const kernels::pixel_affine affine = kernels::pixel_normalisation(pixel_mean, pixel_std);
@@ -208,9 +228,17 @@ epoch_metrics trainer::train_epoch(int epoch, training_observer* observer) {
     if (config_.one_cycle) {
       apply_learning_rate(one_cycle_learning_rate(config_.learning_rate, (epoch - 1) * steps + step, total_steps));
     }
-    const auto batch = order.slice(0, step * config_.batch_size, std::min(train_size(), (step + 1) * config_.batch_size));
+    const std::int64_t global_begin = step * global_batch_size();
+    const std::int64_t global_end = std::min(train_size(), global_begin + global_batch_size());
+    const std::int64_t begin = std::min(global_end, global_begin + group_->rank() * config_.batch_size);
+    const auto batch = order.slice(0, begin, std::min(global_end, begin + config_.batch_size));
     if (graphs_) {
       replay_step(batch, step);
+    } else if (group_->world_size() > 1) {
+      const auto result = data_parallel_step(batch, global_end - global_begin);
+      step_losses[step] = result.loss;
+      loss_sum += result.loss.to(torch::kFloat64) * static_cast<double>(global_end - global_begin);
+      correct += result.correct;
     } else {
       const auto result = eager_step(batch);
       step_losses[step] = result.loss;
@@ -230,10 +258,23 @@ epoch_metrics trainer::train_epoch(int epoch, training_observer* observer) {
       checked = step + 1;
       if (observer != nullptr) {
         const double elapsed = seconds_since(epoch_start);
-        const auto images_done = std::min(train_size(), (step + 1) * config_.batch_size);
+        const auto images_done = std::min(train_size(), (step + 1) * global_batch_size());
         observer->on_step({epoch, config_.epochs, step + 1, steps, recent[-1].item<double>(),
                            static_cast<double>(images_done) / std::max(elapsed, 1e-9), elapsed});
       }
+    }
+  }
+  if (group_->world_size() > 1) {
+    // A rank whose share of a batch was empty drew no dropout: rank 0's generators, the ones a
+    // snapshot saves, continue on every rank.
+    std::vector<torch::Device> devices{torch::Device(torch::kCPU)};
+    if (device_.is_cuda()) devices.push_back(device_);
+    for (const auto& device : devices) {
+      auto generator = at::globalContext().defaultGenerator(device);
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      auto state = generator.get_state();
+      group_->broadcast(state, 0, "the broadcast of the random state after epoch " + std::to_string(epoch));
+      generator.set_state(state);
     }
   }
   synchronize(device_);
@@ -270,6 +311,52 @@ trainer::step_result trainer::eager_step(const torch::Tensor& indices) {
   return {loss.detach(), output.argmax(1).eq(labels).sum()};
 }
 
+trainer::step_result trainer::data_parallel_step(const torch::Tensor& indices, std::int64_t global_count) {
+  const auto count = indices.size(0);
+  optimizer_->zero_grad();
+  double loss_sum = 0.0;
+  std::int64_t correct = 0;
+  if (count > 0) {
+    const auto labels = train_.labels.index_select(0, indices);
+    const auto output = model_->forward(normalise(train_.images.index_select(0, indices)));
+    const auto loss = torch::nll_loss(output, labels);
+    loss.backward();
+    loss_sum = loss.item<double>() * static_cast<double>(count);
+    correct = output.argmax(1).eq(labels).sum().item<std::int64_t>();
+  }
+  // One flat buffer, one all-reduce: the gradients weighted by this rank's image count, then
+  // its loss sum and correct count. Divided by the global count, the gradients are those of
+  // the global batch's mean loss.
+  const auto parameters = model_->parameters();
+  std::int64_t total = 0;
+  for (const auto& parameter : parameters) total += parameter.numel();
+  auto flat = torch::zeros({total + 2}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  std::int64_t offset = 0;
+  for (const auto& parameter : parameters) {
+    if (parameter.grad().defined()) flat.slice(0, offset, offset + parameter.numel()).copy_(parameter.grad().reshape(-1));
+    offset += parameter.numel();
+  }
+  flat.slice(0, 0, total).mul_(static_cast<double>(count));
+  flat[total] = loss_sum;
+  flat[total + 1] = static_cast<double>(correct);
+  group_->all_reduce_sum(flat, "the all-reduce of the gradients");
+  flat.div_(static_cast<double>(global_count));
+  offset = 0;
+  for (auto& parameter : parameters) {
+    const auto gradient = flat.slice(0, offset, offset + parameter.numel()).view_as(parameter).to(parameter.dtype());
+    if (parameter.grad().defined()) {
+      parameter.mutable_grad().copy_(gradient);
+    } else {
+      parameter.mutable_grad() = gradient;
+    }
+    offset += parameter.numel();
+  }
+  optimizer_->step();
+  const double global_correct = flat[total + 1].item<double>() * static_cast<double>(global_count);
+  return {torch::tensor(flat[total].item<double>(), torch::kFloat32),
+          torch::tensor(static_cast<std::int64_t>(std::llround(global_correct)), torch::kInt64)};
+}
+
 std::vector<epoch_metrics> trainer::run(training_observer* observer, int first_epoch) {
   std::vector<epoch_metrics> history;
   for (int epoch = first_epoch; epoch <= config_.epochs; ++epoch) history.push_back(train_epoch(epoch, observer));
@@ -286,16 +373,24 @@ classification_metrics trainer::evaluate(const resident_split& split) {
   torch::NoGradGuard no_grad;
   model_->eval();
   const std::int64_t count = split.labels.size(0);
+  // Each rank evaluates its contiguous share; the sums add up to the whole split's.
+  const std::int64_t world = group_->world_size();
+  const std::int64_t first = count * group_->rank() / world;
+  const std::int64_t last = count * (group_->rank() + 1) / world;
   auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   auto confusion = torch::zeros({class_count * class_count}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
-  for (std::int64_t begin = 0; begin < count; begin += config_.eval_batch_size) {
-    const std::int64_t end = std::min(count, begin + config_.eval_batch_size);
+  for (std::int64_t begin = first; begin < last; begin += config_.eval_batch_size) {
+    const std::int64_t end = std::min(last, begin + config_.eval_batch_size);
     const auto output = model_->forward(normalise(split.images.slice(0, begin, end)));
     const auto labels = split.labels.slice(0, begin, end);
     loss_sum += torch::nll_loss(output, labels, {}, at::Reduction::Sum).to(torch::kFloat64);
     confusion += torch::bincount(labels * class_count + output.argmax(1), {}, class_count * class_count);
   }
   model_->train();
+  if (world > 1) {
+    group_->all_reduce_sum(loss_sum, "the all-reduce of the evaluation's loss");
+    group_->all_reduce_sum(confusion, "the all-reduce of the evaluation's confusion counts");
+  }
   return evaluation_metrics(loss_sum, confusion, count);
 }
 

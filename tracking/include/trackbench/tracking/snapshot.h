@@ -29,12 +29,14 @@ namespace trackbench::tracking {
 
 inline constexpr const char* schema_name = "trackbench.run";
 // Version 4 added the --keep-weights policies (last, best, every:N), the per-epoch parameter
-// digests, the sidecar weight files and what NVML says (environment nvml_reason; each GPU's
-// clocks, power limit, ECC and persistence modes and PCI bus id); version 3 the checksums (HDF5
-// 1.10 metadata checksums, identity record_sha256), config precision, cuda_graphs and target, and
-// the root's warmup_seconds, target_reached_epoch and time_to_target_seconds; version 2 config
-// keep_weights. Older files are still read without the newer fields (each field's `since` in the
-// schema table decides), versions 1 and 2 unchecksummed, version 1 as keeping weights.
+// digests, the sidecar weight files, what NVML says (environment nvml_reason; each GPU's clocks,
+// power limit, ECC and persistence modes and PCI bus id) and the data-parallel job (config
+// world_size, global_batch_size, engine, engine_settings, launcher, nodes, rank_hosts and
+// rank_devices); version 3 the checksums (HDF5 1.10 metadata checksums, identity record_sha256),
+// config precision, cuda_graphs and target, and the root's warmup_seconds, target_reached_epoch
+// and time_to_target_seconds; version 2 config keep_weights. Older files are still read without
+// the newer fields (each field's `since` in the schema table decides), versions 1 and 2
+// unchecksummed, version 1 as keeping weights.
 inline constexpr std::int64_t schema_version = 4;
 
 // A snapshot that cannot be read: truncated, corrupt, foreign, crafted or from a newer

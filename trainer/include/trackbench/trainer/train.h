@@ -13,6 +13,7 @@
 
 #include "trackbench/trainer/config.h"
 #include "trackbench/trainer/datasets.h"
+#include "trackbench/trainer/distributed.h"
 #include "trackbench/trainer/metrics.h"
 
 namespace trackbench::trainer {
@@ -83,6 +84,10 @@ class trainer {
   // step; benchmarks time it alone. The loss is not checked: train_epoch does that. With CUDA
   // graphs a step of a captured batch size is a replay, whose results the next replay overwrites.
   step_result train_step(const torch::Tensor& indices);
+  // The ranks this trainer trains with (one, without a launcher): each takes its share of every
+  // global batch of batch_size x world_size images and of each evaluation.
+  process_group& group() const { return *group_; }
+  std::int64_t global_batch_size() const { return config_.batch_size * group_->world_size(); }
   // Epochs first_epoch..epochs of the config (all of them by default).
   std::vector<epoch_metrics> run(training_observer* observer = nullptr, int first_epoch = 1);
 
@@ -122,6 +127,10 @@ class trainer {
   // One step as LibTorch runs it op by op: what train_step runs without graphs, and what the
   // training graphs capture.
   step_result eager_step(const torch::Tensor& indices);
+  // One data-parallel step: this rank's share of a global batch of `global_count` images
+  // (possibly none), the gradients averaged over the global batch through the group, then the
+  // update every rank makes alike. The result is the global batch's loss and correct count.
+  step_result data_parallel_step(const torch::Tensor& indices, std::int64_t global_count);
   // Sets the optimizer's rate, and the device copy a graph replay reads.
   void apply_learning_rate(double learning_rate);
   classification_metrics evaluate(const resident_split& split);
@@ -141,6 +150,7 @@ class trainer {
 
   train_config config_;
   torch::Device device_;
+  process_group* group_ = nullptr;
   int threads_ = 0;
   double warmup_seconds_ = 0.0;
   train_validation_split split_;
