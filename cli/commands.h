@@ -30,5 +30,6 @@ command add_reproduce_command(CLI::App& app, const global_options& globals);
 command add_export_command(CLI::App& app);
 command add_report_command(CLI::App& app);
 command add_bench_command(CLI::App& app, const global_options& globals);
+command add_versus_command(CLI::App& app, const global_options& globals);
 
 }  // namespace trackbench::cli
