@@ -175,7 +175,7 @@ def main():
                         help="default: 64 256 on the CPU, 64 128 512 on CUDA")
     parser.add_argument("--min-rounds", type=int, default=3,
                         help="rounds (one run of each side) before the first verdict")
-    parser.add_argument("--max-rounds", type=int, default=8, help="rounds after which an undecided verdict stands")
+    parser.add_argument("--max-rounds", type=int, default=6, help="rounds after which an undecided verdict stands")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is warm-up")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench-runs"),
