@@ -112,15 +112,21 @@ Tensor backward_cpu(const Tensor& grad_output, const Tensor& route, at::IntArray
   at::parallel_for(0, planes, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t p = begin; p < end; ++p) {
       for (std::int64_t i = 0; i < out_height; ++i) {
+        // Masks on the bits, in registers: a window array written at the winner's index and read
+        // back whole stalled on store forwarding, and a branch on the route was mispredicted.
         for (std::int64_t j = 0; j < out_width; ++j) {
           const std::int64_t o = (p * out_height + i) * out_width + j;
           float* top = grad_in + (p * height + 2 * i) * width + 2 * j;
-          float window[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-          if ((routes[o] & gradient_passes) != 0) window[routes[o] & 3] = grad[o] * scale;
-          top[0] = window[0];
-          top[1] = window[1];
-          top[width] = window[2];
-          top[width + 1] = window[3];
+          const std::uint32_t r = routes[o];
+          const float scaled = grad[o] * scale;
+          std::uint32_t bits;
+          std::memcpy(&bits, &scaled, sizeof bits);
+          bits &= 0u - ((r & gradient_passes) >> 2);  // +0.0f everywhere when the gradient stops
+          const std::uint32_t w = r & 3;
+          const std::uint32_t window[4] = {bits & (0u - (w == 0)), bits & (0u - (w == 1)), bits & (0u - (w == 2)),
+                                           bits & (0u - (w == 3))};
+          std::memcpy(top, window, 2 * sizeof(float));
+          std::memcpy(top + width, window + 2, 2 * sizeof(float));
         }
       }
     }
