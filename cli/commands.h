@@ -32,5 +32,6 @@ command add_export_command(CLI::App& app);
 command add_pack_command(CLI::App& app);
 command add_report_command(CLI::App& app);
 command add_bench_command(CLI::App& app, const global_options& globals);
+command add_versus_command(CLI::App& app, const global_options& globals);
 
 }  // namespace trackbench::cli

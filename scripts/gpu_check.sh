@@ -312,14 +312,14 @@ run() {
     done
     step vs_pytorch 120 python3 "$stage_dir/bench/pytorch/compare.py" --trackbench "$bin/trackbench" \
       --python python3 --sample-dir "$data/mnist-sample" --device cuda --threads 8 \
-      --dataset fashion-mnist --data-dir "$data/fashion-mnist" --batch-sizes 128 512 --rounds 2 --epochs 3 \
-      --pytorch-modes eager reduce-overhead max-autotune --to-accuracy auto --target-batch-size 128 \
-      --accuracy-seeds 1 --max-epochs 5 --json "$work/vs_pytorch.json" || status=1
+      --dataset fashion-mnist --data-dir "$data/fashion-mnist" --batch-sizes 128 512 --min-rounds 2 --max-rounds 2 \
+      --epochs 3 --pytorch-modes eager reduce-overhead max-autotune --to-accuracy auto --target-batch-size 128 \
+      --accuracy-seeds 1 --max-epochs 5 --out "$work/bench-runs" --json "$work/vs_pytorch.json" || status=1
   fi
   step sample_to_97 60 python3 "$stage_dir/bench/pytorch/compare.py" --trackbench "$bin/trackbench" \
     --python python3 --sample-dir "$data/mnist-sample" --device cuda --threads 8 --dataset mnist-sample \
-    --batch-sizes 64 --rounds 1 --epochs 2 --pytorch-modes eager reduce-overhead --to-accuracy auto \
-    --accuracy-seeds 1 2 --json "$work/sample_to_97.json" || status=1
+    --batch-sizes 64 --min-rounds 1 --max-rounds 1 --epochs 2 --pytorch-modes eager reduce-overhead \
+    --to-accuracy auto --accuracy-seeds 1 2 --out "$work/bench-runs" --json "$work/sample_to_97.json" || status=1
 
   cp "$summary" "$work/"
   tar -C "$out" -czf "$out/results.tar.gz" results && rm -rf "$work"

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "trackbench/tracking/statistics.h"
 
@@ -88,6 +90,84 @@ TEST(Statistics, LargeSamplesUseTheNormalApproximation) {
   EXPECT_NEAR(result.p_value, std::erfc(799.5 / std::sqrt(1600.0 * 81.0 / 12.0) / std::sqrt(2.0)), 1e-20);
   EXPECT_LT(result.p_value, 1e-13);
   EXPECT_THROW(mann_whitney_u({}, {1.0}), std::invalid_argument);
+}
+
+// a_i = 1 + i/64 (i < 64, all below 2) against b_j = 2^j: every ratio differs and they sort by
+// j (descending), then i, so the k-th smallest is known by counting.
+std::pair<std::vector<double>, std::vector<double>> ordered_ratio_samples(int m, int n) {
+  std::vector<double> a, b;
+  for (int i = 0; i < m; ++i) a.push_back(1.0 + i / 64.0);
+  for (int j = 0; j < n; ++j) b.push_back(std::ldexp(1.0, j));
+  return {a, b};
+}
+
+// The ratio a_i / b_j at 0-based position `index` of the sorted ratios of ordered_ratio_samples.
+double ordered_ratio(int m, int n, int index) {
+  const int j = n - 1 - index / m;
+  return std::ldexp(1.0 + (index % m) / 64.0, -j);
+}
+
+TEST(Statistics, RatioIntervalOfFourAgainstFourSpansEveryRatio) {
+  // P(U = 0) = 1/70 <= 0.025 < P(U <= 1) = 2/70: k = 1, the smallest and the largest of the 16
+  // ratios (coverage 68/70). Sorted: 0.5 0.67 1 1 1.33 1.5 2 2 | 2 2 2.67 3 4 4 6 8.
+  const auto interval = ratio_confidence_interval({2, 4, 6, 8}, {1, 2, 3, 4});
+  ASSERT_TRUE(interval.has_value());
+  EXPECT_TRUE(interval->exact);
+  EXPECT_DOUBLE_EQ(interval->low, 0.5);
+  EXPECT_DOUBLE_EQ(interval->high, 8.0);
+  EXPECT_DOUBLE_EQ(interval->estimate, 2.0);
+}
+
+TEST(Statistics, RatioIntervalOfFiveAgainstFiveLeavesOutTwoAtEachEnd) {
+  // U's counts over the 252 orderings start 1, 1, 2, 3: P(U <= 2) = 4/252 <= 0.025 < 7/252, so
+  // k = 3: the 3rd smallest and the 3rd largest of the 25 ratios; the estimate is the 13th.
+  const auto [a, b] = ordered_ratio_samples(5, 5);
+  const auto interval = ratio_confidence_interval(a, b);
+  ASSERT_TRUE(interval.has_value());
+  EXPECT_DOUBLE_EQ(interval->low, ordered_ratio(5, 5, 2));
+  EXPECT_DOUBLE_EQ(interval->high, ordered_ratio(5, 5, 22));
+  EXPECT_DOUBLE_EQ(interval->estimate, ordered_ratio(5, 5, 12));
+}
+
+TEST(Statistics, RatioIntervalOfLargeSamplesUsesTheNormalApproximation) {
+  // 40 against 40: k = floor(800 - 1.96 * sqrt(1600 * 81 / 12) + 0.5) = floor(596.8) = 596.
+  const auto [a, b] = ordered_ratio_samples(40, 40);
+  const auto interval = ratio_confidence_interval(a, b);
+  ASSERT_TRUE(interval.has_value());
+  EXPECT_FALSE(interval->exact);
+  EXPECT_DOUBLE_EQ(interval->low, ordered_ratio(40, 40, 595));
+  EXPECT_DOUBLE_EQ(interval->high, ordered_ratio(40, 40, 1600 - 596));
+}
+
+TEST(Statistics, RatioIntervalLeavesOutOneExactlyWhenTheTestRejects) {
+  // The interval inverts the test: for samples a and c * a' over a range of factors c, 1 lies
+  // outside the 95% interval exactly when the two-sided p is at most 0.05.
+  const std::vector<double> a{1.00, 1.13, 1.27, 1.41, 1.52, 1.68};
+  const std::vector<double> base{1.05, 1.21, 1.33, 1.47, 1.59, 1.74, 1.81};
+  int rejected = 0, kept = 0;
+  for (double factor = 0.61; factor < 1.6; factor += 0.0173) {
+    std::vector<double> b;
+    for (const double value : base) b.push_back(value * factor);
+    const auto test = mann_whitney_u(a, b);
+    ASSERT_TRUE(test.exact);
+    const auto interval = ratio_confidence_interval(a, b);
+    ASSERT_TRUE(interval.has_value());
+    const bool excludes_one = interval->low > 1.0 || interval->high < 1.0;
+    EXPECT_EQ(excludes_one, test.p_value <= 0.05) << "factor " << factor << ", p " << test.p_value;
+    ++(excludes_one ? rejected : kept);
+  }
+  EXPECT_GT(rejected, 0);
+  EXPECT_GT(kept, 0);
+}
+
+TEST(Statistics, RatioIntervalNeedsEnoughPositiveValues) {
+  // 3 against 3: P(U = 0) = 1/20 > 0.025, no interval at 95%; at 80% the extremes.
+  EXPECT_FALSE(ratio_confidence_interval({1, 2, 3}, {4, 5, 6}).has_value());
+  EXPECT_TRUE(ratio_confidence_interval({1, 2, 3}, {4, 5, 6}, 0.80).has_value());
+  EXPECT_THROW(ratio_confidence_interval({}, {1.0}), std::invalid_argument);
+  EXPECT_THROW(ratio_confidence_interval({1, 2, 0}, {1.0}), std::invalid_argument);
+  EXPECT_THROW(ratio_confidence_interval({1, 2, 3}, {1.0, NAN}), std::invalid_argument);
+  EXPECT_THROW(ratio_confidence_interval({1, 2}, {1, 2}, 1.0), std::invalid_argument);
 }
 
 }  // namespace

@@ -13,13 +13,18 @@ part of the first epoch and of the time to a target accuracy, as it is for a use
 PyTorch's TF32 switches for cuDNN and matmul to trackbench's precision (PyTorch allows TF32 in cuDNN
 convolutions by default, so fp32 turns it off explicitly).
 
+--allocator keep-freed makes glibc keep freed memory for reuse with the same mallopt calls, same values,
+as trackbench's trainer (trainer/src/memory.cpp), so a comparison gives both sides the same allocator;
+glibc-default (the default) leaves glibc as a PyTorch user has it.
+
 Prints one JSON object per epoch on stdout:
-  {"epoch", "train_seconds", "images_per_second", "epoch_seconds", "elapsed_seconds", "test_accuracy",
-   "compile", "precision"}
+  {"epoch", "images", "train_seconds", "images_per_second", "epoch_seconds",
+   "elapsed_seconds", "test_accuracy", "compile", "precision", "allocator", "threads"}
 "elapsed_seconds" counts from before the model is built and the data moved to the device, as trackbench's
 time to target counts its warm-up; reading and decoding the files (process start-up) is not counted.
 """
 import argparse
+import ctypes
 import gzip
 import json
 import pathlib
@@ -34,6 +39,16 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
 from read_snapshot import DigitCNN  # noqa: E402
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+# glibc's mallopt parameters (name, number in malloc.h) and the values trackbench's keep_freed_memory_for_reuse sets.
+KEEP_FREED = (("M_MMAP_MAX", -4, 0), ("M_TRIM_THRESHOLD", -1, 1 << 30))
+
+
+def keep_freed_memory_for_reuse():
+    """No mmap'd blocks and no trimming, so freed activations stay on the heap for the next step."""
+    libc = ctypes.CDLL(None)
+    for name, parameter, value in KEEP_FREED:
+        if libc.mallopt(parameter, value) != 1:
+            sys.exit(f"error: mallopt({name}, {value}) failed; --allocator keep-freed needs glibc")
 
 
 def read_idx(path: pathlib.Path) -> torch.Tensor:
@@ -83,10 +98,14 @@ def main():
                         help="torch.compile mode (none: eager)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "tf32"],
                         help="fp32: IEEE FP32 convolutions and matmuls; tf32: tensor cores with TF32 inputs")
+    parser.add_argument("--allocator", default="glibc-default", choices=["glibc-default", "keep-freed"],
+                        help="keep-freed: glibc keeps freed memory for reuse, as trackbench's trainer has it")
     args = parser.parse_args()
     if args.threads < 1 or args.epochs < 1 or args.batch_size < 1:
         sys.exit("error: --threads, --epochs and --batch-size must be at least 1")
 
+    if args.allocator == "keep-freed":
+        keep_freed_memory_for_reuse()
     torch.set_num_threads(args.threads)
     torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
@@ -131,11 +150,12 @@ def main():
         evaluate(model, forward, val_images, val_labels, args.eval_batch_size)
         test_accuracy, _ = evaluate(model, forward, test_images, test_labels, args.eval_batch_size)
         now = time.perf_counter()
-        print(json.dumps({"epoch": epoch, "train_seconds": train_seconds,
+        print(json.dumps({"epoch": epoch, "images": len(train_labels), "train_seconds": train_seconds,
                           "images_per_second": len(train_labels) / train_seconds,
                           "epoch_seconds": now - epoch_start, "elapsed_seconds": now - start,
                           "test_accuracy": test_accuracy, "compile": args.compile,
-                          "precision": args.precision}), flush=True)
+                          "precision": args.precision, "allocator": args.allocator,
+                          "threads": torch.get_num_threads()}), flush=True)
         if args.stop_at_accuracy is not None and test_accuracy >= args.stop_at_accuracy:
             break
 

@@ -30,6 +30,16 @@ std::vector<double> u_distribution(std::size_t m, std::size_t n) {
   return row[n];
 }
 
+// z with P(|Z| > z) = alpha for a standard normal Z, by bisection on erfc.
+double two_sided_normal_quantile(double alpha) {
+  double low = 0.0, high = 40.0;
+  for (int i = 0; i < 200; ++i) {
+    const double middle = 0.5 * (low + high);
+    (std::erfc(middle / std::sqrt(2.0)) > alpha ? low : high) = middle;
+  }
+  return 0.5 * (low + high);
+}
+
 }  // namespace
 
 double median(std::vector<double> values) {
@@ -103,6 +113,48 @@ mann_whitney_result mann_whitney_u(const std::vector<double>& a, const std::vect
   if (variance <= 0.0) return result;  // every value equal: nothing tells the samples apart
   const double distance = std::max(0.0, std::fabs(result.u - md * nd / 2.0) - 0.5);
   result.p_value = std::min(1.0, std::erfc(distance / std::sqrt(2.0 * variance)));
+  return result;
+}
+
+std::optional<ratio_interval> ratio_confidence_interval(const std::vector<double>& a, const std::vector<double>& b,
+                                                         double confidence) {
+  if (a.empty() || b.empty()) throw std::invalid_argument("ratio interval of an empty sample");
+  if (!(confidence > 0.0 && confidence < 1.0)) throw std::invalid_argument("confidence must be in (0, 1)");
+  const auto positive = [](double value) { return std::isfinite(value) && value > 0.0; };
+  if (!std::all_of(a.begin(), a.end(), positive) || !std::all_of(b.begin(), b.end(), positive)) {
+    throw std::invalid_argument("ratio interval of a value that is not positive and finite");
+  }
+  const std::size_t m = a.size();
+  const std::size_t n = b.size();
+  const double alpha = 1.0 - confidence;
+
+  // k: how many of the smallest (and of the largest) ratios the interval leaves out, the most
+  // with P(U <= k - 1) <= alpha / 2.
+  ratio_interval result;
+  std::size_t k = 0;
+  if (m <= exact_test_max_size && n <= exact_test_max_size) {
+    const auto counts = u_distribution(m, n);
+    double all = 0.0;
+    for (const double count : counts) all += count;
+    double at_most = 0.0;
+    while (k < counts.size() && (at_most + counts[k]) / all <= alpha / 2.0) at_most += counts[k++];
+    result.exact = true;
+  } else {
+    const double md = static_cast<double>(m), nd = static_cast<double>(n);
+    const double bound = md * nd / 2.0 - two_sided_normal_quantile(alpha) * std::sqrt(md * nd * (md + nd + 1.0) / 12.0) + 0.5;
+    k = bound < 1.0 ? 0 : static_cast<std::size_t>(std::floor(bound));
+  }
+  if (k == 0) return std::nullopt;
+
+  std::vector<double> ratios;
+  ratios.reserve(m * n);
+  for (const double x : a) {
+    for (const double y : b) ratios.push_back(x / y);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  result.estimate = median(ratios);
+  result.low = ratios[k - 1];
+  result.high = ratios[ratios.size() - k];
   return result;
 }
 

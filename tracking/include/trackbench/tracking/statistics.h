@@ -3,6 +3,7 @@
 // inflate, and the two-sided Mann-Whitney U test, which assumes no distribution (timings are
 // skewed and heavy-tailed, so a t-test's normality would not hold).
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 namespace trackbench::tracking::statistics {
@@ -30,5 +31,23 @@ inline constexpr std::size_t exact_test_max_size = 30;
 // with the tie correction of the variance and a continuity correction of 0.5. Throws
 // std::invalid_argument when a sample is empty.
 mann_whitney_result mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b);
+
+struct ratio_interval {
+  double estimate = 0.0;  // median of the m * n ratios a_i / b_j (Hodges-Lehmann, on the log scale)
+  double low = 0.0;
+  double high = 0.0;
+  bool exact = false;  // bounds from the exact distribution of U, not the normal approximation
+};
+
+// The ratio of a's location to b's with the distribution-free confidence interval that inverts
+// the Mann-Whitney U test (the ratios a_i / b_j sorted; the bounds are the k-th from either end,
+// k from U's distribution at the two-sided level 1 - confidence): the interval leaves out 1
+// exactly when the test at that level would tell the samples apart. Exact when neither sample
+// exceeds exact_test_max_size, else the normal approximation with the continuity correction.
+// Empty when the samples are too small for any interval at that confidence (3 against 3 at
+// 0.95). Throws std::invalid_argument when a sample is empty, a value is not positive and
+// finite, or confidence is not in (0, 1).
+std::optional<ratio_interval> ratio_confidence_interval(const std::vector<double>& a, const std::vector<double>& b,
+                                                         double confidence = 0.95);
 
 }  // namespace trackbench::tracking::statistics
