@@ -60,7 +60,8 @@ std::map<std::string, std::string> key_values(const json& list) {
   return out;
 }
 
-// A real 2-epoch run on 640 digits, shared by the suite's tests.
+// A real 2-epoch run on 640 digits that keeps every epoch's weights (epoch 1's in a sidecar
+// file beside the snapshot), shared by the suite's tests.
 class ExportSnapshot : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -69,9 +70,11 @@ class ExportSnapshot : public ::testing::Test {
     fs::create_directories(data);
     write_sample_subset(data, 640, 200);
     const auto trained = run_trackbench("-q train --data-dir " + quoted(data) +
-                                        " --device cpu --threads 2 --epochs 2 --tag owner=ml --out " + quoted(dir_->path() / "runs"));
+                                        " --device cpu --threads 2 --epochs 2 --keep-weights all --tag owner=ml --out " + quoted(dir_->path() / "runs"));
     ASSERT_EQ(trained.exit_code, 0) << trained.output;
-    for (const auto& entry : fs::directory_iterator(dir_->path() / "runs")) snapshot_ = entry.path();
+    for (const auto& entry : fs::directory_iterator(dir_->path() / "runs")) {
+      if (entry.path().extension() == ".h5") snapshot_ = entry.path();
+    }
   }
   static void TearDownTestSuite() { delete dir_; }
 
@@ -202,7 +205,27 @@ TEST_F(MlflowServer, ExportedRunHoldsParamsMetricsCommitAndDigestAndExportingTwi
   const auto artifacts = get(api("artifacts/list?run_id=" + mlflow_run))["files"];
   ASSERT_EQ(artifacts.size(), 1u);
   EXPECT_EQ(artifacts[0]["path"], snapshot_.filename().string());
-  EXPECT_EQ(std::stoll(artifacts[0]["file_size"].dump()), static_cast<long long>(fs::file_size(snapshot_)));
+  // The artifact is the snapshot packed: one self-contained file that holds the sidecar's epoch too.
+  fs::path uploaded;
+  for (const auto& entry : fs::recursive_directory_iterator(dir_->path() / "artifacts")) {
+    if (entry.path().filename() == snapshot_.filename()) uploaded = entry.path();
+  }
+  ASSERT_FALSE(uploaded.empty()) << "no " << snapshot_.filename() << " under the server's artifacts";
+  EXPECT_EQ(std::stoll(artifacts[0]["file_size"].dump()), static_cast<long long>(fs::file_size(uploaded)));
+  EXPECT_GT(fs::file_size(uploaded), fs::file_size(snapshot_));
+  const auto alone = dir_->path() / "alone" / snapshot_.filename();
+  fs::create_directories(alone.parent_path());
+  fs::copy_file(uploaded, alone);
+  const tracking::snapshot_reader packed(alone);
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    const auto inside = packed.weights(epoch);
+    const auto original = reader.weights(epoch);
+    ASSERT_EQ(inside.size(), original.size()) << "epoch " << epoch;
+    for (std::size_t i = 0; i < inside.size(); ++i) {
+      EXPECT_EQ(inside[i].name, original[i].name);
+      EXPECT_EQ(inside[i].bytes, original[i].bytes) << "epoch " << epoch << " " << inside[i].name;
+    }
+  }
 
   const auto second = run_trackbench(export_command);
   ASSERT_EQ(second.exit_code, 0) << second.output;
