@@ -501,11 +501,7 @@ TEST_F(SnapshotTest, ReadsAVersion3FileAsTrackbenchWroteIt) {
   // A version 3 file carrying a version 4 field is not what version 3 writers made.
   const auto copy = dir_ / "v3-with-nvml.h5";
   fs::copy_file(path, copy);
-  with_file(copy, [](hid_t file) {
-    const hid_t environment = H5Gopen2(file, "environment", H5P_DEFAULT);
-    set_text_attribute(environment, "nvml_reason", "");
-    H5Gclose(environment);
-  });
+  with_file(copy, [](hid_t file) { set_text_attribute(file, "environment", "nvml_reason", ""); });
   expect_refused(copy, "environment has attribute 'nvml_reason', which the schema does not define");
 }
 
@@ -564,35 +560,19 @@ TEST_F(SnapshotTest, GpuFieldsFromNvmlRoundTrip) {
 
 TEST_F(SnapshotTest, KeepWeightsMustMatchWhatTheFileHolds) {
   const auto with_weights = write(1);
-  with_file(with_weights, [](hid_t file) {
-    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
-    set_text_attribute(config, "keep_weights", "none");
-    H5Gclose(config);
-  });
+  with_file(with_weights, [](hid_t file) { set_text_attribute(file, "config", "keep_weights", "none"); });
   expect_refused(with_weights, "weights holds epochs although config keep_weights is none");
 
   const auto state_only = write_without_weights(1);
-  with_file(state_only, [](hid_t file) {
-    const hid_t state = H5Gopen2(file, "state", H5P_DEFAULT);
-    set_int_attribute(state, "epochs_done", 1);
-    H5Gclose(state);
-  });
+  with_file(state_only, [](hid_t file) { set_int_attribute(file, "state", "epochs_done", 1); });
   expect_refused(state_only, "state is not empty although config keep_weights is none");
 
   const auto claims_weights = write_without_weights(1);
-  with_file(claims_weights, [](hid_t file) {
-    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
-    set_text_attribute(config, "keep_weights", "all");
-    H5Gclose(config);
-  });
+  with_file(claims_weights, [](hid_t file) { set_text_attribute(file, "config", "keep_weights", "all"); });
   expect_refused(claims_weights, "weights lacks epoch_0001, and no sidecar holds it (config keep_weights all)");
 
   const auto unknown = write_without_weights(1);
-  with_file(unknown, [](hid_t file) {
-    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
-    set_text_attribute(config, "keep_weights", "some");
-    H5Gclose(config);
-  });
+  with_file(unknown, [](hid_t file) { set_text_attribute(file, "config", "keep_weights", "some"); });
   expect_refused(unknown, "config keep_weights 'some': expected all, last, best, every:N");
 }
 
@@ -616,11 +596,7 @@ TEST_F(SnapshotTest, ReadsSchemaVersion1FilesAsKeepingWeights) {
   }
 
   // Version 1 had no keep_weights: a v1 file carrying one is not what v1 writers made.
-  with_file(path, [](hid_t file) {
-    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
-    set_text_attribute(config, "keep_weights", "all");
-    H5Gclose(config);
-  });
+  with_file(path, [](hid_t file) { set_text_attribute(file, "config", "keep_weights", "all"); });
   expect_refused(path, "config has attribute 'keep_weights', which the schema does not define");
 }
 
@@ -644,11 +620,7 @@ TEST_F(SnapshotTest, ReadsSchemaVersion2FilesWithoutTheVersion3Fields) {
   }
 
   // Version 2 had no precision: a v2 file carrying one is not what v2 writers made.
-  with_file(path, [](hid_t file) {
-    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
-    set_text_attribute(config, "precision", "fp32");
-    H5Gclose(config);
-  });
+  with_file(path, [](hid_t file) { set_text_attribute(file, "config", "precision", "fp32"); });
   expect_refused(path, "config has attribute 'precision', which the schema does not define");
 }
 
@@ -682,11 +654,7 @@ TEST_F(SnapshotTest, RefusesObjectsAndAttributesTheSchemaDoesNotDefine) {
 
   const auto attribute = dir_ / "attribute.h5";
   fs::copy_file(write(1, ""), attribute, fs::copy_options::overwrite_existing);
-  with_file(attribute, [](hid_t file) {
-    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
-    set_text_attribute(config, "evil", "x");
-    H5Gclose(config);
-  });
+  with_file(attribute, [](hid_t file) { set_text_attribute(file, "config", "evil", "x"); });
   expect_refused(attribute, "config has attribute 'evil'");
 }
 
@@ -703,11 +671,7 @@ TEST_F(SnapshotTest, RefusesExternalAndSoftLinks) {
 
 TEST_F(SnapshotTest, RefusesWrongTypesShapesAndValues) {
   const auto type = write(1);
-  with_file(type, [](hid_t file) {
-    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
-    set_text_attribute(config, "epochs", "ten");
-    H5Gclose(config);
-  });
+  with_file(type, [](hid_t file) { set_text_attribute(file, "config", "epochs", "ten"); });
   expect_refused(type, "attribute 'epochs' is not an integer");
 
   const auto status = dir_ / "status.h5";
@@ -790,11 +754,7 @@ TEST_F(SnapshotTest, RefusesValuesTheirFieldsCannotHoldNamingFieldAndValue) {
   expect_refused(loss, "metrics/train_loss row 1 (epoch 2) is NaN; expected finite, >= 0");
 
   const auto epochs = write(2);
-  with_file(epochs, [](hid_t file) {
-    const hid_t config = H5Gopen2(file, "config", H5P_DEFAULT);
-    set_int_attribute(config, "epochs", 4177526785);
-    H5Gclose(config);
-  });
+  with_file(epochs, [](hid_t file) { set_int_attribute(file, "config", "epochs", 4177526785); });
   expect_refused(epochs, "config 'epochs' is 4177526785; expected 1 to 100000");
 
   const auto counts = write(2);
@@ -847,11 +807,7 @@ TEST_F(SnapshotTest, FilesCarryMetadataChecksumsAndARecordDigest) {
   }
 
   // A text value lives in a global heap, which HDF5 does not checksum: the digest catches it.
-  with_file(path, [](hid_t file) {
-    const hid_t code = H5Gopen2(file, "code", H5P_DEFAULT);
-    set_text_attribute(code, "branch", "elsewhere");
-    H5Gclose(code);
-  });
+  with_file(path, [](hid_t file) { set_text_attribute(file, "code", "branch", "elsewhere"); });
   expect_refused(path, "the record does not match its record_sha256: the file is corrupt");
 }
 

@@ -38,6 +38,21 @@ inline void set_text_attribute(hid_t object, const char* name, const char* value
   H5Tclose(type);
 }
 
+// The same on the group or dataset at `path` below `location` ("config", "environment/gpus/0").
+inline void set_int_attribute(hid_t location, const char* path, const char* name, std::int64_t value) {
+  const hid_t object = H5Oopen(location, path, H5P_DEFAULT);
+  ASSERT_GE(object, 0) << path;
+  set_int_attribute(object, name, value);
+  H5Oclose(object);
+}
+
+inline void set_text_attribute(hid_t location, const char* path, const char* name, const char* value) {
+  const hid_t object = H5Oopen(location, path, H5P_DEFAULT);
+  ASSERT_GE(object, 0) << path;
+  set_text_attribute(object, name, value);
+  H5Oclose(object);
+}
+
 inline void add_dataset(hid_t parent, const char* name, hid_t create_plist = H5P_DEFAULT) {
   const hsize_t dims[1] = {4};
   const float values[4] = {1, 2, 3, 4};
