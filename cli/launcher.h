@@ -1,16 +1,18 @@
 #pragma once
-// --nproc N: a job of N local ranks started by trackbench itself, through Open MPI's mpirun.
+// --nproc N: a job of N local ranks started by trackbench itself (trainer::run_local_job).
+#include <filesystem>
 #include <string>
 #include <vector>
 
 namespace trackbench::cli {
 
-// Runs this executable's `arguments` (argv, --nproc and its value removed) as N ranks under
-// `mpirun -np N` on this machine and waits for them; returns the job's exit code (mpirun's:
-// non-zero when any rank failed, 128 + the signal that ended it). The ranks share a job folder
-// (TRACKBENCH_JOB_DIR, a temporary one by default) in which a waiting rank tells a dead or hung
-// peer from a slow one. Throws input_error when already under a launcher or mpirun is missing.
+// Runs this executable's `arguments` (argv, --nproc and its value removed) as N local ranks and
+// returns the job's exit code. When the job fails and rank 0, which records it, ended without
+// recording why (killed, crashed), its snapshot is marked failed here, naming rank 0.
 int run_local_ranks(int nproc, const std::vector<std::string>& arguments);
+
+// Rank 0 of a local job tells its launcher which snapshot records the job (nothing otherwise).
+void note_job_snapshot(const std::filesystem::path& snapshot);
 
 // `arguments` without "--nproc N" / "--nproc=N".
 std::vector<std::string> without_nproc(const std::vector<std::string>& arguments);

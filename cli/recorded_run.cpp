@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "console.h"
+#include "launcher.h"
 #include "signals.h"
 #include "trackbench/trainer/errors.h"
 
@@ -78,6 +79,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
     const auto& epochs = parent->record().epochs;
     writer.append_epochs({epochs.begin(), epochs.begin() + inherited}, inherited_epochs, state);
   }
+  note_job_snapshot(writer.path());
   spdlog::info("run {} recording to {}", run_id, writer.path().string());
   spdlog::info("training on {} with {} threads: {} train / {} validation images, {} steps per epoch, conv {}, "
                "precision {}, CUDA graphs {}, {:.3f} s of set-up{}",

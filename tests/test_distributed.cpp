@@ -90,6 +90,34 @@ class Distributed : public ::testing::Test {
     return found;
   }
 
+  // Runs a 2-rank job of 3 epochs (`environment` before the command) into `out`, and sends
+  // `signal` to rank `rank` once the job's snapshot holds an epoch; the signalled process id is
+  // 0 when the job ended first.
+  struct signalled_job {
+    process_result result;
+    pid_t pid = 0;
+  };
+  signalled_job run_and_signal(const fs::path& out, const std::string& environment, int rank, int signal) {
+    const auto job_dir = dir_ / ("job-" + out.filename().string());
+    signalled_job job;
+    std::thread running([&] {
+      job.result = run_command(environment + " TRACKBENCH_JOB_DIR=" + quoted(job_dir) + " '" + TRACKBENCH_EXECUTABLE +
+                               "' " + train(out, "--epochs 3 --batch-size 16 --nproc 2"));
+    });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+    while (job.pid == 0 && std::chrono::steady_clock::now() < deadline) {
+      const auto snapshot = only_snapshot(out);
+      if (!snapshot.empty() && snapshot_reader(snapshot).record().epochs.size() >= 1) {
+        std::ifstream pid_file(job_dir / ("rank-" + std::to_string(rank) + ".pid"));
+        pid_t pid = 0;
+        if (pid_file >> pid && ::kill(pid, signal) == 0) job.pid = pid;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    running.join();
+    return job;
+  }
+
   static temp_dir* data_;
   temp_dir dir_;
 };
@@ -177,27 +205,9 @@ TEST_F(Distributed, DeterministicTwoRankRunsAreBitwiseReproducibleAndKeepTheirWo
 }
 
 TEST_F(Distributed, AKilledRankIsNamedAndTheRunResumesToTheUninterruptedWeights) {
-  const auto job_dir = dir_ / "job";
   const auto out = dir_ / "killed";
-  process_result killed;
-  std::thread job([&] {
-    killed = run_command("TRACKBENCH_JOB_DIR=" + quoted(job_dir) + " '" + TRACKBENCH_EXECUTABLE + "' " +
-                         train(out, "--epochs 3 --batch-size 16 --nproc 2"));
-  });
-  // Kill rank 1 once epoch 1 is in the snapshot.
-  bool sent = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
-  while (!sent && std::chrono::steady_clock::now() < deadline) {
-    const auto snapshot = only_snapshot(out);
-    if (!snapshot.empty() && snapshot_reader(snapshot).record().epochs.size() >= 1) {
-      std::ifstream pid_file(job_dir / "rank-1.pid");
-      pid_t pid = 0;
-      if (pid_file >> pid) sent = ::kill(pid, SIGKILL) == 0;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  job.join();
-  ASSERT_TRUE(sent) << killed.output;
+  const auto [killed, pid] = run_and_signal(out, "", 1, SIGKILL);
+  ASSERT_NE(pid, 0) << killed.output;
   EXPECT_NE(killed.exit_code, 0) << killed.output;
   EXPECT_NE(killed.output.find("rank 1 (process"), std::string::npos) << killed.output;
 
@@ -226,6 +236,59 @@ TEST_F(Distributed, AKilledRankIsNamedAndTheRunResumesToTheUninterruptedWeights)
   EXPECT_EQ(continued.record().identity["status"], "completed");
   ASSERT_EQ(continued.record().epochs.size(), 3u);
   EXPECT_TRUE(weight_difference(continued, straight, 3).bitwise) << "resumed weights differ from the uninterrupted run's";
+}
+
+// Rank 0 records the job; when it is killed, the launcher records the failure in its place, and
+// the run resumes from what the snapshot holds.
+TEST_F(Distributed, AKilledRankZeroLeavesAFailedSnapshotThatResumes) {
+  const auto out = dir_ / "rank0";
+  const auto [killed, pid] = run_and_signal(out, "", 0, SIGKILL);
+  ASSERT_NE(pid, 0) << killed.output;
+  EXPECT_NE(killed.exit_code, 0) << killed.output;
+  const auto snapshot = only_snapshot(out);
+  ASSERT_FALSE(snapshot.empty());
+  const std::size_t kept = [&] {
+    const snapshot_reader failed(snapshot);
+    EXPECT_EQ(failed.record().identity["status"], "failed");
+    const auto error = failed.record().identity["error"].get<std::string>();
+    EXPECT_NE(error.find("rank 0 (process " + std::to_string(pid) + ") ended before it recorded the end of the run"),
+              std::string::npos)
+        << error;
+    return failed.record().epochs.size();
+  }();
+  EXPECT_NE(killed.output.find("marked failed: rank 0 (process"), std::string::npos) << killed.output;
+  ASSERT_GE(kept, 1u);
+  if (kept == 3) GTEST_SKIP() << "rank 0 was killed after the last epoch had been recorded; nothing to resume";
+  const auto resumed_out = dir_ / "rank0-resumed";
+  const auto resumed = run_trackbench("-q train --resume " + quoted(snapshot) + " --nproc 2 --out " + quoted(resumed_out));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  const snapshot_reader continued(only_snapshot(resumed_out));
+  EXPECT_EQ(continued.record().identity["status"], "completed");
+  EXPECT_EQ(continued.record().epochs.size(), 3u);
+}
+
+// A rank that stops answering (SIGSTOP: alive, never arriving) ends the job after
+// TRACKBENCH_COLLECTIVE_TIMEOUT with an error naming it, in the output and the snapshot. The
+// timeout leaves room for the ranks' start-up on a busy machine, which precedes the first
+// collective; Open MPI's kill of the stopped rank is shortened to a second.
+TEST_F(Distributed, AHungRankEndsTheJobAfterTheTimeoutNamingIt) {
+  const auto out = dir_ / "hung";
+  const auto [hung, pid] =
+      run_and_signal(out, "TRACKBENCH_COLLECTIVE_TIMEOUT=8 OMPI_MCA_odls_base_sigkill_timeout=1", 1, SIGSTOP);
+  if (pid != 0) ::kill(pid, SIGKILL);  // in case the job left it stopped
+  ASSERT_NE(pid, 0) << hung.output;
+  EXPECT_NE(hung.exit_code, 0) << hung.output;
+  const std::string named = "within 8 s (TRACKBENCH_COLLECTIVE_TIMEOUT): behind rank 0";
+  EXPECT_NE(hung.output.find(named), std::string::npos) << hung.output;
+  // Stopped between collectives, rank 1 is behind in their count; stopped inside one, it is silent.
+  EXPECT_TRUE(hung.output.find(" rank 1 (at #") != std::string::npos ||
+              hung.output.find(" rank 1 (inside #") != std::string::npos)
+      << hung.output;
+  const snapshot_reader failed(only_snapshot(out));
+  EXPECT_EQ(failed.record().identity["status"], "failed");
+  EXPECT_NE(failed.record().identity["error"].get<std::string>().find(named), std::string::npos)
+      << failed.record().identity["error"];
+  EXPECT_GE(failed.record().epochs.size(), 1u);
 }
 
 }  // namespace

@@ -230,6 +230,37 @@ TEST_F(SnapshotTest, AFileLeftRunningIsShownAsInterrupted) {
   EXPECT_EQ(reader.record().epochs.size(), 1u);
 }
 
+// A job's launcher records the failure of a rank 0 that died: the file keeps everything it held
+// (here with a sidecar: keep_weights all), and a run that recorded its own end is left alone.
+TEST_F(SnapshotTest, MarkingARunFailedKeepsWhatItHeldAndLeavesEndedRunsAlone) {
+  const auto path = write(2, "");
+  const auto before = snapshot_reader(path).record();
+  ASSERT_TRUE(mark_run_failed(path, "rank 0 (process 42) ended"));
+  const snapshot_reader reader(path);
+  EXPECT_EQ(reader.record().identity["status"], "failed");
+  EXPECT_EQ(reader.record().identity["error"], "rank 0 (process 42) ended");
+  EXPECT_NE(reader.record().identity["end_time"], "");
+  EXPECT_NE(reader.record().identity["record_sha256"], before.identity["record_sha256"]);
+  EXPECT_EQ(reader.record().epochs.size(), 2u);
+  EXPECT_EQ(reader.weight_epochs(), (std::vector<int>{1, 2}));
+  EXPECT_TRUE(reader.has_sidecars());
+  for (int epoch = 1; epoch <= 2; ++epoch) expect_same_arrays((*epochs_)[epoch - 1].weights, reader.weights(epoch));
+  const auto state = reader.state();
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->epochs_done, 2);
+  EXPECT_EQ(state->next_shuffle_seed, (*epochs_)[1].state.next_shuffle_seed);
+  expect_same_arrays((*epochs_)[1].state.optimizer, state->optimizer);
+  // The whole load (every array checked against its digest) accepts the rewritten file.
+  EXPECT_NO_THROW(load_snapshot(path, read_depth::arrays));
+
+  EXPECT_FALSE(mark_run_failed(path, "again"));
+  EXPECT_EQ(snapshot_reader(path).record().identity["error"], "rank 0 (process 42) ended");
+  const auto completed = write(1);
+  const auto bytes = read_snapshot_bytes(completed);
+  EXPECT_FALSE(mark_run_failed(completed, "rank 0 ended"));
+  EXPECT_EQ(read_snapshot_bytes(completed), bytes);
+}
+
 TEST_F(SnapshotTest, ARunWithoutEpochsHasNoState) {
   const auto path = write(0, "failed");
   const snapshot_reader reader(path);

@@ -1147,6 +1147,35 @@ void pack_snapshot(const snapshot_reader& reader, const fs::path& out) {
   }
 }
 
+bool mark_run_failed(const fs::path& snapshot, const std::string& error) {
+  const snapshot_reader reader(snapshot);
+  const auto& impl = *reader.impl_;
+  if (impl.record.identity.at("status").get<std::string>() != "running") return false;
+  if (impl.version < schema_version) {
+    throw snapshot_error(snapshot.string() + " is of schema version " + std::to_string(impl.version) +
+                         "; only a run of this version (" + std::to_string(schema_version) + ") can be marked failed");
+  }
+  auto after = impl.record;
+  after.identity["status"] = "failed";
+  after.identity["error"] = error;
+  after.identity["end_time"] = utc_timestamp();
+  after.identity["record_sha256"] = record_digest(after, impl.digests, impl.sidecar_sha256, schema_version);
+  std::map<int, std::vector<array_record>> inline_weights;
+  for (const int epoch : impl.inline_epochs) inline_weights[epoch] = reader.weights(epoch);
+  std::vector<std::uint8_t> image;
+  try {
+    build_image(snapshot.string() + " (in memory)", image, [&](hid_t file) {
+      build_snapshot(file, after, impl.digests, impl.sidecar_sha256, inline_weights, reader.state(), false);
+    });
+    snapshot_io::write_durably(snapshot, image);
+  } catch (const hdf5::error& e) {
+    throw snapshot_write_error("rewriting " + snapshot.string() + " failed: " + e.what());
+  } catch (const std::system_error& e) {
+    throw snapshot_write_error("rewriting " + snapshot.string() + " failed: " + e.what());
+  }
+  return true;
+}
+
 std::optional<saved_state> snapshot_reader::state() const {
   if (!impl_->has_state) return std::nullopt;
   try {

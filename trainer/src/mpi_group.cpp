@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <mpi.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -21,6 +22,7 @@
 
 #include "distributed_engines.h"
 #include "trackbench/trainer/errors.h"
+#include "trackbench/trainer/local_job.h"
 
 extern char** environ;
 
@@ -33,6 +35,10 @@ using clock_type = std::chrono::steady_clock;
 // The algorithm of the non-blocking all-reduce with --deterministic: binomial (a reduction up
 // a fixed tree, then a broadcast), so each sum adds the ranks' values in one order for a given
 // world size whatever the buffer's size.
+// A rank that has not stamped the table for this long while inside a collective is stuck
+// there: waiting ranks stamp it every 50 ms.
+constexpr std::int64_t stuck_ms = 2000;
+
 constexpr const char* deterministic_settings[][2] = {{"OMPI_MCA_coll_libnbc_iallreduce_algorithm", "2"}};
 
 MPI_Datatype mpi_type(const torch::Tensor& tensor) {
@@ -89,7 +95,7 @@ class mpi_group final : public process_group {
   }
 
   ~mpi_group() override {
-    if (progress_ != nullptr) ::munmap(const_cast<std::int64_t*>(progress_), static_cast<std::size_t>(launch_.world_size) * sizeof(std::int64_t));
+    if (progress_ != nullptr) ::munmap(const_cast<std::int64_t*>(progress_), table_bytes());
   }
 
   std::string engine() const override { return "mpi"; }
@@ -142,20 +148,20 @@ class mpi_group final : public process_group {
 
  private:
   // Under trackbench train --nproc the launcher hands every rank a job folder: each rank leaves
-  // its process id there and counts its collectives in a shared table, which lets a waiting rank
-  // tell a dead peer from a slow one and name it.
+  // its process id there, and in a shared table counts the collectives it began and stamps the
+  // time while it waits in one, which lets a waiting rank tell a dead peer from a slow one, and
+  // a peer stuck inside a collective (stopped, or looping in the engine) from one still
+  // computing before it, and name it.
   void open_job_dir() {
-    const char* dir = std::getenv("TRACKBENCH_JOB_DIR");
-    if (dir == nullptr || *dir == '\0') return;
-    job_dir_ = dir;
+    job_dir_ = job_dir();
+    if (job_dir_.empty()) return;
     {
       std::ofstream pid_file(job_dir_ / ("rank-" + std::to_string(launch_.rank) + ".pid"));
       pid_file << ::getpid() << '\n';
     }
     const int fd = ::open((job_dir_ / "progress").c_str(), O_RDWR);
     if (fd < 0) return;
-    const auto bytes = static_cast<std::size_t>(launch_.world_size) * sizeof(std::int64_t);
-    void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void* mapped = ::mmap(nullptr, table_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     ::close(fd);
     if (mapped != MAP_FAILED) progress_ = static_cast<volatile std::int64_t*>(mapped);
   }
@@ -183,9 +189,23 @@ class mpi_group final : public process_group {
            std::to_string(sequence_) + ")";
   }
 
+  std::size_t table_bytes() const { return 2 * static_cast<std::size_t>(launch_.world_size) * sizeof(std::int64_t); }
+
+  // Milliseconds of the machine's monotonic clock, which every rank of a local job shares.
+  static std::int64_t monotonic_ms() {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+  }
+
+  void stamp() {
+    if (progress_ != nullptr) progress_[launch_.world_size + launch_.rank] = monotonic_ms();
+  }
+
   void wait(MPI_Request& request, const std::string& what) {
     ++sequence_;
     if (progress_ != nullptr) progress_[launch_.rank] = sequence_;
+    stamp();
     const auto start = clock_type::now();
     const double timeout = collective_timeout_seconds();
     auto next_check = start + std::chrono::milliseconds(50);
@@ -197,6 +217,7 @@ class mpi_group final : public process_group {
       if (now - start > std::chrono::milliseconds(1)) std::this_thread::sleep_for(std::chrono::microseconds(100));
       if (now < next_check) continue;
       next_check = now + std::chrono::milliseconds(50);
+      stamp();
       if (const auto ended = ended_peer(); !ended.empty()) throw training_error(ended + " while " + where(what));
       if (wait_check_) wait_check_();
       if (std::chrono::duration<double>(now - start).count() > timeout) throw training_error(hang_message(what, timeout));
@@ -205,11 +226,17 @@ class mpi_group final : public process_group {
 
   std::string hang_message(const std::string& what, double timeout) const {
     std::ostringstream message;
-    message << "the ranks did not all reach " << what << " within " << timeout << " s (TRACKBENCH_COLLECTIVE_TIMEOUT)";
+    message << "the ranks did not all complete " << what << " within " << timeout << " s (TRACKBENCH_COLLECTIVE_TIMEOUT)";
     if (progress_ != nullptr) {
       message << ": behind rank " << launch_.rank << " (collective #" << sequence_ << "):";
+      const auto now = monotonic_ms();
       for (int rank = 0; rank < launch_.world_size; ++rank) {
-        if (progress_[rank] < sequence_) message << " rank " << rank << " (at #" << progress_[rank] << ")";
+        const auto silent = now - progress_[launch_.world_size + rank];
+        if (progress_[rank] < sequence_) {
+          message << " rank " << rank << " (at #" << progress_[rank] << ")";
+        } else if (rank != launch_.rank && silent > stuck_ms) {
+          message << " rank " << rank << " (inside #" << progress_[rank] << ", silent for " << silent / 1000 << " s)";
+        }
       }
       message << "; a rank that stays behind is hung or much slower";
     }

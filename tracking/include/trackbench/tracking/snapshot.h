@@ -227,6 +227,7 @@ class snapshot_reader {
   struct impl;  // the open file and what was validated; defined in snapshot.cpp
 
  private:
+  friend bool mark_run_failed(const std::filesystem::path& snapshot, const std::string& error);
   std::unique_ptr<impl> impl_;
 };
 
@@ -247,6 +248,14 @@ std::string count_of(std::int64_t count, const std::string& noun);
 // kept epoch's weights inside it, no sidecars. Throws snapshot_error (a missing or corrupt
 // sidecar) or snapshot_write_error.
 void pack_snapshot(const snapshot_reader& reader, const std::filesystem::path& out);
+
+// Records the end of a run whose writer died without recording it (status still "running": the
+// process was killed or crashed) as "failed" with `error` and an end time, by rewriting the
+// snapshot whole from what it holds (digests, weights, state, sidecars as they are) and renaming
+// it into place. The launcher of a job calls it when rank 0, the job's writer, ended first.
+// Returns false, changing nothing, when the run recorded its own end. Throws snapshot_error for
+// a file it cannot read, snapshot_write_error when the rewrite fails (the file is then as before).
+bool mark_run_failed(const std::filesystem::path& snapshot, const std::string& error);
 
 // Whether the file carried checksums (schema version 3 on): files of older versions are read
 // unchecksummed, and a corrupted value in them can pass for a real one.
