@@ -13,6 +13,19 @@
 //   eval/test_fashion/cuda/<conv>/manual_time         the evaluation pass over its 10,000 test images
 //                                                     (both skipped, saying why, without the package)
 //   data/decode/mnist-sample/manual_time              decoding the embedded gzip IDX files into tensors
+//   train/scaling/<device>/<conv>/<ranks>/<batch>/iterations:3/manual_time
+//                                                     data-parallel scaling: one epoch of a job of
+//                                                     <ranks> ranks, <batch> images per rank and step,
+//                                                     started through mpirun as `trackbench train
+//                                                     --nproc` starts one (this executable is each
+//                                                     rank), timed by rank 0 after a warm-up epoch.
+//                                                     Counters images/s (the whole job's) and
+//                                                     efficiency: images/s over <ranks> times the
+//                                                     1-rank job's in the same suite run (absent when
+//                                                     that one was filtered out). CPU: 1 and 2 ranks
+//                                                     of one thread each over 640 images; GPU (with
+//                                                     two or more): 1, 2, 4, 8 ranks up to the GPU
+//                                                     count, one GPU each, over the 7,200 images.
 // device and conv: cpu with cudnn (LibTorch's own convolution: oneDNN) and reference; cuda with
 // cudnn and custom (registered only where a GPU is usable). Batches: 64 and 256 on the CPU,
 // 128 and 1024 on the GPU, 128 and 512 for Fashion-MNIST. On the GPU the config's defaults
@@ -23,14 +36,24 @@
 // bench/README.md has the figures.
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <map>
+#include <numeric>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "bench_support.h"
 #include "trackbench/kernels/cuda_device.h"
+#include "trackbench/tracking/statistics.h"
 #include "trackbench/trainer/datasets.h"
+#include "trackbench/trainer/distributed.h"
+#include "trackbench/trainer/local_job.h"
 #include "trackbench/trainer/train.h"
 
 namespace trackbench::trainer {
@@ -162,6 +185,80 @@ void decode_sample(benchmark::State& state) {
   set_images_per_second(state, sample().train.size() + sample().test.size());
 }
 
+// ---- scaling: jobs of several ranks -------------------------------------------------------
+
+constexpr int scaling_epochs = 3;  // timed, after one warm-up epoch
+constexpr const char* scaling_rank_flag = "--scaling-rank";
+constexpr const char* epoch_seconds_note = "epoch_seconds";
+
+struct scaling_case {
+  device_kind device;
+  conv_backend conv;
+  std::int64_t images;  // the epoch, split between the ranks
+};
+
+// Images/s of each repetition of the 1-rank job so far, per device, conv and batch: the base of
+// the efficiency of the larger jobs, which Google Benchmark runs after it.
+std::map<std::tuple<device_kind, conv_backend, std::int64_t>, std::vector<double>>& one_rank_rates() {
+  static std::map<std::tuple<device_kind, conv_backend, std::int64_t>, std::vector<double>> rates;
+  return rates;
+}
+
+// One rank of a scaling job (this executable under mpirun): trains the warm-up epoch and the
+// timed ones; rank 0 leaves the timed epochs' training seconds in the job folder.
+int run_scaling_rank(char** argv) {
+  const scaling_case c{parse_device(argv[2]), parse_conv_backend(argv[3]), std::stoll(argv[5])};
+  auto config = config_for(c.device, c.conv, std::stoll(argv[4]));
+  if (c.device == device_kind::cpu) config.threads = 1;  // one core per rank
+  trainer run(config, sample_cut(c.images, 100));
+  std::ostringstream seconds;
+  for (int epoch = 1; epoch <= scaling_epochs + 1; ++epoch) {
+    const auto metrics = run.train_epoch(epoch);
+    if (epoch > 1) seconds << metrics.train_seconds << "\n";
+  }
+  if (run.group().rank() == 0) write_job_note(epoch_seconds_note, seconds.str());
+  run.group().shutdown();
+  return 0;
+}
+
+void train_scaling(benchmark::State& state, const scaling_case& c) {
+  const auto ranks = static_cast<int>(state.range(0));
+  const std::int64_t batch = state.range(1);
+  local_job job;
+  job.nproc = ranks;
+  job.arguments = {scaling_rank_flag, to_string(c.device), to_string(c.conv), std::to_string(batch),
+                   std::to_string(c.images)};
+  std::vector<double> seconds;
+  job.on_end = [&](const std::filesystem::path& dir, int) {
+    std::istringstream note(read_job_note(dir, epoch_seconds_note));
+    for (double value = 0.0; note >> value;) seconds.push_back(value);
+  };
+  if (const int code = run_local_job(job); code != 0 || seconds.size() != scaling_epochs) {
+    state.SkipWithError(("the job of " + std::to_string(ranks) + " ranks failed (exit code " + std::to_string(code) +
+                         "); its ranks' errors are above").c_str());
+    return;
+  }
+  std::size_t next = 0;
+  for (auto _ : state) state.SetIterationTime(seconds[next++]);
+  set_images_per_second(state, c.images);
+  const double rate = static_cast<double>(c.images) * scaling_epochs / std::accumulate(seconds.begin(), seconds.end(), 0.0);
+  auto& base = one_rank_rates()[{c.device, c.conv, batch}];
+  if (ranks == 1) base.push_back(rate);
+  if (base.empty()) {
+    state.SetLabel("no efficiency: the 1-rank job did not run in this suite run");
+  } else {
+    state.counters["efficiency"] = rate / (ranks * tracking::statistics::median(base));
+  }
+}
+
+void register_scaling(const scaling_case& c, const std::vector<int>& ranks, std::int64_t batch) {
+  auto* family = benchmark::RegisterBenchmark(
+      ("train/scaling/" + to_string(c.device) + "/" + to_string(c.conv)).c_str(),
+      [c](benchmark::State& state) { train_scaling(state, c); });
+  for (const int n : ranks) family->Args({n, batch});
+  family->Iterations(scaling_epochs)->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+
 struct target {
   device_kind device;
   conv_backend conv;
@@ -203,9 +300,18 @@ const bool registered = [] {
   for (const auto conv : {conv_backend::cudnn, conv_backend::reference}) {
     register_for({device_kind::cpu, conv, {64, 256}, 1280, "epoch_1280"});
   }
+  register_scaling({device_kind::cpu, conv_backend::cudnn, 640}, {1, 2}, 64);
   if (kernels::probe_cuda().usable && torch::cuda::is_available()) {
     for (const auto conv : {conv_backend::cudnn, conv_backend::custom}) {
       register_for({device_kind::cuda, conv, {128, 1024}, 7200, "epoch"});
+    }
+    const auto gpus = static_cast<int>(torch::cuda::device_count());
+    if (gpus >= 2) {
+      std::vector<int> ranks;
+      for (int n = 1; n <= std::min(gpus, 8); n *= 2) ranks.push_back(n);
+      for (const auto conv : {conv_backend::cudnn, conv_backend::custom}) {
+        register_scaling({device_kind::cuda, conv, 7200}, ranks, 128);
+      }
     }
   }
   return true;
@@ -213,3 +319,20 @@ const bool registered = [] {
 
 }  // namespace
 }  // namespace trackbench::trainer
+
+// Google Benchmark's main, except in the ranks of a scaling job.
+int main(int argc, char** argv) {
+  if (argc == 6 && std::strcmp(argv[1], trackbench::trainer::scaling_rank_flag) == 0) {
+    try {
+      return trackbench::trainer::run_scaling_rank(argv);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: scaling rank: %s\n", e.what());
+      return 1;
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <iterator>
+#include <optional>
 
 #include "console.h"
 #include "trackbench/tracking/statistics.h"
@@ -33,16 +34,25 @@ bool contains_flop(const std::string& name) {
 // The counters a reader scans for first, as medians over the repetitions.
 std::string key_counters(const tracking::bench_result& result) {
   std::string shown;
-  const auto add = [&](const std::string& counter, const std::string& unit) {
+  const auto median_of = [&](const std::string& counter) -> std::optional<double> {
     std::vector<double> values;
     for (const auto& sample : result.samples) {
       for (const auto& [name, value] : sample.counters) {
         if (name == counter) values.push_back(value);
       }
     }
-    if (!values.empty()) shown += (shown.empty() ? "" : "  ") + si(tracking::statistics::median(values)) + " " + unit;
+    if (values.empty()) return std::nullopt;
+    return tracking::statistics::median(values);
+  };
+  const auto add = [&](const std::string& counter, const std::string& unit) {
+    if (const auto value = median_of(counter)) shown += (shown.empty() ? "" : "  ") + si(*value) + " " + unit;
   };
   add("items_per_second", "items/s");
+  add("images/s", "images/s");
+  // The scaling benchmarks' images/s against that many 1-rank jobs.
+  if (const auto efficiency = median_of("efficiency")) {
+    shown += fmt::format("{}efficiency {:.0f}%", shown.empty() ? "" : "  ", 100.0 * *efficiency);
+  }
   if (!result.samples.empty()) {
     for (const auto& [name, value] : result.samples.front().counters) {
       if (contains_flop(name)) add(name, "FLOP/s");

@@ -382,6 +382,24 @@ TEST(BenchCli, ShowListAndCompareBenchSnapshots) {
   EXPECT_EQ(document["benchmarks"][2]["verdict"], "skipped");
 }
 
+// The trainer suite's scaling benchmarks: show prints the medians of their images/s and
+// efficiency counters beside the time.
+TEST(BenchCli, ShowPrintsTheScalingCounters) {
+  temp_dir dir;
+  auto record = make_record(ten);
+  tracking::bench_result scaling{"train/scaling/cpu/cudnn/2/64/iterations:3/manual_time", "trainer",
+                                 "train/scaling/cpu/cudnn/2/64/iterations:3/manual_time", "ms", true, "", false, "", {}};
+  for (const double efficiency : {0.9, 0.92, 0.96}) {
+    scaling.samples.push_back({3, 0.8, 1e-6, {{"efficiency", efficiency}, {"images/s", 1500.0 * efficiency}}});
+  }
+  record.benchmarks.push_back(scaling);
+  const auto path = dir / "scaling.h5";
+  write_bench_snapshot(path, record);
+  const auto show = run_trackbench("show " + quoted(path));
+  EXPECT_EQ(show.exit_code, 0) << show.output;
+  EXPECT_NE(show.output.find("1.38k images/s  efficiency 92%"), std::string::npos) << show.output;
+}
+
 TEST(BenchCli, BadRulesAndMixedKindsAreInputErrors) {
   temp_dir dir;
   const auto base = dir / "base.h5";
