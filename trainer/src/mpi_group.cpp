@@ -32,13 +32,13 @@ namespace {
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
+// A rank that has not stamped the table for this long, at the collective others wait in, is
+// stuck: waiting ranks stamp it every 50 ms.
+constexpr std::int64_t stuck_ms = 2000;
+
 // The algorithm of the non-blocking all-reduce with --deterministic: binomial (a reduction up
 // a fixed tree, then a broadcast), so each sum adds the ranks' values in one order for a given
 // world size whatever the buffer's size.
-// A rank that has not stamped the table for this long while inside a collective is stuck
-// there: waiting ranks stamp it every 50 ms.
-constexpr std::int64_t stuck_ms = 2000;
-
 constexpr const char* deterministic_settings[][2] = {{"OMPI_MCA_coll_libnbc_iallreduce_algorithm", "2"}};
 
 MPI_Datatype mpi_type(const torch::Tensor& tensor) {
@@ -150,8 +150,8 @@ class mpi_group final : public process_group {
   // Under trackbench train --nproc the launcher hands every rank a job folder: each rank leaves
   // its process id there, and in a shared table counts the collectives it began and stamps the
   // time while it waits in one, which lets a waiting rank tell a dead peer from a slow one, and
-  // a peer stuck inside a collective (stopped, or looping in the engine) from one still
-  // computing before it, and name it.
+  // a peer behind it or silent at the same collective (stopped, or stuck in the engine), and
+  // name it.
   void open_job_dir() {
     job_dir_ = job_dir();
     if (job_dir_.empty()) return;
@@ -235,7 +235,7 @@ class mpi_group final : public process_group {
         if (progress_[rank] < sequence_) {
           message << " rank " << rank << " (at #" << progress_[rank] << ")";
         } else if (rank != launch_.rank && silent > stuck_ms) {
-          message << " rank " << rank << " (inside #" << progress_[rank] << ", silent for " << silent / 1000 << " s)";
+          message << " rank " << rank << " (at #" << progress_[rank] << ", silent for " << silent / 1000 << " s)";
         }
       }
       message << "; a rank that stays behind is hung or much slower";
