@@ -226,18 +226,21 @@ TEST(Model, PoolReluDropoutDropsAtItsRateAndRoutesGradientsThroughKeptValues) {
 
 TEST(Model, PoolReluDropoutMaskFollowsTheGeneratorNotTheThreadCount) {
   const auto input = torch::rand({16, 64, 24, 24}) + 0.1;
-  auto output_with = [&](std::uint64_t seed, int threads) {
+  const auto grad_output = torch::randn({16, 64, 12, 12});
+  // Two threads split the planes between them (the trainer is compiled with OpenMP, as LibTorch is).
+  auto run_with = [&](std::uint64_t seed, int threads) {
     const int before = torch::get_num_threads();
     torch::set_num_threads(threads);
     torch::manual_seed(seed);
-    const torch::NoGradGuard no_grad;
-    auto output = pool_relu_dropout(input, 0.5);
+    auto result = through_pool_op(input, 0.5, grad_output);
     torch::set_num_threads(before);
-    return output;
+    return result;
   };
-  const auto first = output_with(3, 1);
-  EXPECT_TRUE(torch::equal(first, output_with(3, 2)));
-  EXPECT_FALSE(torch::equal(first, output_with(4, 1)));
+  const auto first = run_with(3, 1);
+  const auto two_threads = run_with(3, 2);
+  EXPECT_TRUE(torch::equal(first.output, two_threads.output));
+  EXPECT_TRUE(torch::equal(first.grad_input, two_threads.grad_input));
+  EXPECT_FALSE(torch::equal(first.output, run_with(4, 1).output));
 }
 
 TEST(Model, PoolReluDropoutChecksItsArguments) {
