@@ -7,6 +7,8 @@
 # set's target test accuracy (97% on the embedded sample, 90% on Fashion-MNIST). On the CPU it uses
 # the embedded sample and PyTorch eager; with --device cuda the full-size Fashion-MNIST (Debian's
 # dataset-fashion-mnist, which scripts/setup.sh installs) and eager, reduce-overhead and max-autotune.
+# On a machine shared with other work, `chrt -f 10 scripts/compare_pytorch.sh ...` keeps that work off the
+# pinned CPUs: both sides inherit the real-time priority, and the output's first line names the scheduling.
 # Usage: scripts/compare_pytorch.sh [bench/pytorch/compare.py flags...]
 #   e.g. --batch-sizes 64 256 --threads 2 --max-rounds 8 --out bench-runs --json results.json
 #        --device cuda --threads 8 --precision tf32 --pytorch-modes eager reduce-overhead

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "support/cudnn_tf32.h"
 #include "support/error_message.h"
 #include "trackbench/kernels/cuda_device.h"
@@ -210,6 +212,23 @@ TEST(Model, PoolReluDropoutWithoutDropoutMatchesLibtorch) {
   }
 }
 
+TEST(Model, PoolReluDropoutPropagatesNaNsAsMaxPoolDoes) {
+  torch::manual_seed(13);
+  // Rows of 12 windows (the vectorised path) and of 4 and 1 (the rest), with NaNs and ties: the
+  // window's last NaN wins and propagates, as in max_pool2d, so the gradient takes its route.
+  for (const std::vector<std::int64_t> shape : {std::vector<std::int64_t>{4, 8, 24, 24}, {3, 5, 7, 9}, {16, 3, 2, 2}}) {
+    auto input = (torch::randn(shape) * 2).round();
+    input.masked_fill_(torch::rand(shape) < 0.1, std::numeric_limits<float>::quiet_NaN());
+    const auto grad_output = torch::randn({shape[0], shape[1], shape[2] / 2, shape[3] / 2});
+    const auto ours = through_pool_op(input, 0.0, grad_output);
+    const auto expected = through_libtorch(input, torch::ones_like(grad_output), 0.0, grad_output);
+    ASSERT_TRUE(expected.output.isnan().any().item<bool>()) << "shape " << c10::str(shape);
+    EXPECT_TRUE(torch::equal(ours.output.isnan(), expected.output.isnan())) << "shape " << c10::str(shape);
+    EXPECT_TRUE(torch::equal(ours.output.nan_to_num(0.0), expected.output.nan_to_num(0.0))) << "shape " << c10::str(shape);
+    EXPECT_TRUE(torch::equal(ours.grad_input, expected.grad_input)) << "shape " << c10::str(shape);
+  }
+}
+
 TEST(Model, PoolReluDropoutDropsAtItsRateAndRoutesGradientsThroughKeptValues) {
   torch::manual_seed(12);
   const double drop = 0.25;
@@ -226,18 +245,21 @@ TEST(Model, PoolReluDropoutDropsAtItsRateAndRoutesGradientsThroughKeptValues) {
 
 TEST(Model, PoolReluDropoutMaskFollowsTheGeneratorNotTheThreadCount) {
   const auto input = torch::rand({16, 64, 24, 24}) + 0.1;
-  auto output_with = [&](std::uint64_t seed, int threads) {
+  const auto grad_output = torch::randn({16, 64, 12, 12});
+  // Two threads split the planes between them (the trainer is compiled with OpenMP, as LibTorch is).
+  auto run_with = [&](std::uint64_t seed, int threads) {
     const int before = torch::get_num_threads();
     torch::set_num_threads(threads);
     torch::manual_seed(seed);
-    const torch::NoGradGuard no_grad;
-    auto output = pool_relu_dropout(input, 0.5);
+    auto result = through_pool_op(input, 0.5, grad_output);
     torch::set_num_threads(before);
-    return output;
+    return result;
   };
-  const auto first = output_with(3, 1);
-  EXPECT_TRUE(torch::equal(first, output_with(3, 2)));
-  EXPECT_FALSE(torch::equal(first, output_with(4, 1)));
+  const auto first = run_with(3, 1);
+  const auto two_threads = run_with(3, 2);
+  EXPECT_TRUE(torch::equal(first.output, two_threads.output));
+  EXPECT_TRUE(torch::equal(first.grad_input, two_threads.grad_input));
+  EXPECT_FALSE(torch::equal(first.output, run_with(4, 1).output));
 }
 
 TEST(Model, PoolReluDropoutChecksItsArguments) {

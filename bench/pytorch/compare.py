@@ -37,6 +37,18 @@ from train_mnist import KEEP_FREED  # noqa: E402
 ALLOCATOR = "keep-freed (mallopt " + ", ".join(f"{name}={value}" for name, _, value in KEEP_FREED) + ")"
 
 
+def scheduling():
+    """The CPU scheduling policy this process has and both sides inherit: `chrt -f 10 scripts/compare_pytorch.sh`
+    keeps other programs off the pinned CPUs (real-time priority), the same for both."""
+    policy = os.sched_getscheduler(0)
+    names = {os.SCHED_OTHER: "normal", os.SCHED_BATCH: "batch", os.SCHED_IDLE: "idle", os.SCHED_FIFO: "real-time FIFO",
+             os.SCHED_RR: "real-time round-robin"}
+    name = names.get(policy, f"policy {policy}")
+    if policy in (os.SCHED_FIFO, os.SCHED_RR):
+        name += f" priority {os.sched_getparam(0).sched_priority}"
+    return name
+
+
 def run(command, settings):
     """Runs a side pinned to the chosen CPUs with the shared environment; its stdout."""
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=settings["env"],
@@ -92,8 +104,8 @@ def benchmark_entries(args, batch_size, side, runs):
     """Google Benchmark JSON entries, one per steady epoch: time per image, images/s, and which round and epoch."""
     name = f"{args.device}_train/{args.dataset}/batch:{batch_size}/{side_name(side)}"
     label = (f"{side}; {args.threads} threads, CPUs {args.cpu_list}, OMP_NUM_THREADS={args.threads}, allocator "
-             f"{ALLOCATOR}, precision {args.precision}, {args.epochs}-epoch runs without their first epoch, "
-             f"torch {torch.__version__}")
+             f"{ALLOCATOR}, scheduling {args.scheduling}, precision {args.precision}, {args.epochs}-epoch runs "
+             f"without their first epoch, torch {torch.__version__}")
     samples = [(round_index, number, epoch) for round_index, epochs in runs
                for number, epoch in enumerate(epochs, start=1) if number > 1]
     return [{"name": name, "run_name": name, "run_type": "iteration", "repetitions": len(samples),
@@ -213,6 +225,7 @@ def main():
     if not cpus <= set(allowed):
         sys.exit(f"error: --cpus {args.cpus}: this process may only use CPUs {allowed}")
     args.cpu_list = ",".join(map(str, sorted(cpus)))
+    args.scheduling = scheduling()
     # Both sides: the same CPUs, the same OpenMP thread count (each also sets it through LibTorch).
     args.settings = {"cpus": cpus, "env": dict(os.environ, OMP_NUM_THREADS=str(args.threads))}
     to_accuracy = None
@@ -232,11 +245,12 @@ def main():
 
     args.sides = ["trackbench"] + [f"pytorch {mode}" for mode in args.pytorch_modes]
     results = {"device": args.device, "dataset": args.dataset, "precision": args.precision, "threads": args.threads,
-               "cpus": args.cpu_list, "allocator": ALLOCATOR, "epochs": args.epochs, "min_rounds": args.min_rounds,
+               "cpus": args.cpu_list, "allocator": ALLOCATOR, "scheduling": args.scheduling, "epochs": args.epochs, "min_rounds": args.min_rounds,
                "max_rounds": args.max_rounds, "pytorch_modes": args.pytorch_modes, "torch": torch.__version__,
                "throughput": [], "versus": None, "time_to_accuracy": None}
     print(f"{args.dataset}, device {args.device}; both sides: precision {args.precision}, {args.threads} threads "
-          f"(OMP_NUM_THREADS={args.threads}), pinned to CPUs {args.cpu_list}, allocator {ALLOCATOR}; "
+          f"(OMP_NUM_THREADS={args.threads}), pinned to CPUs {args.cpu_list}, allocator {ALLOCATOR}, scheduling "
+          f"{args.scheduling}; "
           f"runs of {args.epochs} epochs, the first dropped; {args.min_rounds} to {args.max_rounds} rounds in "
           "alternating order until trackbench versus decides", flush=True)
     runs = {}  # (batch size, side) -> [(round index, epochs)]
