@@ -36,6 +36,8 @@ using clock_type = std::chrono::steady_clock;
 // stuck: waiting ranks stamp it every 50 ms.
 constexpr std::int64_t stuck_ms = 2000;
 
+constexpr auto spin_time = std::chrono::milliseconds(100);
+
 // The algorithm of the non-blocking all-reduce with --deterministic: binomial (a reduction up
 // a fixed tree, then a broadcast), so each sum adds the ranks' values in one order for a given
 // world size whatever the buffer's size.
@@ -214,7 +216,10 @@ class mpi_group final : public process_group {
       MPI_Test(&request, &done, MPI_STATUS_IGNORE);
       if (done) return;
       const auto now = clock_type::now();
-      if (now - start > std::chrono::milliseconds(1)) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      // Open MPI moves a non-blocking collective's data only inside MPI_Test: polled back to back
+      // while the gradients stream (a 100 us nap between tests halved a 2-rank job's rate), then
+      // with naps once a peer is this late, to leave the core to it.
+      if (now - start > spin_time) std::this_thread::sleep_for(std::chrono::microseconds(100));
       if (now < next_check) continue;
       next_check = now + std::chrono::milliseconds(50);
       stamp();
