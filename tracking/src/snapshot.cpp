@@ -597,6 +597,21 @@ void build_image(const std::string& name, std::vector<std::uint8_t>& image, Buil
   snapshot_io::take_image(file.get(), image);
 }
 
+// A whole snapshot file written from the caller's thread: built in memory by `build`, then
+// written durably at `path`; a failure is a snapshot_write_error naming `doing` and the path.
+template <typename Build>
+void write_snapshot_file(const fs::path& path, const std::string& doing, Build&& build) {
+  std::vector<std::uint8_t> image;
+  try {
+    build_image(path.string() + " (in memory)", image, std::forward<Build>(build));
+    snapshot_io::write_durably(path, image);
+  } catch (const hdf5::error& e) {
+    throw snapshot_write_error(doing + " " + path.string() + " failed: " + e.what());
+  } catch (const std::system_error& e) {
+    throw snapshot_write_error(doing + " " + path.string() + " failed: " + e.what());
+  }
+}
+
 // Makes the sidecar folder of `sidecar` (durably, the first time).
 void make_sidecar_folder(const fs::path& sidecar) {
   const fs::path folder = sidecar.parent_path();
@@ -1132,19 +1147,11 @@ void pack_snapshot(const snapshot_reader& reader, const fs::path& out) {
   for (const int epoch : reader.weight_epochs()) weights[epoch] = reader.weights(epoch);
   auto packed = record;
   packed.identity["record_sha256"] = record_digest(packed, digests, no_sidecars, schema_version);
-  std::vector<std::uint8_t> image;
   std::error_code error;
   if (fs::exists(out, error)) throw snapshot_write_error(out.string() + " already exists");
-  try {
-    build_image(out.string() + " (in memory)", image, [&](hid_t file) {
-      build_snapshot(file, packed, digests, no_sidecars, weights, reader.state(), true);
-    });
-    snapshot_io::write_durably(out, image);
-  } catch (const hdf5::error& e) {
-    throw snapshot_write_error("writing " + out.string() + " failed: " + e.what());
-  } catch (const std::system_error& e) {
-    throw snapshot_write_error("writing " + out.string() + " failed: " + e.what());
-  }
+  write_snapshot_file(out, "writing", [&](hid_t file) {
+    build_snapshot(file, packed, digests, no_sidecars, weights, reader.state(), true);
+  });
 }
 
 bool mark_run_failed(const fs::path& snapshot, const std::string& error) {
@@ -1162,17 +1169,9 @@ bool mark_run_failed(const fs::path& snapshot, const std::string& error) {
   after.identity["record_sha256"] = record_digest(after, impl.digests, impl.sidecar_sha256, schema_version);
   std::map<int, std::vector<array_record>> inline_weights;
   for (const int epoch : impl.inline_epochs) inline_weights[epoch] = reader.weights(epoch);
-  std::vector<std::uint8_t> image;
-  try {
-    build_image(snapshot.string() + " (in memory)", image, [&](hid_t file) {
-      build_snapshot(file, after, impl.digests, impl.sidecar_sha256, inline_weights, reader.state(), false);
-    });
-    snapshot_io::write_durably(snapshot, image);
-  } catch (const hdf5::error& e) {
-    throw snapshot_write_error("rewriting " + snapshot.string() + " failed: " + e.what());
-  } catch (const std::system_error& e) {
-    throw snapshot_write_error("rewriting " + snapshot.string() + " failed: " + e.what());
-  }
+  write_snapshot_file(snapshot, "rewriting", [&](hid_t file) {
+    build_snapshot(file, after, impl.digests, impl.sidecar_sha256, inline_weights, reader.state(), false);
+  });
   return true;
 }
 
