@@ -77,7 +77,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
   tracking::snapshot_writer writer(options.out_dir / (run_id + ".h5"), std::move(record));
   if (inherited > 0) {
     const auto& epochs = parent->record().epochs;
-    writer.append_epochs({epochs.begin(), epochs.begin() + inherited}, inherited_epochs, state);
+    writer.append_epochs({epochs.begin(), epochs.begin() + inherited}, std::move(inherited_epochs), std::move(state));
   }
   note_job_snapshot(writer.path());
   spdlog::info("run {} recording to {}", run_id, writer.path().string());

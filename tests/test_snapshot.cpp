@@ -230,6 +230,37 @@ TEST_F(SnapshotTest, AFileLeftRunningIsShownAsInterrupted) {
   EXPECT_EQ(reader.record().epochs.size(), 1u);
 }
 
+// An epoch reaches the disk when training takes its next step (check()); the run's last epoch,
+// its target and its end reach it together, at finish().
+TEST_F(SnapshotTest, EpochsAndTheTargetAreStagedUntilTheNextStepOrTheEnd) {
+  const auto path = dir_ / "staged.h5";
+  snapshot_writer writer(path, *record_);
+  writer.append_epoch((*epochs_)[0].metrics, (*epochs_)[0].weights, (*epochs_)[0].state);
+  EXPECT_EQ(snapshot_reader(path).record().epochs.size(), 0u) << "staged, not yet written";
+  EXPECT_EQ(writer.record().epochs.size(), 1u) << "the writer's record has it at once";
+  writer.check();
+  writer.wait();
+  EXPECT_EQ(snapshot_reader(path).record().epochs.size(), 1u);
+
+  writer.append_epoch((*epochs_)[1].metrics, (*epochs_)[1].weights, (*epochs_)[1].state);
+  writer.record_target_reached(2, 1.5);
+  const auto before_end = snapshot_reader(path).record();
+  EXPECT_EQ(before_end.epochs.size(), 1u);
+  EXPECT_EQ(before_end.identity["target_reached_epoch"], 0);
+  writer.finish("completed", "");
+
+  const snapshot_reader reader(path);
+  EXPECT_EQ(reader.record().identity["status"], "completed");
+  EXPECT_EQ(reader.record().identity["target_reached_epoch"], 2);
+  EXPECT_EQ(reader.record().identity["time_to_target_seconds"], 1.5);
+  ASSERT_EQ(reader.record().epochs.size(), 2u);
+  EXPECT_EQ(reader.record().epochs[1].test.loss, (*epochs_)[1].metrics.test.loss);
+  ASSERT_TRUE(reader.state().has_value());
+  EXPECT_EQ(reader.state()->epochs_done, 2);
+  expect_same_arrays((*epochs_)[1].weights, reader.weights(2));
+  expect_same_arrays((*epochs_)[1].state.optimizer, reader.state()->optimizer);
+}
+
 // A job's launcher records the failure of a rank 0 that died: the file keeps everything it held
 // (here with a sidecar: keep_weights all), and a run that recorded its own end is left alone.
 TEST_F(SnapshotTest, MarkingARunFailedKeepsWhatItHeldAndLeavesEndedRunsAlone) {

@@ -157,6 +157,27 @@ TEST(Train, RestoringAMismatchedStateIsRefused) {
   EXPECT_TRUE(bitwise_equal(parameters_of(sgd_run), before)) << "a refused state must change nothing";
 }
 
+// view_state hands out the live tensors (the recorder copies them once, into its records);
+// capture_state copies, so training on does not change what it returned.
+TEST(Train, ViewStateAliasesTheModelAndCaptureStateCopiesIt) {
+  const auto data = small_sample(200);
+  trainer run(cpu_config(), data);
+  run.train_epoch(1);
+  const auto view = run.view_state(1);
+  const auto copy = run.capture_state(1);
+  ASSERT_EQ(view.parameters.size(), copy.parameters.size());
+  ASSERT_EQ(view.optimizer_state.size(), copy.optimizer_state.size());
+  ASSERT_FALSE(view.optimizer_state.empty());
+  for (std::size_t i = 0; i < view.parameters.size(); ++i) {
+    EXPECT_TRUE(torch::equal(view.parameters[i].second, copy.parameters[i].second)) << view.parameters[i].first;
+    EXPECT_NE(view.parameters[i].second.data_ptr(), copy.parameters[i].second.data_ptr()) << view.parameters[i].first;
+  }
+  const auto copied = copy.parameters[0].second.clone();
+  run.train_epoch(2);
+  EXPECT_FALSE(torch::equal(view.parameters[0].second, copied)) << "the view follows training";
+  EXPECT_TRUE(torch::equal(copy.parameters[0].second, copied)) << "the copy does not";
+}
+
 TEST(Train, NonFiniteLossNamesEpochAndStep) {
   const auto data = small_sample(640);
   auto config = cpu_config();

@@ -167,11 +167,13 @@ torch::ScalarType scalar_type_of(element_type type) {
   return torch::kFloat32;
 }
 
+// One copy, from wherever the tensor lives straight into the record's bytes.
 array_record to_record(const std::string& name, const torch::Tensor& tensor) {
-  const auto cpu = tensor.detach().to(torch::kCPU).contiguous();
-  array_record record{name, element_of(cpu), {cpu.sizes().begin(), cpu.sizes().end()}, {}};
-  const auto* bytes = static_cast<const std::uint8_t*>(cpu.data_ptr());
-  record.bytes.assign(bytes, bytes + cpu.nbytes());
+  array_record record{name, element_of(tensor), {tensor.sizes().begin(), tensor.sizes().end()}, {}};
+  record.bytes.resize(static_cast<std::size_t>(tensor.numel()) * tensor.element_size());
+  if (!record.bytes.empty()) {
+    torch::from_blob(record.bytes.data(), tensor.sizes(), tensor.scalar_type()).copy_(tensor.detach());
+  }
   return record;
 }
 
@@ -382,12 +384,12 @@ void snapshot_recorder::on_epoch(const trainer::epoch_metrics& metrics) {
   if (inner_ != nullptr) inner_->on_epoch(metrics);
   const auto start = std::chrono::steady_clock::now();
   // The parameters are copied out whatever the policy: every epoch records their digests.
-  const auto state = run_.capture_state(metrics.epoch);
-  const auto parameters = to_records(state.parameters);
+  const auto state = run_.view_state(metrics.epoch);
+  auto parameters = to_records(state.parameters);
   std::optional<saved_state> saved;
   if (keeps_weights(writer_.record())) saved = to_saved_state(state, run_.shuffle_seed(metrics.epoch + 1));
   seconds_capturing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  writer_.append_epoch(metrics, parameters, saved);
+  writer_.append_epoch(metrics, std::move(parameters), std::move(saved));
   if (stop_requested_ && stop_requested_() && metrics.epoch < run_.config().epochs) {
     throw run_interrupted("stopped by a signal after epoch " + std::to_string(metrics.epoch));
   }

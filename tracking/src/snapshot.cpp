@@ -623,7 +623,7 @@ void make_sidecar_folder(const fs::path& sidecar) {
 
 }  // namespace
 
-void snapshot_writer::commit(run_record after, const std::vector<int>& new_sidecars, bool wait_after) {
+void snapshot_writer::commit(run_record after, bool wait_after) {
   const auto start = std::chrono::steady_clock::now();
   refuse_after_failure();
   wait_for_disk();  // frees the image buffers; an earlier failure surfaces here
@@ -631,11 +631,11 @@ void snapshot_writer::commit(run_record after, const std::vector<int>& new_sidec
     if (!file_) file_ = std::make_unique<in_memory_file>();
     file_->sidecars.clear();
     const auto& run_id = after.identity.at("run_id").get<std::string>();
-    for (const int epoch : new_sidecars) {
+    for (const auto& [epoch, weights] : kept_sidecar_) {
       const auto& digests = digests_[static_cast<std::size_t>(epoch - 1)];
       std::vector<std::uint8_t> image;
       build_image(path_.string() + " epoch " + std::to_string(epoch) + " (in memory)", image, [&](hid_t file) {
-        build_sidecar(file, run_id, epoch, kept_sidecar_.at(epoch), digests);
+        build_sidecar(file, run_id, epoch, weights, digests);
       });
       sidecar_sha256_[static_cast<std::size_t>(epoch - 1)] = trainer::sha256_hex(image.data(), image.size());
       file_->sidecars.emplace_back(sidecar_path(path_, epoch), std::move(image));
@@ -652,6 +652,7 @@ void snapshot_writer::commit(run_record after, const std::vector<int>& new_sidec
     throw failed_write(e.what());
   }
   record_ = std::move(after);
+  staged_ = false;
   file_->epochs_being_written = record_.epochs.size();
   file_->writing = std::async(std::launch::async, [this] {
     const double cpu_start = thread_cpu_seconds();
@@ -675,18 +676,24 @@ snapshot_writer::snapshot_writer(fs::path path, run_record record) : path_(std::
   policy_ = weights_policy_of(record);
   if (fs::exists(path_)) throw snapshot_write_error("snapshot " + path_.string() + " already exists");
   record_ = record;
-  commit(std::move(record), {}, true);
+  commit(std::move(record), true);
 }
 
 snapshot_writer::~snapshot_writer() {
   try {
+    if (!failed_) write_staged();
     wait_for_disk();
-  } catch (const snapshot_write_error& e) {
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());  // plain stdio: the reader's fuzz build has no spdlog
   }
 }
 
+void snapshot_writer::write_staged() {
+  if (staged_) commit(record_, false);
+}
+
 void snapshot_writer::wait() {
+  write_staged();
   refuse_after_failure();
   const auto start = std::chrono::steady_clock::now();
   wait_for_disk();
@@ -694,6 +701,7 @@ void snapshot_writer::wait() {
 }
 
 void snapshot_writer::check() {
+  write_staged();
   refuse_after_failure();
   if (file_ && file_->writing.valid() &&
       file_->writing.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
@@ -705,34 +713,35 @@ double snapshot_writer::seconds_writing_in_background() const {
   return file_ ? file_->background_cpu_seconds : 0.0;
 }
 
-void snapshot_writer::append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
-                                   const std::optional<saved_state>& state) {
-  append_epochs({metrics}, {inherited_epoch{digests_of(parameters), parameters}}, state);
+void snapshot_writer::append_epoch(const trainer::epoch_metrics& metrics, std::vector<array_record> parameters,
+                                   std::optional<saved_state> state) {
+  std::vector<inherited_epoch> one;
+  auto digests = digests_of(parameters);
+  one.push_back({std::move(digests), std::move(parameters)});
+  append_epochs({metrics}, std::move(one), std::move(state));
 }
 
 void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& metrics,
-                                    const std::vector<inherited_epoch>& inherited, const std::optional<saved_state>& state) {
+                                    std::vector<inherited_epoch> inherited, std::optional<saved_state> state) {
   using kind = weights_policy::kind;
   if (metrics.size() != inherited.size()) throw std::logic_error("append_epochs: one inherited epoch per metrics row");
   const bool keeping = policy_.keep != kind::none;
   if (keeping && !state) throw std::logic_error("append_epochs: a snapshot that keeps weights needs the state");
   refuse_after_failure();
   auto after = record_;
-  std::vector<int> new_sidecars;
   for (std::size_t i = 0; i < metrics.size(); ++i) {
     after.epochs.push_back(metrics[i]);
     const int epoch = static_cast<int>(after.epochs.size());
-    const auto& one = inherited[i];
-    auto digests = one.digests.empty() && one.weights ? digests_of(*one.weights) : one.digests;
+    auto& one = inherited[i];
+    auto digests = one.digests.empty() && one.weights ? digests_of(*one.weights) : std::move(one.digests);
     if (digests.empty()) throw std::logic_error("append_epochs: epoch " + std::to_string(epoch) + " has no digests");
     digests_.push_back(std::move(digests));
     sidecar_sha256_.emplace_back();
     if (!keeping || !one.weights) continue;
     if (policy_.keep == kind::all || (policy_.keep == kind::every && epoch % policy_.every == 0)) {
       kept_sidecar_[epoch] = *one.weights;
-      new_sidecars.push_back(epoch);
     }
-    kept_inline_[epoch] = *one.weights;
+    kept_inline_[epoch] = std::move(*one.weights);
   }
   // The snapshot itself holds the last epoch's weights and, with best, the best epoch's.
   const auto kept = kept_epochs(policy_, after.epochs);
@@ -742,15 +751,16 @@ void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& m
     it = stays ? std::next(it) : kept_inline_.erase(it);
   }
   if (keeping && kept_inline_.count(last) == 0) throw std::logic_error("append_epochs: the last epoch comes without weights");
-  if (keeping) state_ = state;
-  commit(std::move(after), new_sidecars, false);
+  if (keeping) state_ = std::move(state);
+  record_ = std::move(after);
+  staged_ = true;
 }
 
 void snapshot_writer::record_target_reached(std::int64_t epoch, double seconds) {
-  auto after = record_;
-  after.identity["target_reached_epoch"] = epoch;
-  after.identity["time_to_target_seconds"] = seconds;
-  commit(std::move(after), {}, false);
+  refuse_after_failure();
+  record_.identity["target_reached_epoch"] = epoch;
+  record_.identity["time_to_target_seconds"] = seconds;
+  staged_ = true;
 }
 
 void snapshot_writer::finish(const std::string& status, const std::string& error) {
@@ -758,7 +768,7 @@ void snapshot_writer::finish(const std::string& status, const std::string& error
   after.identity["status"] = status;
   after.identity["error"] = error;
   after.identity["end_time"] = utc_timestamp();
-  commit(std::move(after), {}, true);
+  commit(std::move(after), true);
 }
 
 // ---- snapshot_reader ---------------------------------------------------------------------

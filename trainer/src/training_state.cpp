@@ -25,30 +25,38 @@ void set_generator_state(const torch::Device& device, const torch::Tensor& state
 
 }  // namespace
 
-training_state trainer::capture_state(int epochs_done) {
+training_state trainer::view_state(int epochs_done) {
   // With CUDA graphs Adam counts its steps on the device.
   if (auto* adam = dynamic_cast<fused_adam*>(optimizer_.get())) adam->sync_host_steps();
   training_state state;
   state.epochs_done = epochs_done;
-  auto cpu_copy = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU).clone(); };
   for (const auto& item : model_->named_parameters()) {
-    state.parameters.emplace_back(item.key(), cpu_copy(item.value()));
+    state.parameters.emplace_back(item.key(), item.value().detach());
     const auto found = optimizer_->state().find(item.value().unsafeGetTensorImpl());
     if (found == optimizer_->state().end()) continue;  // no step taken yet
     if (config_.optimizer == optimizer_kind::adam) {
       const auto& adam = static_cast<const torch::optim::AdamParamState&>(*found->second);
       state.optimizer_state.emplace_back(item.key() + ".step", torch::tensor(adam.step(), torch::kInt64));
-      state.optimizer_state.emplace_back(item.key() + ".exp_avg", cpu_copy(adam.exp_avg()));
-      state.optimizer_state.emplace_back(item.key() + ".exp_avg_sq", cpu_copy(adam.exp_avg_sq()));
+      state.optimizer_state.emplace_back(item.key() + ".exp_avg", adam.exp_avg().detach());
+      state.optimizer_state.emplace_back(item.key() + ".exp_avg_sq", adam.exp_avg_sq().detach());
     } else {
       const auto& sgd = static_cast<const torch::optim::SGDParamState&>(*found->second);
       if (sgd.momentum_buffer().defined()) {
-        state.optimizer_state.emplace_back(item.key() + ".momentum_buffer", cpu_copy(sgd.momentum_buffer()));
+        state.optimizer_state.emplace_back(item.key() + ".momentum_buffer", sgd.momentum_buffer().detach());
       }
     }
   }
   state.cpu_generator = generator_state(torch::kCPU);
   if (device_.is_cuda()) state.cuda_generator = generator_state(device_);
+  return state;
+}
+
+training_state trainer::capture_state(int epochs_done) {
+  auto state = view_state(epochs_done);
+  // One copy whatever the device (.to(kCPU) alone would alias a CPU tensor).
+  const auto cpu_copy = [](torch::Tensor& t) { t = t.to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true); };
+  for (auto& [name, tensor] : state.parameters) cpu_copy(tensor);
+  for (auto& [name, tensor] : state.optimizer_state) cpu_copy(tensor);
   return state;
 }
 

@@ -123,42 +123,47 @@ struct inherited_epoch {
 // Where the weights of epoch `epoch` go when not in the snapshot itself: <snapshot>.epochs/epoch_NNNN.h5.
 std::filesystem::path sidecar_path(const std::filesystem::path& snapshot, int epoch);
 
-// Writes a snapshot as a run goes. Each change is made in memory at once and written to disk
-// by a background thread while training goes on; the next call (or wait()) waits for that
-// write and throws its failure. After a failed write every later call fails too: the file on
-// disk keeps what the last good write left.
+// Writes a snapshot as a run goes. Each change is made in memory at once and staged; the next
+// check(), wait(), finish() or the destructor writes everything staged as one file, from a
+// background thread while training goes on (so a run's last epoch, its target and its end cost
+// one write, not three). The next write waits for the one in flight and throws its failure.
+// After a failed write every later call fails too: the file on disk keeps what the last good
+// write left.
 class snapshot_writer {
  public:
   // Creates `path` (which must not exist) with the record's sections, status "running" and no
   // epochs, and waits until it is on disk. The folder must exist. Throws snapshot_write_error.
   snapshot_writer(std::filesystem::path path, run_record record);
-  // Waits for a write still in progress; a failure nobody asked about (no wait() or finish()
-  // after the last change) is logged.
+  // Writes what is staged and waits for it; a failure nobody asked about (no wait() or
+  // finish() after the last change) is logged.
   ~snapshot_writer();
   snapshot_writer(const snapshot_writer&) = delete;
   snapshot_writer& operator=(const snapshot_writer&) = delete;
 
-  // Adds one completed epoch: its metrics row, the digests of the model's parameters after it,
-  // the parameters themselves where the policy keeps them, and the state to resume from it
-  // (replacing the previous one; required unless the policy is none, ignored then).
-  void append_epoch(const trainer::epoch_metrics& metrics, const std::vector<array_record>& parameters,
-                    const std::optional<saved_state>& state);
-  // Several epochs in one write (a resume's inherited ones), so the file never holds a state
+  // Stages one completed epoch: its metrics row, the digests of the model's parameters after
+  // it, the parameters themselves where the policy keeps them, and the state to resume from it
+  // (replacing the previous one; required unless the policy is none, ignored then). Taken by
+  // value: a caller that moves them in spares a copy of the weights and state.
+  void append_epoch(const trainer::epoch_metrics& metrics, std::vector<array_record> parameters,
+                    std::optional<saved_state> state);
+  // Several epochs staged at once (a resume's inherited ones), so the file never holds a state
   // that is not for its last epoch. inherited[i] belongs to metrics[i]; the last one must carry
   // its weights (unless the policy is none).
-  void append_epochs(const std::vector<trainer::epoch_metrics>& metrics, const std::vector<inherited_epoch>& inherited,
-                     const std::optional<saved_state>& state);
-  // The run reached its config target after `epoch` (1-based), `seconds` after training began.
+  void append_epochs(const std::vector<trainer::epoch_metrics>& metrics, std::vector<inherited_epoch> inherited,
+                     std::optional<saved_state> state);
+  // Stages that the run reached its config target after `epoch` (1-based), `seconds` after
+  // training began.
   void record_target_reached(std::int64_t epoch, double seconds);
 
   // Sets the final status ("completed", "failed", "interrupted"), the error text and the end
-  // time, and waits until it is on disk.
+  // time, writes it with whatever is staged and waits until it is on disk.
   void finish(const std::string& status, const std::string& error);
-  // Waits until every change so far is on disk.
+  // Writes what is staged and waits until every change so far is on disk.
   void wait();
-  // Throws the failure of a background write that has already ended, without waiting for one
-  // still in flight: training checks at every step, so it stops at the failed write rather
-  // than at the next epoch.
+  // Starts writing what is staged (waiting for the write in flight first), and throws the
+  // failure of a background write that has already ended without waiting for one still in
+  // flight: training checks at every step, so an epoch reaches the disk as the next one
+  // begins, and the run stops at a failed write rather than at the next epoch.
   void check();
 
   const std::filesystem::path& path() const { return path_; }
@@ -170,9 +175,11 @@ class snapshot_writer {
 
  private:
   struct in_memory_file;  // the images of the last commit and the write in flight
-  // Builds the snapshot (and the sidecars `new_sidecars` names) from `after` and the kept
+  // Builds the snapshot (and the sidecars kept_sidecar_ holds) from `after` and the kept
   // arrays, and writes them from the background; the record becomes `after`.
-  void commit(run_record after, const std::vector<int>& new_sidecars, bool wait_for_disk);
+  void commit(run_record after, bool wait_for_disk);
+  // Commits what is staged, if anything (without waiting for its write).
+  void write_staged();
   void wait_for_disk();
   // Marks the writer failed (nothing more is written) and says what the disk keeps.
   snapshot_write_error failed_write(const std::string& reason);
@@ -187,6 +194,7 @@ class snapshot_writer {
   std::map<int, std::vector<array_record>> kept_inline_;   // the last and best epochs' weights
   std::map<int, std::vector<array_record>> kept_sidecar_;  // sidecars the next commit writes
   std::optional<saved_state> state_;
+  bool staged_ = false;  // record_ holds changes no write has taken yet
   bool failed_ = false;
   double seconds_writing_ = 0.0;
 };

@@ -91,7 +91,12 @@ class trainer {
   // Epochs first_epoch..epochs of the config (all of them by default).
   std::vector<epoch_metrics> run(training_observer* observer = nullptr, int first_epoch = 1);
 
+  // Copies on the CPU of the parameters, the optimizer state and the generators' states.
   training_state capture_state(int epochs_done);
+  // The same state uncopied: the model's and optimizer's own tensors, on the training device,
+  // valid until the next step changes them. For a caller that copies what it keeps at once (the
+  // snapshot recorder copies straight into its records, one copy instead of two).
+  training_state view_state(int epochs_done);
   // Throws input_error when the state does not fit this model and optimizer. Not after
   // prepare() captured CUDA graphs, which hold the state's tensors (std::logic_error).
   void restore_state(const training_state& state);
