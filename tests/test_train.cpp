@@ -181,33 +181,10 @@ TEST(Train, AutoDeviceFallsBackToCpuWithoutGpu) {
   EXPECT_TRUE(resolve_device(device_kind::automatic).is_cpu());
 }
 
-// The same run with LibTorch's convolution and with the project's op: same seed, same
-// initialisation, so the accuracies differ only through rounding.
-void expect_trains_like_cudnn(train_config config, conv_backend backend) {
-  const auto data = small_sample(1200);
-  config.epochs = 2;
-  trainer cudnn_run(config, data);
-  const double cudnn_accuracy = cudnn_run.run().back().test.accuracy;
-  config.conv = backend;
-  trainer run(config, data);
-  const double accuracy = run.run().back().test.accuracy;
-  EXPECT_GT(cudnn_accuracy, 0.8);
-  EXPECT_NEAR(accuracy, cudnn_accuracy, 0.02) << to_string(backend) << " against cudnn";
-}
-
-TEST(Train, ReferenceConvTrainsLikeCudnn) { expect_trains_like_cudnn(cpu_config(), conv_backend::reference); }
-
-TEST(Train, CustomConvTrainsLikeCudnnOnGpu) {
-  const auto cuda = kernels::probe_cuda();
-  if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
-  auto config = cpu_config();
-  config.device = device_kind::cuda;
-  expect_trains_like_cudnn(config, conv_backend::custom);
-}
-
 // Five steps on the GPU with the rate and step counts as host numbers, then as the device
-// tensors a captured step reads (no graph here: the same kernels, op by op). Before the graph
-// tests, so that a capture that fails and leaves its stream capturing cannot fail it too.
+// tensors a captured step reads (no graph here: the same kernels, op by op). Before the first
+// GPU training (graphs are on by default), so that a capture that fails and leaves its stream
+// capturing cannot fail it too.
 std::vector<torch::Tensor> after_five_gpu_steps(bool device_scalars) {
   torch::manual_seed(21);
   const auto on_gpu = torch::TensorOptions().device(torch::kCUDA);
@@ -233,6 +210,30 @@ TEST(Train, FusedAdamWithDeviceScalarsStepsBitwiseLikeHostScalarsOnGpu) {
   const auto cuda = kernels::probe_cuda();
   if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
   EXPECT_TRUE(bitwise_equal(after_five_gpu_steps(false), after_five_gpu_steps(true)));
+}
+
+// The same run with LibTorch's convolution and with the project's op: same seed, same
+// initialisation, so the accuracies differ only through rounding.
+void expect_trains_like_cudnn(train_config config, conv_backend backend) {
+  const auto data = small_sample(1200);
+  config.epochs = 2;
+  trainer cudnn_run(config, data);
+  const double cudnn_accuracy = cudnn_run.run().back().test.accuracy;
+  config.conv = backend;
+  trainer run(config, data);
+  const double accuracy = run.run().back().test.accuracy;
+  EXPECT_GT(cudnn_accuracy, 0.8);
+  EXPECT_NEAR(accuracy, cudnn_accuracy, 0.02) << to_string(backend) << " against cudnn";
+}
+
+TEST(Train, ReferenceConvTrainsLikeCudnn) { expect_trains_like_cudnn(cpu_config(), conv_backend::reference); }
+
+TEST(Train, CustomConvTrainsLikeCudnnOnGpu) {
+  const auto cuda = kernels::probe_cuda();
+  if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
+  auto config = cpu_config();
+  config.device = device_kind::cuda;
+  expect_trains_like_cudnn(config, conv_backend::custom);
 }
 
 // The GPU checks of CUDA graphs: a graph run against the same run op by op, bitwise, with a
