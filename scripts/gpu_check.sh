@@ -25,8 +25,12 @@
 # (Debian's dataset-fashion-mnist, if installed here) travel in STAGE/data. Every step runs under
 # its own time limit inside a budget of TRACKBENCH_GPU_CHECK_SECONDS (default 290): a step that
 # would start past it is skipped and says so in summary.md; steps run in order of importance, in
-# the order above. Not yet timed on a GPU as a whole.
+# the order above. Their estimated times (estimated_seconds, below) add up to more than the
+# budget; the whole has not yet been timed on a GPU.
 # TRACKBENCH_GPU_CHECK_BUILD=DIR stages an existing build instead (it must include sm_90).
+# TRACKBENCH_GPU_CHECK_DRY_RUN=1 with run needs no GPU: each step writes its command into its
+# log and takes its estimated time on a simulated clock, so summary.md shows which steps the
+# budget would reach, and OUT is packed as in a real run.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -107,14 +111,44 @@ staged_environment() {
   export LD_LIBRARY_PATH="$stage_dir/lib:$torch_lib:$cudnn_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 }
 
+# Estimated seconds of each step on one H100/H200, in run's order, so the budget is visible:
+# from the H200 logs of 2026-11-30 (bench/results/2026-11-30-h200, commit 06dc9f0) where the
+# step or its predecessor ran, else a guess. As estimated they add up to about 455 s: within
+# the 290 s budget the steps up to reproduce_custom run and the rest are skipped, unless the
+# first ones (the guesses above all) are quicker. TRACKBENCH_GPU_CHECK_DRY_RUN=1 replays the
+# plan against these estimates.
+declare -A estimated_seconds=(
+  [info]=2                  # trackbench info
+  [cuda_tests]=20           # 5 s on the H200 before the CUDA graph and TF32 tests
+  [tuning_harness]=40       # guess: never ran on a GPU (v1's grad-weight takes 60 ms a call at batch 1024)
+  [bench_kernels]=75        # 72 s on the H200 for 72 benchmarks at 0.1 s; now 120 at 0.05 s
+  [bench_trainer]=35        # 17 s on the H200 for 10 rows on the sample; now 8 rows, 4 of them Fashion epochs
+  [vs_pytorch]=100          # per round: reduce-overhead compiles 15.7 s (batch 128) + 7.8 s (512), eager
+                            # 2.0 s, trackbench's first epoch 6.4 s; then time to 90%: about 35 s
+  [reproduce_custom]=10     # 5 epochs trained in 2 s, reproduce 3-8 s
+  [cuda_graphs_bitwise]=8
+  [kill_and_resume]=15      # 12 epochs in 4 s, three runs
+  [fashion_cudnn_128]=10    # 3 epochs in 9 s (the first 6.4 s)
+  [fashion_cudnn_512]=6
+  [fashion_custom_128]=6
+  [fashion_custom_512]=8
+  [sample_to_97]=55         # three reduce-overhead compiles
+  [two_gpus]=1              # skips at once on one GPU; about 20 s on two
+  [bench_trainer_rest]=20
+  [vs_pytorch_autotune]=45  # guess: max-autotune compiles longer than default's 10.3 s
+)
+
 # Steps of the run part: each has a time limit, a log of its own, and a line in summary.md.
 budget_start=0
 budget_seconds=290
 summary=""
+dry_run="${TRACKBENCH_GPU_CHECK_DRY_RUN:-}"
+simulated=0  # the dry run's clock: the estimates of the steps it has passed
+now() { if [ -n "$dry_run" ]; then echo $((budget_start + simulated)); else date +%s; fi; }
 step() {
   local name="$1" limit="$2"
   shift 2
-  local left=$((budget_seconds - ($(date +%s) - budget_start)))
+  local left=$((budget_seconds - ($(now) - budget_start)))
   if [ "$left" -lt 10 ]; then
     printf '| %s | skipped: the %s s budget was spent |\n' "$name" "$budget_seconds" >>"$summary"
     say "$name: skipped (budget spent)"
@@ -122,11 +156,17 @@ step() {
   fi
   [ "$limit" -le "$left" ] || limit="$left"
   local started code=0
-  started=$(date +%s)
+  started=$(now)
   say "$name (at most $limit s)"
-  # Through bash, so that a step can be one of the functions below (exported after them).
-  timeout -k 5 "$limit" bash -c '"$@"' step "$@" >"$name.log" 2>&1 || code=$?
-  local took=$(($(date +%s) - started))
+  if [ -n "$dry_run" ]; then
+    local estimate="${estimated_seconds[$name]:?no estimated_seconds for step $name}"
+    echo "dry run: $*" >"$name.log"
+    if [ "$estimate" -le "$limit" ]; then simulated=$((simulated + estimate)); else simulated=$((simulated + limit)); code=124; fi
+  else
+    # Through bash, so that a step can be one of the functions below (exported after them).
+    timeout -k 5 "$limit" bash -c '"$@"' step "$@" >"$name.log" 2>&1 || code=$?
+  fi
+  local took=$(($(now) - started))
   local result="ok"
   [ "$code" -eq 0 ] || result="FAILED (exit $code$([ "$code" -eq 124 ] && echo ": timed out"))"
   printf '| %s | %s in %s s |\n' "$name" "$result" "$took" >>"$summary"
@@ -294,7 +334,7 @@ run() {
   stage_dir="$(cd "$1" && pwd)"
   mkdir -p "$2"
   out="$(cd "$2" && pwd)"
-  staged_environment "$stage_dir"
+  [ -n "$dry_run" ] || staged_environment "$stage_dir"
   local bin="$stage_dir/bin" data="$stage_dir/data"
   local status=0
   budget_start=$(date +%s)
@@ -306,6 +346,7 @@ run() {
   {
     echo "# gpu_check on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n1)"
     echo "stage built from commit $(head -n1 "$stage_dir/commit.txt")$(grep -q changed: "$stage_dir/commit.txt" && echo ' with uncommitted changes')"
+    [ -z "$dry_run" ] || echo "dry run: no step ran; each took its estimated time (estimated_seconds in the script)"
     echo
     echo "| step | result |"
     echo "| --- | --- |"
@@ -401,7 +442,7 @@ case "${1:-}" in
     run "$2" "$3"
     ;;
   *)
-    sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
