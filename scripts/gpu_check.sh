@@ -292,7 +292,7 @@ PY
 }
 
 # One summary.md row on a comparison's JSON (bench/pytorch/compare.py rewrites it after every run):
-# complete, or where the time limit cut it and what it had measured by then.
+# complete, or where the time limit or a failed run stopped it, and what it had measured by then.
 comparison_summary() {
   python3 - "$1" "$2" <<'PY'
 import json, sys
@@ -313,7 +313,7 @@ if r["planned"]["to_accuracy_percent"] is not None:
     parts.append(f"time to {r['planned']['to_accuracy_percent']}%: " + (
         ", ".join(f"{side} {len(v)} of {seeds} seeds" for side, v in a["seconds_and_epochs"].items())
         if a else "not started"))
-state = "complete" if r["complete"] else f"partial, cut during {r['running']}"
+state = "complete" if r["complete"] else f"partial, stopped during {r['running']}"
 print(f"| {name} results | {state}: {'; '.join(parts)} |")
 PY
 }

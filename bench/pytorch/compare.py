@@ -18,8 +18,8 @@ the first epoch that reaches it (model set-up, compilation and evaluation includ
 process start-up.
 
 --json is rewritten (whole, through a rename) after every run of a side and every verdict, so a comparison cut
-short by a time limit leaves what it measured: "complete" stays false and "running" names the run or verdict
-it was cut in ("planned" says what would have followed).
+short by a time limit or a failed run leaves what it measured: "complete" stays false and "running" names the
+run or verdict it stopped in ("planned" says what would have followed).
 """
 import argparse
 import json
