@@ -7,23 +7,30 @@
 #                                           (default build/gpu-check/stage), and pack it into
 #                                           STAGE.tar.xz to carry
 #   scripts/gpu_check.sh run STAGE OUT      on the GPU machine: the CUDA tests, the kernels' tuning
-#                                           harness (kernels/dev), the GPU benchmarks
-#                                           of the kernels and trainer suites, a deterministic
-#                                           custom run reproduced bitwise, CUDA graphs against no
-#                                           graphs bitwise, kill -9 and resume bitwise, Fashion-MNIST
-#                                           runs to 90%, two GPUs under torchrun when there are
-#                                           two (NCCL), and the PyTorch comparison (eager and
-#                                           torch.compile); OUT gets summary.md, the kernel table
-#                                           and results.tar.gz with every log and JSON (3 files)
+#                                           harness (kernels/dev), the GPU benchmarks of the
+#                                           kernels suite and the trainer suite's key rows, the
+#                                           PyTorch comparison on Fashion-MNIST (eager and
+#                                           reduce-overhead), a deterministic custom run
+#                                           reproduced bitwise, CUDA graphs against no graphs
+#                                           bitwise, kill -9 and resume bitwise, Fashion-MNIST
+#                                           runs to 90%, the comparison on the sample, two GPUs
+#                                           under torchrun when there are two (NCCL), the other
+#                                           trainer rows, and max-autotune; OUT gets summary.md,
+#                                           the kernel table and results.tar.gz with every log and
+#                                           JSON (3 files)
 #
 # The GPU machine needs python3 with torch 2.11.0 (its lib folder provides LibTorch and its
 # CUDA libraries; h5py for the bitwise weight checks) and an NVIDIA driver; it needs none of the
 # Debian libraries, which travel in STAGE/lib, nor the data: the embedded sample and Fashion-MNIST
 # (Debian's dataset-fashion-mnist, if installed here) travel in STAGE/data. Every step runs under
 # its own time limit inside a budget of TRACKBENCH_GPU_CHECK_SECONDS (default 290): a step that
-# would start past it is skipped and says so in summary.md; steps run in order of importance, the
-# PyTorch comparison last. Not yet timed on a GPU as a whole.
+# would start past it is skipped and says so in summary.md; steps run in order of importance, in
+# the order above. Their estimated times (estimated_seconds, below) add up to more than the
+# budget; the whole has not yet been timed on a GPU.
 # TRACKBENCH_GPU_CHECK_BUILD=DIR stages an existing build instead (it must include sm_90).
+# TRACKBENCH_GPU_CHECK_DRY_RUN=1 with run needs no GPU: each step writes its command into its
+# log and takes its estimated time on a simulated clock, so summary.md shows which steps the
+# budget would reach, and OUT is packed as in a real run.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -104,14 +111,44 @@ staged_environment() {
   export LD_LIBRARY_PATH="$stage_dir/lib:$torch_lib:$cudnn_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 }
 
+# Estimated seconds of each step on one H100/H200, in run's order, so the budget is visible:
+# from the H200 logs of 2026-11-30 (bench/results/2026-11-30-h200, commit 06dc9f0) where the
+# step or its predecessor ran, else a guess. As estimated they add up to about 455 s: within
+# the 290 s budget the steps up to reproduce_custom run and the rest are skipped, unless the
+# first ones (the guesses above all) are quicker. TRACKBENCH_GPU_CHECK_DRY_RUN=1 replays the
+# plan against these estimates.
+declare -A estimated_seconds=(
+  [info]=2                  # trackbench info
+  [cuda_tests]=20           # 5 s on the H200 before the CUDA graph and TF32 tests
+  [tuning_harness]=40       # guess: never ran on a GPU (v1's grad-weight takes 60 ms a call at batch 1024)
+  [bench_kernels]=75        # 72 s on the H200 for 72 benchmarks at 0.1 s; now 120 at 0.05 s
+  [bench_trainer]=35        # 17 s on the H200 for 10 rows on the sample; now 8 rows, 4 of them Fashion epochs
+  [vs_pytorch]=100          # per round: reduce-overhead compiles 15.7 s (batch 128) + 7.8 s (512), eager
+                            # 2.0 s, trackbench's first epoch 6.4 s; then time to 90%: about 35 s
+  [reproduce_custom]=10     # 5 epochs trained in 2 s, reproduce 3-8 s
+  [cuda_graphs_bitwise]=8
+  [kill_and_resume]=15      # 12 epochs in 4 s, three runs
+  [fashion_cudnn_128]=10    # 3 epochs in 9 s (the first 6.4 s)
+  [fashion_cudnn_512]=6
+  [fashion_custom_128]=6
+  [fashion_custom_512]=8
+  [sample_to_97]=55         # three reduce-overhead compiles
+  [two_gpus]=1              # skips at once on one GPU; about 20 s on two
+  [bench_trainer_rest]=20
+  [vs_pytorch_autotune]=45  # guess: max-autotune compiles longer than default's 10.3 s
+)
+
 # Steps of the run part: each has a time limit, a log of its own, and a line in summary.md.
 budget_start=0
 budget_seconds=290
 summary=""
+dry_run="${TRACKBENCH_GPU_CHECK_DRY_RUN:-}"
+simulated=0  # the dry run's clock: the estimates of the steps it has passed
+now() { if [ -n "$dry_run" ]; then echo $((budget_start + simulated)); else date +%s; fi; }
 step() {
   local name="$1" limit="$2"
   shift 2
-  local left=$((budget_seconds - ($(date +%s) - budget_start)))
+  local left=$((budget_seconds - ($(now) - budget_start)))
   if [ "$left" -lt 10 ]; then
     printf '| %s | skipped: the %s s budget was spent |\n' "$name" "$budget_seconds" >>"$summary"
     say "$name: skipped (budget spent)"
@@ -119,11 +156,17 @@ step() {
   fi
   [ "$limit" -le "$left" ] || limit="$left"
   local started code=0
-  started=$(date +%s)
+  started=$(now)
   say "$name (at most $limit s)"
-  # Through bash, so that a step can be one of the functions below (exported after them).
-  timeout -k 5 "$limit" bash -c '"$@"' step "$@" >"$name.log" 2>&1 || code=$?
-  local took=$(($(date +%s) - started))
+  if [ -n "$dry_run" ]; then
+    local estimate="${estimated_seconds[$name]:?no estimated_seconds for step $name}"
+    echo "dry run: $*" >"$name.log"
+    if [ "$estimate" -le "$limit" ]; then simulated=$((simulated + estimate)); else simulated=$((simulated + limit)); code=124; fi
+  else
+    # Through bash, so that a step can be one of the functions below (exported after them).
+    timeout -k 5 "$limit" bash -c '"$@"' step "$@" >"$name.log" 2>&1 || code=$?
+  fi
+  local took=$(($(now) - started))
   local result="ok"
   [ "$code" -eq 0 ] || result="FAILED (exit $code$([ "$code" -eq 124 ] && echo ": timed out"))"
   printf '| %s | %s in %s s |\n' "$name" "$result" "$took" >>"$summary"
@@ -149,27 +192,35 @@ PY
 
 only_snapshot() { ls "$1"/*.h5 | head -n1; }
 
-# kill -9 after 3 of 12 epochs, resume, and the same 12 epochs uninterrupted: final weights bitwise equal.
+# kill -9 during epoch 4 of 12, resume, and the same 12 epochs uninterrupted: final weights bitwise equal.
 kill_and_resume() {
   local bin="$1" runs="$2"
   mkdir -p "$runs/killed" "$runs/whole"
-  "$bin/trackbench" train --device cuda --conv custom --deterministic --epochs 12 --out "$runs/killed" &
-  local pid=$! snapshot=""
-  # Epochs take well under a second on an H100/H200: poll the record for the third.
-  for _ in $(seq 1 600); do
-    kill -0 "$pid" 2>/dev/null || break  # it ended by itself: nothing to kill
-    snapshot="$(ls "$runs/killed"/*.h5 2>/dev/null | head -n1)"
-    if [ -n "$snapshot" ] && python3 -c "import h5py,sys; f=h5py.File(sys.argv[1],'r'); sys.exit(0 if len(f['metrics/epoch']) >= 3 else 1)" "$snapshot" 2>/dev/null; then
-      break
-    fi
-    sleep 0.05
+  "$bin/trackbench" train --device cuda --conv custom --deterministic --epochs 12 --out "$runs/killed" \
+    >"$runs/killed.out" 2>"$runs/killed.err" &
+  local pid=$!
+  # With CUDA graphs an epoch of the sample takes well under 0.1 s: a poll that starts Python
+  # (0.3 s) could see the run end first. The console prints each epoch's row on stdout (flushed)
+  # just before recording the epoch, so the row of epoch 4 means epoch 3 is recorded; grep polls
+  # the log every 10 ms.
+  until grep -qE '^ +4 +[0-9]' "$runs/killed.out"; do
+    kill -0 "$pid" 2>/dev/null || break  # it ended by itself: the check below says so
+    sleep 0.01
   done
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  cat "$runs/killed.out" "$runs/killed.err"
+  local snapshot
+  snapshot="$(only_snapshot "$runs/killed" 2>/dev/null)"
   [ -n "$snapshot" ] || { echo "no snapshot was written before the kill"; return 1; }
-  python3 -c "import h5py,sys; print('killed after', len(h5py.File(sys.argv[1],'r')['metrics/epoch']), 'epochs')" "$snapshot"
-  "$bin/trackbench" train --resume "$snapshot" --out "$runs/killed"
-  "$bin/trackbench" train --device cuda --conv custom --deterministic --epochs 12 --out "$runs/whole"
+  python3 - "$snapshot" <<'PY' || return 1
+import sys, h5py
+epochs = len(h5py.File(sys.argv[1], "r")["metrics/epoch"])
+print(f"killed after {epochs} of 12 epochs")
+sys.exit(0 if 1 <= epochs < 12 else "nothing to resume: the kill came before the first epoch or after the last")
+PY
+  "$bin/trackbench" train --resume "$snapshot" --out "$runs/killed" || return 1
+  "$bin/trackbench" train --device cuda --conv custom --deterministic --epochs 12 --out "$runs/whole" || return 1
   local resumed
   resumed="$(ls -t "$runs/killed"/*.h5 | head -n1)"
   same_final_weights "$resumed" "$(only_snapshot "$runs/whole")"
@@ -240,6 +291,33 @@ for layer in ("conv1", "conv2"):
 PY
 }
 
+# One summary.md row on a comparison's JSON (bench/pytorch/compare.py rewrites it after every run):
+# complete, or where the time limit or a failed run stopped it, and what it had measured by then.
+comparison_summary() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+name, r = sys.argv[1], json.load(open(sys.argv[2]))
+parts = []
+rows = {t["batch_size"]: t for t in r["throughput"]}
+for batch in r["planned"]["batch_sizes"]:
+    t = rows.get(batch)
+    if t is None:
+        parts.append(f"batch {batch}: not started")
+        continue
+    runs = ", ".join(f"{side} {len(side_runs)}" for side, side_runs in t["runs"].items())
+    verdicts = ", ".join(f"{c['verdict']} against {c['base']}" for c in t["verdicts"] or [])
+    parts.append(f"batch {batch}: runs {runs}; {verdicts or 'no verdict'}")
+if r["planned"]["to_accuracy_percent"] is not None:
+    a = r["time_to_accuracy"]
+    seeds = len(r["planned"]["accuracy_seeds"])
+    parts.append(f"time to {r['planned']['to_accuracy_percent']}%: " + (
+        ", ".join(f"{side} {len(v)} of {seeds} seeds" for side, v in a["seconds_and_epochs"].items())
+        if a else "not started"))
+state = "complete" if r["complete"] else f"partial, stopped during {r['running']}"
+print(f"| {name} results | {state}: {'; '.join(parts)} |")
+PY
+}
+
 # The tuning harness: every kernel version and precision against the CPU reference and cuDNN.
 tuning_harness() {
   local dev="$1" pass status=0
@@ -256,7 +334,7 @@ run() {
   stage_dir="$(cd "$1" && pwd)"
   mkdir -p "$2"
   out="$(cd "$2" && pwd)"
-  staged_environment "$stage_dir"
+  [ -n "$dry_run" ] || staged_environment "$stage_dir"
   local bin="$stage_dir/bin" data="$stage_dir/data"
   local status=0
   budget_start=$(date +%s)
@@ -268,24 +346,23 @@ run() {
   {
     echo "# gpu_check on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n1)"
     echo "stage built from commit $(head -n1 "$stage_dir/commit.txt")$(grep -q changed: "$stage_dir/commit.txt" && echo ' with uncommitted changes')"
+    [ -z "$dry_run" ] || echo "dry run: no step ran; each took its estimated time (estimated_seconds in the script)"
     echo
     echo "| step | result |"
     echo "| --- | --- |"
   } >"$summary"
   cp "$stage_dir/build-cache.txt" "$work/"
   nvidia-smi >"$work/nvidia-smi.txt" 2>&1 || true
+  # In order of importance: what the issues judge first, the cheap correctness runs next.
   step info 20 "$bin/trackbench" info || status=1
 
-  # The tests that need the GPU or exercise the op; the CLI and run tests need the source tree.
+  # The tests that need the GPU or exercise the op, and the GPUs' description (the NVML tests load
+  # a fake library from the build tree); the CLI and run tests need the source tree.
   step cuda_tests 60 "$bin/trackbench_tests" \
-    --gtest_filter='ConvKernels.*:NormalizeKernels.*:Model.*:Train.*Gpu*:Train.*Cuda*' \
+    --gtest_filter='ConvKernels.*:NormalizeKernels.*:Model.*:Train.*Gpu*:Train.*Cuda*:Environment.GpusAreDescribedWhenPresent' \
     --gtest_output="json:$work/tests.json" || status=1
 
   step tuning_harness 75 tuning_harness "$stage_dir/dev" || status=1
-  step reproduce_custom 40 reproduce_custom "$bin" "$work/runs" || status=1
-  step cuda_graphs_bitwise 40 graphs_bitwise "$bin" "$work/runs" || status=1
-  step kill_and_resume 60 kill_and_resume "$bin" "$work/runs" || status=1
-  step two_gpus 40 two_gpus "$bin" "$work/runs" || status=1
 
   # The GPU benchmarks only (the CPU ones are measured on the CPU machine), at the batch sizes
   # the issues judge (128 and 1024), 3 repetitions each: 120 conv benchmarks (5 backends x 2
@@ -297,11 +374,34 @@ run() {
   if [ -s "$work/bench_kernels.json" ]; then
     conv_ratios "$work/bench_kernels.json" >"$out/conv_ratios.md" 2>&1 || status=1
   fi
-  step bench_trainer 60 env TRACKBENCH_FASHION_MNIST_DIR="$data/fashion-mnist" "$bin/trackbench_bench_trainer" \
-    --benchmark_filter='/cuda/' --benchmark_min_time=0.2 --benchmark_repetitions=3 \
+  # The trainer rows the issues judge: a step with cudnn and custom at batch 128 and 1024, and a
+  # Fashion-MNIST epoch at 128 and 512 (8 benchmarks; each repetition builds a trainer and
+  # captures its graphs). The other GPU rows come last, in bench_trainer_rest.
+  step bench_trainer 45 env TRACKBENCH_FASHION_MNIST_DIR="$data/fashion-mnist" "$bin/trackbench_bench_trainer" \
+    --benchmark_filter='^train/(step|epoch_fashion)/cuda/' --benchmark_min_time=0.2 --benchmark_repetitions=3 \
     --benchmark_out="$work/bench_trainer.json" --benchmark_out_format=json || status=1
 
-  if [ -d "$data/fashion-mnist" ]; then
+  local has_fashion=""
+  [ -d "$data/fashion-mnist" ] && has_fashion=1
+  # Eager and reduce-overhead (Inductor with CUDA graphs, the fastest peer on the H200) at batch
+  # 128 and 512, then the time to 90% at 128. Fresh processes and compilation cost the most, so
+  # one round, with 5 epochs a run: the 4 steady ones a side are what trackbench versus needs
+  # for a verdict. The JSON is rewritten after every run, so a cut leaves what was measured;
+  # max-autotune comes last (vs_pytorch_autotune).
+  if [ -n "$has_fashion" ]; then
+    step vs_pytorch 110 python3 "$stage_dir/bench/pytorch/compare.py" --trackbench "$bin/trackbench" \
+      --python python3 --sample-dir "$data/mnist-sample" --device cuda --threads 8 \
+      --dataset fashion-mnist --data-dir "$data/fashion-mnist" --batch-sizes 128 512 --min-rounds 1 --max-rounds 1 \
+      --epochs 5 --pytorch-modes eager reduce-overhead --to-accuracy auto --target-batch-size 128 \
+      --accuracy-seeds 1 --max-epochs 5 --out "$work/bench-runs" --json "$work/vs_pytorch.json" || status=1
+    [ ! -s "$work/vs_pytorch.json" ] || comparison_summary vs_pytorch "$work/vs_pytorch.json" >>"$summary" || status=1
+  fi
+
+  step reproduce_custom 40 reproduce_custom "$bin" "$work/runs" || status=1
+  step cuda_graphs_bitwise 40 graphs_bitwise "$bin" "$work/runs" || status=1
+  step kill_and_resume 60 kill_and_resume "$bin" "$work/runs" || status=1
+
+  if [ -n "$has_fashion" ]; then
     local conv batch
     for conv in cudnn custom; do
       for batch in 128 512; do
@@ -310,16 +410,24 @@ run() {
           --target test_accuracy:0.90 --out "$work/runs/fashion" || status=1
       done
     done
-    step vs_pytorch 120 python3 "$stage_dir/bench/pytorch/compare.py" --trackbench "$bin/trackbench" \
-      --python python3 --sample-dir "$data/mnist-sample" --device cuda --threads 8 \
-      --dataset fashion-mnist --data-dir "$data/fashion-mnist" --batch-sizes 128 512 --min-rounds 2 --max-rounds 2 \
-      --epochs 3 --pytorch-modes eager reduce-overhead max-autotune --to-accuracy auto --target-batch-size 128 \
-      --accuracy-seeds 1 --max-epochs 5 --out "$work/bench-runs" --json "$work/vs_pytorch.json" || status=1
   fi
   step sample_to_97 60 python3 "$stage_dir/bench/pytorch/compare.py" --trackbench "$bin/trackbench" \
     --python python3 --sample-dir "$data/mnist-sample" --device cuda --threads 8 --dataset mnist-sample \
     --batch-sizes 64 --min-rounds 1 --max-rounds 1 --epochs 2 --pytorch-modes eager reduce-overhead \
     --to-accuracy auto --accuracy-seeds 1 2 --out "$work/bench-runs" --json "$work/sample_to_97.json" || status=1
+  [ ! -s "$work/sample_to_97.json" ] || comparison_summary sample_to_97 "$work/sample_to_97.json" >>"$summary" || status=1
+  step two_gpus 40 two_gpus "$bin" "$work/runs" || status=1
+  step bench_trainer_rest 40 env TRACKBENCH_FASHION_MNIST_DIR="$data/fashion-mnist" "$bin/trackbench_bench_trainer" \
+    --benchmark_filter='^(train/epoch|train/scaling|eval/test|eval/test_fashion)/cuda/' --benchmark_min_time=0.2 \
+    --benchmark_repetitions=3 --benchmark_out="$work/bench_trainer_rest.json" --benchmark_out_format=json || status=1
+  if [ -n "$has_fashion" ]; then
+    step vs_pytorch_autotune 60 python3 "$stage_dir/bench/pytorch/compare.py" --trackbench "$bin/trackbench" \
+      --python python3 --sample-dir "$data/mnist-sample" --device cuda --threads 8 \
+      --dataset fashion-mnist --data-dir "$data/fashion-mnist" --batch-sizes 128 --min-rounds 1 --max-rounds 1 \
+      --epochs 5 --pytorch-modes max-autotune --out "$work/bench-runs" --json "$work/vs_pytorch_autotune.json" || status=1
+    [ ! -s "$work/vs_pytorch_autotune.json" ] ||
+      comparison_summary vs_pytorch_autotune "$work/vs_pytorch_autotune.json" >>"$summary" || status=1
+  fi
 
   cp "$summary" "$work/"
   tar -C "$out" -czf "$out/results.tar.gz" results && rm -rf "$work"
@@ -334,7 +442,7 @@ case "${1:-}" in
     run "$2" "$3"
     ;;
   *)
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

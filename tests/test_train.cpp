@@ -202,6 +202,37 @@ TEST(Train, AutoDeviceFallsBackToCpuWithoutGpu) {
   EXPECT_TRUE(resolve_device(device_kind::automatic).is_cpu());
 }
 
+// Five steps on the GPU with the rate and step counts as host numbers, then as the device
+// tensors a captured step reads (no graph here: the same kernels, op by op). Before the first
+// GPU training (graphs are on by default), so that a capture that fails and leaves its stream
+// capturing cannot fail it too.
+std::vector<torch::Tensor> after_five_gpu_steps(bool device_scalars) {
+  torch::manual_seed(21);
+  const auto on_gpu = torch::TensorOptions().device(torch::kCUDA);
+  std::vector<torch::Tensor> params{torch::randn({64, 32, 3, 3}, on_gpu).requires_grad_(),
+                                    torch::randn({10}, on_gpu).requires_grad_()};
+  // 1e-3, the default, is not a float: the rate the device tensor holds is rounded.
+  fused_adam optimizer(params, torch::optim::AdamOptions(1e-3));
+  if (device_scalars) optimizer.use_device_scalars(torch::full({}, 1e-3, on_gpu.dtype(torch::kFloat32)));
+  for (int step = 0; step < 5; ++step) {
+    optimizer.zero_grad();
+    (params[0].sin().sum() + (params[1] * params[1]).sum() * 3).backward();
+    optimizer.step();
+  }
+  optimizer.sync_host_steps();
+  for (const auto& param : params) {
+    EXPECT_EQ(static_cast<const torch::optim::AdamParamState&>(*optimizer.state().at(param.unsafeGetTensorImpl())).step(),
+              5);
+  }
+  return {params[0].detach().cpu(), params[1].detach().cpu()};
+}
+
+TEST(Train, FusedAdamWithDeviceScalarsStepsBitwiseLikeHostScalarsOnGpu) {
+  const auto cuda = kernels::probe_cuda();
+  if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
+  EXPECT_TRUE(bitwise_equal(after_five_gpu_steps(false), after_five_gpu_steps(true)));
+}
+
 // The same run with LibTorch's convolution and with the project's op: same seed, same
 // initialisation, so the accuracies differ only through rounding.
 void expect_trains_like_cudnn(train_config config, conv_backend backend) {

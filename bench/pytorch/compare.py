@@ -16,6 +16,10 @@ With --to-accuracy, also the seconds each needs to reach that test accuracy: for
 time_to_target_seconds of `train --target` (warm-up included), for the peer the elapsed time at the end of
 the first epoch that reaches it (model set-up, compilation and evaluation included), neither counting
 process start-up.
+
+--json is rewritten (whole, through a rename) after every run of a side and every verdict, so a comparison cut
+short by a time limit or a failed run leaves what it measured: "complete" stays false and "running" names the
+run or verdict it stopped in ("planned" says what would have followed).
 """
 import argparse
 import json
@@ -56,6 +60,15 @@ def run(command, settings):
     if result.returncode != 0:
         sys.exit(f"error: {' '.join(map(str, command))} exited {result.returncode}:\n{result.stderr[-2000:]}")
     return result.stdout
+
+
+def save(path, results):
+    """Writes `results` to `path` whole: a kill mid-write leaves the previous version, never half a file."""
+    if path is None:
+        return
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(partial, path)
 
 
 # Where each data set's IDX files are; trackbench finds them by name, the peer by folder.
@@ -247,7 +260,15 @@ def main():
     results = {"device": args.device, "dataset": args.dataset, "precision": args.precision, "threads": args.threads,
                "cpus": args.cpu_list, "allocator": ALLOCATOR, "scheduling": args.scheduling, "epochs": args.epochs, "min_rounds": args.min_rounds,
                "max_rounds": args.max_rounds, "pytorch_modes": args.pytorch_modes, "torch": torch.__version__,
-               "throughput": [], "versus": None, "time_to_accuracy": None}
+               "planned": {"batch_sizes": args.batch_sizes, "sides": args.sides,
+                           "to_accuracy_percent": to_accuracy, "accuracy_seeds": args.accuracy_seeds
+                           if to_accuracy is not None else []},
+               "complete": False, "running": None, "throughput": [], "versus": None, "time_to_accuracy": None}
+
+    def running(what):
+        results["running"] = what
+        save(args.json, results)
+
     print(f"{args.dataset}, device {args.device}; both sides: precision {args.precision}, {args.threads} threads "
           f"(OMP_NUM_THREADS={args.threads}), pinned to CPUs {args.cpu_list}, allocator {ALLOCATOR}, scheduling "
           f"{args.scheduling}; "
@@ -256,29 +277,35 @@ def main():
     runs = {}  # (batch size, side) -> [(round index, epochs)]
     with tempfile.TemporaryDirectory() as workdir:
         for batch_size in args.batch_sizes:
+            # Filled in as the runs end: "rounds" counts the finished ones, "verdicts" are the latest.
+            row = {"batch_size": batch_size, "rounds": 0, "runs": {side: [] for side in args.sides}, "verdicts": None}
+            results["throughput"].append(row)
             for side in args.sides:
                 runs[(batch_size, side)] = []
             for round_index in range(args.max_rounds):
                 shift = round_index % len(args.sides)
                 for side in args.sides[shift:] + args.sides[:shift]:
+                    running(f"batch {batch_size} round {round_index + 1}: {side}")
                     if side == "trackbench":
                         epochs = trackbench_epochs(trackbench_record(args, batch_size, args.epochs, workdir))
                     else:
                         epochs = pytorch_epochs(args, side.split(" ", 1)[1], batch_size, args.epochs)
                     runs[(batch_size, side)].append((round_index, epochs))
+                    row["runs"][side].append({"round": round_index + 1, "epochs": epochs})
+                row["rounds"] = round_index + 1
                 line = "; ".join(f"{side} {rates_text(runs[(batch_size, side)][-1:])}" for side in args.sides)
                 print(f"  batch {batch_size} round {round_index + 1}: images/s {line}", flush=True)
                 if round_index + 1 < args.min_rounds:
                     continue
+                running(f"batch {batch_size} round {round_index + 1}: trackbench versus")
                 this_batch = {key: value for key, value in runs.items() if key[0] == batch_size}
                 verdicts = judge(args, this_batch, tempfile.mkdtemp(dir=workdir))["comparisons"]
+                row["verdicts"] = verdicts
                 print("    " + "; ".join(f"against {c['base']}: {c['verdict']}"
                                          + (f" ({c['reason']})" if c["reason"] else "") for c in verdicts), flush=True)
                 if all(c["verdict"] != "uncertain" for c in verdicts):
                     break
-            results["throughput"].append({"batch_size": batch_size, "rounds": round_index + 1, "runs": {
-                side: [{"round": r + 1, "epochs": epochs} for r, epochs in runs[(batch_size, side)]]
-                for side in args.sides}})
+        running("trackbench versus over every sample")
         versus = judge(args, runs, args.out)
         results["versus"] = versus
         rounds = {row["batch_size"]: row["rounds"] for row in results["throughput"]}
@@ -299,14 +326,19 @@ def main():
             target = to_accuracy / 100.0
             batch_size = args.target_batch_size or args.batch_sizes[0]
             reached = {side: [] for side in args.sides}
+            results["time_to_accuracy"] = {"accuracy_percent": to_accuracy, "batch_size": batch_size,
+                                           "seeds": args.accuracy_seeds, "seconds_and_epochs": reached}
             for seed in args.accuracy_seeds:
                 args.seed = seed
-                reached["trackbench"].append(trackbench_time_to_target(
-                    trackbench_record(args, batch_size, args.max_epochs, workdir, target=target)))
-                for side in args.sides[1:]:
-                    reached[side].append(pytorch_time_to_target(
-                        pytorch_epochs(args, side.split(" ", 1)[1], batch_size, args.max_epochs, stop_at=target),
-                        target))
+                for side in args.sides:
+                    running(f"time to {to_accuracy}%, seed {seed}: {side}")
+                    if side == "trackbench":
+                        reached[side].append(trackbench_time_to_target(
+                            trackbench_record(args, batch_size, args.max_epochs, workdir, target=target)))
+                    else:
+                        reached[side].append(pytorch_time_to_target(
+                            pytorch_epochs(args, side.split(" ", 1)[1], batch_size, args.max_epochs, stop_at=target),
+                            target))
             print(f"seconds to {to_accuracy}% test accuracy, batch {batch_size}, seeds {args.accuracy_seeds} "
                   f"(set-up, training and per-epoch evaluation; epochs needed in brackets):")
             for name, times in reached.items():
@@ -314,11 +346,8 @@ def main():
                 seconds = [r[0] for r in times if r]
                 median = f"median {statistics.median(seconds):.1f} s" if len(seconds) == len(times) else "no median"
                 print(f"  {name:<24} {', '.join(shown)}; {median}")
-            results["time_to_accuracy"] = {"accuracy_percent": to_accuracy, "batch_size": batch_size,
-                                           "seeds": args.accuracy_seeds,
-                                           "seconds_and_epochs": reached}
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    results["complete"], results["running"] = True, None
+    save(args.json, results)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,11 @@ torch::Tensor fused_adam::step(LossClosure closure) {
                        std::get<0>(options.betas()), std::get<1>(options.betas()), options.weight_decay(),
                        options.eps(), /*amsgrad=*/false, /*maximize=*/false);
     } else {
-      at::_fused_adam_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, options.lr(),
+      // A captured CUDA step reads the rate as a float32 tensor, and the kernel divides that float,
+      // widened, where it would divide this double: eager CUDA steps take the same float, so that
+      // a run is the same bits with CUDA graphs and without. The CPU keeps the double.
+      const double lr = params.front().is_cuda() ? static_cast<double>(static_cast<float>(options.lr())) : options.lr();
+      at::_fused_adam_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, lr,
                        std::get<0>(options.betas()), std::get<1>(options.betas()), options.weight_decay(),
                        options.eps(), /*amsgrad=*/false, /*maximize=*/false);
     }

@@ -160,11 +160,16 @@ void trainer::prepare() {
   prepared_ = true;
   if (!uses_cuda_graphs()) return;
   const auto start = clock_type::now();
+  // LibTorch's ops fail with c10::Error, the custom kernels' launches with cuda_error (CUDA_CHECK).
+  const auto capture_failed = [](const std::string& what) {
+    return training_error("capturing the CUDA graphs failed: " + what + "; --cuda-graphs off runs the steps op by op");
+  };
   try {
     capture_graphs();
   } catch (const c10::Error& e) {
-    throw training_error(std::string("capturing the CUDA graphs failed: ") + e.what_without_backtrace() +
-                         "; --cuda-graphs off runs the steps op by op");
+    throw capture_failed(e.what_without_backtrace());
+  } catch (const kernels::cuda_error& e) {
+    throw capture_failed(e.what());
   }
   synchronize(device_);
   warmup_seconds_ += seconds_since(start);

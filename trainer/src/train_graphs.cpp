@@ -3,8 +3,8 @@
 // are undone, and replayed with its inputs copied into static buffers. A replay runs the same
 // kernels on the same values as the eager step it stands for: the dropout masks come from the
 // CUDA generator's philox offsets, which the capture registers and each replay advances as
-// the eager ops would; Adam reads its rate and step counts from device tensors, which its
-// kernel rounds to float exactly as the host numbers it otherwise takes.
+// the eager ops would; Adam reads its rate and step counts from float32 device tensors, the
+// same floats eager CUDA steps pass it (fused_adam::step rounds their rate to float32).
 #include <set>
 #include <stdexcept>
 #include <vector>

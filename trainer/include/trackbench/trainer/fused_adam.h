@@ -21,7 +21,8 @@ class fused_adam : public torch::optim::Adam {
   // device, and the rate is read from `learning_rate` (a float32 scalar on the parameters'
   // device, which the caller fills before each step). Missing state is created as the first
   // step would create it (zeros, step 0), so that a capture allocates nothing that must outlive
-  // it. The kernel computes in float either way, so the results are the same bits as before.
+  // it. The step counts are float32 tensors either way, and host-scalar steps on CUDA round the
+  // rate to float32 as this tensor holds it, so the results are the same bits as before.
   void use_device_scalars(torch::Tensor learning_rate);
   // Copies the device step counts back into the parameters' states, which capture reads.
   void sync_host_steps();
