@@ -177,7 +177,7 @@ void write_digests(hid_t file, const std::vector<std::vector<parameter_digest>>&
   if (rows > 0) hdf5::append_rows(file, "sidecar_sha256", hdf5::element::uint8, {digest_bytes}, rows, bytes.data());
 }
 
-void write_state(hid_t file, const std::optional<saved_state>& state) {
+void write_state(hid_t file, const saved_state* state) {
   const hdf5::id group = hdf5::create_group(file, "state");
   if (!state) return;
   hdf5::write_int64(group.get(), "epochs_done", state->epochs_done);
@@ -193,14 +193,14 @@ void write_state(hid_t file, const std::optional<saved_state>& state) {
 // the record (its record_sha256 already set), the digests, the weights of the epochs in
 // `weights` and the state.
 void build_snapshot(hid_t file, const run_record& record, const std::vector<std::vector<parameter_digest>>& digests,
-                    const std::vector<std::string>& sidecars, const std::map<int, std::vector<array_record>>& weights,
-                    const std::optional<saved_state>& state, bool compress) {
+                    const std::vector<std::string>& sidecars, const std::map<int, shared_arrays>& weights,
+                    const saved_state* state, bool compress) {
   write_sections(file, record);
   write_digests(file, digests, sidecars);
   const hdf5::id group = hdf5::create_group(file, "weights");
   for (const auto& [epoch, arrays] : weights) {
     const hdf5::id one = hdf5::create_group(group.get(), epoch_group(epoch));
-    for (const auto& array : arrays) {
+    for (const auto& array : *arrays) {
       write_array_record(one.get(), array, digest_of(digests[static_cast<std::size_t>(epoch - 1)], array.name), compress);
     }
   }
@@ -555,9 +555,13 @@ double thread_cpu_seconds() {
 // HDF5 builds each file on its core driver (in memory) and never writes to disk itself: it does
 // not survive a failing disk write cleanly, and a commit must replace the file whole anyway.
 struct snapshot_writer::in_memory_file {
+  // What one commit's background thread returns.
+  struct written {
+    double cpu_seconds = 0.0;                                  // building and writing
+    std::vector<std::pair<int, std::string>> sidecar_sha256;  // of the sidecars it wrote, by epoch
+  };
   std::vector<std::uint8_t> image;  // reused, so later commits do not reallocate
-  std::vector<std::pair<fs::path, std::vector<std::uint8_t>>> sidecars;  // written before `image`
-  std::future<double> writing;      // of the images, while valid; gives the CPU seconds it took
+  std::future<written> writing;     // of the commit in flight, while valid
   std::size_t epochs_on_disk = 0;
   std::size_t epochs_being_written = 0;
   double background_cpu_seconds = 0.0;
@@ -580,8 +584,13 @@ void snapshot_writer::refuse_after_failure() const {
 void snapshot_writer::wait_for_disk() {
   if (!file_ || !file_->writing.valid()) return;
   try {
-    file_->background_cpu_seconds += file_->writing.get();
+    const auto done = file_->writing.get();
+    file_->background_cpu_seconds += done.cpu_seconds;
+    for (const auto& [epoch, sha256] : done.sidecar_sha256) sidecar_sha256_[static_cast<std::size_t>(epoch - 1)] = sha256;
     file_->epochs_on_disk = file_->epochs_being_written;
+  } catch (const std::logic_error&) {
+    failed_ = true;  // a record this program built wrongly (a value outside its field's rule), not the disk
+    throw;
   } catch (const std::exception& e) {
     throw failed_write(e.what());
   }
@@ -612,6 +621,11 @@ void write_snapshot_file(const fs::path& path, const std::string& doing, Build&&
   }
 }
 
+bool hdf5_is_threadsafe() {
+  hbool_t threadsafe = 0;
+  return H5is_library_threadsafe(&threadsafe) >= 0 && threadsafe != 0;
+}
+
 // Makes the sidecar folder of `sidecar` (durably, the first time).
 void make_sidecar_folder(const fs::path& sidecar) {
   const fs::path folder = sidecar.parent_path();
@@ -626,45 +640,45 @@ void make_sidecar_folder(const fs::path& sidecar) {
 void snapshot_writer::commit(run_record after, bool wait_after) {
   const auto start = std::chrono::steady_clock::now();
   refuse_after_failure();
-  wait_for_disk();  // frees the image buffers; an earlier failure surfaces here
-  try {
-    if (!file_) file_ = std::make_unique<in_memory_file>();
-    file_->sidecars.clear();
-    const auto& run_id = after.identity.at("run_id").get<std::string>();
-    for (const auto& [epoch, weights] : kept_sidecar_) {
-      const auto& digests = digests_[static_cast<std::size_t>(epoch - 1)];
-      std::vector<std::uint8_t> image;
-      build_image(path_.string() + " epoch " + std::to_string(epoch) + " (in memory)", image, [&](hid_t file) {
-        build_sidecar(file, run_id, epoch, weights, digests);
-      });
-      sidecar_sha256_[static_cast<std::size_t>(epoch - 1)] = trainer::sha256_hex(image.data(), image.size());
-      file_->sidecars.emplace_back(sidecar_path(path_, epoch), std::move(image));
-    }
-    kept_sidecar_.clear();
-    after.identity["record_sha256"] = record_digest(after, digests_, sidecar_sha256_, schema_version);
-    build_image(path_.string() + " (in memory)", file_->image, [&](hid_t file) {
-      build_snapshot(file, after, digests_, sidecar_sha256_, kept_inline_, state_, false);
-    });
-  } catch (const std::logic_error&) {
-    failed_ = true;  // a record this program built wrongly (a value outside its field's rule), not the disk
-    throw;
-  } catch (const std::exception& e) {
-    throw failed_write(e.what());
-  }
-  record_ = std::move(after);
+  wait_for_disk();  // the image buffer and the sidecars' digests come back; an earlier failure surfaces here
+  if (!file_) file_ = std::make_unique<in_memory_file>();
+  record_ = after;
   staged_ = false;
   file_->epochs_being_written = record_.epochs.size();
-  file_->writing = std::async(std::launch::async, [this] {
+  // The background thread gets what it reads, owned or shared, so training may stage more meanwhile.
+  auto build_and_write = [this, record = std::move(after), digests = digests_, sidecar_sha256 = sidecar_sha256_,
+                          kept_inline = kept_inline_, new_sidecars = std::move(kept_sidecar_), state = state_]() mutable {
     const double cpu_start = thread_cpu_seconds();
+    in_memory_file::written done;
+    const auto run_id = record.identity.at("run_id").get<std::string>();
+    std::vector<std::pair<fs::path, std::vector<std::uint8_t>>> sidecars;
+    for (const auto& [epoch, weights] : new_sidecars) {
+      std::vector<std::uint8_t> image;
+      build_image(path_.string() + " epoch " + std::to_string(epoch) + " (in memory)", image, [&](hid_t file) {
+        build_sidecar(file, run_id, epoch, weights, digests[static_cast<std::size_t>(epoch - 1)]);
+      });
+      sidecar_sha256[static_cast<std::size_t>(epoch - 1)] = trainer::sha256_hex(image.data(), image.size());
+      done.sidecar_sha256.emplace_back(epoch, sidecar_sha256[static_cast<std::size_t>(epoch - 1)]);
+      sidecars.emplace_back(sidecar_path(path_, epoch), std::move(image));
+    }
+    record.identity["record_sha256"] = record_digest(record, digests, sidecar_sha256, schema_version);
+    build_image(path_.string() + " (in memory)", file_->image, [&](hid_t file) {
+      build_snapshot(file, record, digests, sidecar_sha256, kept_inline, state.get(), false);
+    });
     // Sidecars first: the snapshot that names them is renamed into place only once they are.
-    for (const auto& [path, image] : file_->sidecars) {
+    for (const auto& [path, image] : sidecars) {
       make_sidecar_folder(path);
       snapshot_io::write_durably(path, image);
     }
     snapshot_io::write_durably(path_, file_->image);
-    return thread_cpu_seconds() - cpu_start;
-  });
-  if (wait_after) wait_for_disk();
+    done.cpu_seconds = thread_cpu_seconds() - cpu_start;
+    return done;
+  };
+  kept_sidecar_.clear();
+  // Without HDF5's own lock another thread's HDF5 call could race the build, so it runs here.
+  static const bool in_background = hdf5_is_threadsafe();
+  file_->writing = std::async(in_background ? std::launch::async : std::launch::deferred, std::move(build_and_write));
+  if (wait_after || !in_background) wait_for_disk();
   seconds_writing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
@@ -741,7 +755,7 @@ void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& m
     if (policy_.keep == kind::all || (policy_.keep == kind::every && epoch % policy_.every == 0)) {
       kept_sidecar_[epoch] = *one.weights;
     }
-    kept_inline_[epoch] = std::move(*one.weights);
+    kept_inline_[epoch] = std::make_shared<const std::vector<array_record>>(std::move(*one.weights));
   }
   // The snapshot itself holds the last epoch's weights and, with best, the best epoch's.
   const auto kept = kept_epochs(policy_, after.epochs);
@@ -751,7 +765,7 @@ void snapshot_writer::append_epochs(const std::vector<trainer::epoch_metrics>& m
     it = stays ? std::next(it) : kept_inline_.erase(it);
   }
   if (keeping && kept_inline_.count(last) == 0) throw std::logic_error("append_epochs: the last epoch comes without weights");
-  if (keeping) state_ = std::move(state);
+  if (keeping) state_ = std::make_shared<const saved_state>(std::move(*state));
   record_ = std::move(after);
   staged_ = true;
 }
@@ -1153,14 +1167,15 @@ void pack_snapshot(const snapshot_reader& reader, const fs::path& out) {
   std::vector<std::vector<parameter_digest>> digests;
   for (std::size_t e = 1; e <= epochs; ++e) digests.push_back(reader.parameter_digests(static_cast<int>(e)));
   const std::vector<std::string> no_sidecars(epochs);
-  std::map<int, std::vector<array_record>> weights;
-  for (const int epoch : reader.weight_epochs()) weights[epoch] = reader.weights(epoch);
+  std::map<int, shared_arrays> weights;
+  for (const int epoch : reader.weight_epochs()) weights[epoch] = std::make_shared<const std::vector<array_record>>(reader.weights(epoch));
+  const auto state = reader.state();
   auto packed = record;
   packed.identity["record_sha256"] = record_digest(packed, digests, no_sidecars, schema_version);
   std::error_code error;
   if (fs::exists(out, error)) throw snapshot_write_error(out.string() + " already exists");
   write_snapshot_file(out, "writing", [&](hid_t file) {
-    build_snapshot(file, packed, digests, no_sidecars, weights, reader.state(), true);
+    build_snapshot(file, packed, digests, no_sidecars, weights, state ? &*state : nullptr, true);
   });
 }
 
@@ -1177,10 +1192,13 @@ bool mark_run_failed(const fs::path& snapshot, const std::string& error) {
   after.identity["error"] = error;
   after.identity["end_time"] = utc_timestamp();
   after.identity["record_sha256"] = record_digest(after, impl.digests, impl.sidecar_sha256, schema_version);
-  std::map<int, std::vector<array_record>> inline_weights;
-  for (const int epoch : impl.inline_epochs) inline_weights[epoch] = reader.weights(epoch);
+  std::map<int, shared_arrays> inline_weights;
+  for (const int epoch : impl.inline_epochs) {
+    inline_weights[epoch] = std::make_shared<const std::vector<array_record>>(reader.weights(epoch));
+  }
+  const auto state = reader.state();
   write_snapshot_file(snapshot, "rewriting", [&](hid_t file) {
-    build_snapshot(file, after, impl.digests, impl.sidecar_sha256, inline_weights, reader.state(), false);
+    build_snapshot(file, after, impl.digests, impl.sidecar_sha256, inline_weights, state ? &*state : nullptr, false);
   });
   return true;
 }

@@ -63,6 +63,8 @@ struct array_record {
   std::int64_t element_count() const;
   std::string sha256() const;  // of `bytes`
 };
+// One epoch's arrays, shared read-only (by the writer and its background write: neither copies).
+using shared_arrays = std::shared_ptr<const std::vector<array_record>>;
 
 // What a resumed run starts from after `epochs_done` epochs.
 struct saved_state {
@@ -124,9 +126,10 @@ struct inherited_epoch {
 std::filesystem::path sidecar_path(const std::filesystem::path& snapshot, int epoch);
 
 // Writes a snapshot as a run goes. Each change is made in memory at once and staged; the next
-// check(), wait(), finish() or the destructor writes everything staged as one file, from a
-// background thread while training goes on (so a run's last epoch, its target and its end cost
-// one write, not three). The next write waits for the one in flight and throws its failure.
+// check(), wait(), finish() or the destructor commits everything staged as one file (so a run's
+// last epoch, its target and its end cost one write, not three), which a background thread
+// builds and writes while training goes on: the caller only hands it over. The next commit
+// waits for the one in flight and throws its failure.
 // After a failed write every later call fails too: the file on disk keeps what the last good
 // write left.
 class snapshot_writer {
@@ -175,8 +178,8 @@ class snapshot_writer {
 
  private:
   struct in_memory_file;  // the images of the last commit and the write in flight
-  // Builds the snapshot (and the sidecars kept_sidecar_ holds) from `after` and the kept
-  // arrays, and writes them from the background; the record becomes `after`.
+  // Hands `after`, the kept arrays and the sidecars kept_sidecar_ holds to a background thread,
+  // which builds the snapshot and the sidecars and writes them; the record becomes `after`.
   void commit(run_record after, bool wait_for_disk);
   // Commits what is staged, if anything (without waiting for its write).
   void write_staged();
@@ -191,9 +194,9 @@ class snapshot_writer {
   weights_policy policy_;
   std::vector<std::vector<parameter_digest>> digests_;  // per epoch
   std::vector<std::string> sidecar_sha256_;              // per epoch; empty without a sidecar
-  std::map<int, std::vector<array_record>> kept_inline_;   // the last and best epochs' weights
+  std::map<int, shared_arrays> kept_inline_;               // the last and best epochs' weights
   std::map<int, std::vector<array_record>> kept_sidecar_;  // sidecars the next commit writes
-  std::optional<saved_state> state_;
+  std::shared_ptr<const saved_state> state_;
   bool staged_ = false;  // record_ holds changes no write has taken yet
   bool failed_ = false;
   double seconds_writing_ = 0.0;
