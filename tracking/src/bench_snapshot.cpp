@@ -322,7 +322,7 @@ void write_bench_snapshot(const fs::path& path, const bench_record& record) {
     auto digested = record;
     digested.identity["record_sha256"] = bench_digest(digested, bench_schema_version);
     write_record(file.get(), digested);
-    std::vector<std::uint8_t> image;
+    snapshot_io::file_image image;
     snapshot_io::take_image(file.get(), image);
     snapshot_io::write_durably(path, image);
   } catch (const std::logic_error&) {

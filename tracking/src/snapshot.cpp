@@ -560,7 +560,7 @@ struct snapshot_writer::in_memory_file {
     double cpu_seconds = 0.0;                                  // building and writing
     std::vector<std::pair<int, std::string>> sidecar_sha256;  // of the sidecars it wrote, by epoch
   };
-  std::vector<std::uint8_t> image;  // reused, so later commits do not reallocate
+  snapshot_io::file_image image;  // reused, so later commits do not reallocate
   std::future<written> writing;     // of the commit in flight, while valid
   std::size_t epochs_on_disk = 0;
   std::size_t epochs_being_written = 0;
@@ -600,8 +600,8 @@ namespace {
 
 // An in-memory file built by `build`, as an image.
 template <typename Build>
-void build_image(const std::string& name, std::vector<std::uint8_t>& image, Build&& build) {
-  const hdf5::id file = snapshot_io::create_in_memory(name);
+void build_image(const std::string& name, snapshot_io::file_image& image, Build&& build) {
+  const hdf5::id file = snapshot_io::create_in_memory(name, image.size());
   build(file.get());
   snapshot_io::take_image(file.get(), image);
 }
@@ -610,7 +610,7 @@ void build_image(const std::string& name, std::vector<std::uint8_t>& image, Buil
 // written durably at `path`; a failure is a snapshot_write_error naming `doing` and the path.
 template <typename Build>
 void write_snapshot_file(const fs::path& path, const std::string& doing, Build&& build) {
-  std::vector<std::uint8_t> image;
+  snapshot_io::file_image image;
   try {
     build_image(path.string() + " (in memory)", image, std::forward<Build>(build));
     snapshot_io::write_durably(path, image);
@@ -651,9 +651,9 @@ void snapshot_writer::commit(run_record after, bool wait_after) {
     const double cpu_start = thread_cpu_seconds();
     in_memory_file::written done;
     const auto run_id = record.identity.at("run_id").get<std::string>();
-    std::vector<std::pair<fs::path, std::vector<std::uint8_t>>> sidecars;
+    std::vector<std::pair<fs::path, snapshot_io::file_image>> sidecars;
     for (const auto& [epoch, weights] : new_sidecars) {
-      std::vector<std::uint8_t> image;
+      snapshot_io::file_image image;
       build_image(path_.string() + " epoch " + std::to_string(epoch) + " (in memory)", image, [&](hid_t file) {
         build_sidecar(file, run_id, epoch, weights, digests[static_cast<std::size_t>(epoch - 1)]);
       });

@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <regex>
 #include <set>
 #include <system_error>
@@ -20,18 +23,41 @@ constexpr std::size_t max_links = 100000;
 constexpr std::size_t max_attributes = 256;
 constexpr int class_count = 10;
 
+constexpr std::size_t disk_block = 4096;  // a multiple of every logical block size O_DIRECT asks for
+
+// Writes all of [data, data + size) at the file's offset; 0 or the errno of the failure.
+int write_all(int fd, const std::uint8_t* data, std::size_t size) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t put = ::write(fd, data + done, size - done);
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) return put < 0 ? errno : EIO;
+    done += static_cast<std::size_t>(put);
+  }
+  return 0;
+}
+
 // Writes and fsyncs a new file; the error names the path and the system's reason (ENOSPC, EFBIG).
-void write_new_file(const fs::path& path, const std::vector<std::uint8_t>& bytes) {
+// The image's whole blocks go to the disk directly (O_DIRECT): buffered, a 14 MB snapshot cost
+// the writing thread 7 to 45 ms of CPU in copying to the page cache and writing it back, beside
+// training; directly about 1 ms. The tail, and file systems without direct I/O, go buffered.
+void write_new_file(const fs::path& path, const file_image& image) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "create " + path.string());
-  std::size_t done = 0;
+  const int flags = ::fcntl(fd, F_GETFL);
+  std::size_t direct = image.size() / disk_block * disk_block;
   int failure = 0;
-  while (done < bytes.size() && failure == 0) {
-    const ssize_t put = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) failure = put < 0 ? errno : EIO;
-    else done += static_cast<std::size_t>(put);
+  if (direct > 0 && flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_DIRECT) == 0) {
+    failure = write_all(fd, image.data(), direct);
+    if (failure == EINVAL) {  // refused after all: everything goes buffered, from the start
+      failure = ::lseek(fd, 0, SEEK_SET) == 0 ? 0 : errno;
+      direct = 0;
+    }
+    if (::fcntl(fd, F_SETFL, flags) != 0 && failure == 0) failure = errno;
+  } else {
+    direct = 0;
   }
+  if (failure == 0) failure = write_all(fd, image.data() + direct, image.size() - direct);
   if (failure == 0 && ::fsync(fd) != 0) failure = errno;
   ::close(fd);
   if (failure != 0) throw std::system_error(failure, std::generic_category(), "write " + path.string());
@@ -90,11 +116,12 @@ std::uint32_t lookup3(const std::uint8_t* key, std::size_t length) {
 // image but keeps the checksum of the flags as they were, so no reader would open the image
 // (HDF5 fixed this after 1.10). Superblocks 2 and 3 are signature, version, the sizes of
 // offsets and lengths, the flags, four addresses, then the checksum of all that.
-void fix_superblock_checksum(std::vector<std::uint8_t>& image) {
-  if (image.size() < 12 || image[8] < 2) return;  // superblocks 0 and 1 carry no checksum
+void fix_superblock_checksum(file_image& file) {
+  std::uint8_t* image = file.data();
+  if (file.size() < 12 || image[8] < 2) return;  // superblocks 0 and 1 carry no checksum
   const std::size_t covered = 12 + 4 * std::size_t{image[9]};
-  if (image.size() < covered + 4) return;
-  const std::uint32_t sum = lookup3(image.data(), covered);
+  if (file.size() < covered + 4) return;
+  const std::uint32_t sum = lookup3(image, covered);
   for (std::size_t i = 0; i < 4; ++i) image[covered + i] = static_cast<std::uint8_t>(sum >> (8 * i));
 }
 
@@ -132,10 +159,25 @@ void fsync_directory(const fs::path& dir) {
   if (status != 0) throw std::system_error(saved, std::generic_category(), "fsync " + dir.string());
 }
 
-hdf5::id create_in_memory(const std::string& name) {
+void file_image::free_memory::operator()(std::uint8_t* p) const { std::free(p); }
+
+void file_image::resize(std::size_t size) {
+  if (size > capacity_) {
+    const std::size_t capacity = (size + disk_block - 1) / disk_block * disk_block;
+    void* memory = std::aligned_alloc(disk_block, capacity);
+    if (memory == nullptr) throw std::bad_alloc();
+    bytes_.reset(static_cast<std::uint8_t*>(memory));
+    capacity_ = capacity;
+  }
+  size_ = size;
+}
+
+hdf5::id create_in_memory(const std::string& name, std::size_t expected_bytes) {
   hdf5::initialise();
   const hdf5::id access = hdf5::plist(H5Pcreate(H5P_FILE_ACCESS), "file access");
-  hdf5::check(H5Pset_fapl_core(access.get(), std::size_t{8} << 20, false), "core driver");
+  // The core driver grows its memory by this much at a time.
+  const std::size_t increment = std::max(std::size_t{8} << 20, expected_bytes + (std::size_t{1} << 20));
+  hdf5::check(H5Pset_fapl_core(access.get(), increment, false), "core driver");
   // The 1.10 file format checksums the superblock, object headers (and so the attributes in
   // them), B-trees and heaps, so a flipped byte there is a read error rather than another
   // value. Fixed at 1.10, not "latest", so Debian's HDF5 1.10 and its h5py still read it.
@@ -143,7 +185,7 @@ hdf5::id create_in_memory(const std::string& name) {
   return hdf5::file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), "creating " + name);
 }
 
-void take_image(hid_t file, std::vector<std::uint8_t>& image) {
+void take_image(hid_t file, file_image& image) {
   hdf5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing");
   const ssize_t size = H5Fget_file_image(file, nullptr, 0);
   hdf5::check(static_cast<hid_t>(size), "file image size");
@@ -152,7 +194,7 @@ void take_image(hid_t file, std::vector<std::uint8_t>& image) {
   fix_superblock_checksum(image);
 }
 
-void write_durably(const fs::path& target, const std::vector<std::uint8_t>& image) {
+void write_durably(const fs::path& target, const file_image& image) {
   const fs::path temporary = target.parent_path() / ("." + target.filename().string() + ".tmp");
   try {
     std::error_code ignored;

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "hdf5_io.h"
 #include "trackbench/trainer/checksum.h"
 #include "schema.h"
@@ -21,14 +23,34 @@ namespace trackbench::tracking::snapshot_io {
 
 // ---- writing -----------------------------------------------------------------------------
 
+// A file's bytes in page-aligned memory, so that write_durably can hand whole blocks of it to
+// the disk directly. Reused: resize() reallocates only to grow.
+class file_image {
+ public:
+  const std::uint8_t* data() const { return bytes_.get(); }
+  std::uint8_t* data() { return bytes_.get(); }
+  std::size_t size() const { return size_; }
+  // Makes it `size` bytes long; the content is undefined.
+  void resize(std::size_t size);
+
+ private:
+  struct free_memory {
+    void operator()(std::uint8_t* p) const;
+  };
+  std::unique_ptr<std::uint8_t, free_memory> bytes_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
 // An empty HDF5 file on the core (in-memory) driver, in the checksummed 1.10 format; HDF5
-// never writes to disk itself.
-hdf5::id create_in_memory(const std::string& name);
+// never writes to disk itself. `expected_bytes` (the last image of the same file) sizes its
+// memory, which otherwise grows by copying.
+hdf5::id create_in_memory(const std::string& name, std::size_t expected_bytes = 0);
 // Flushes the file and copies its image into `image`.
-void take_image(hid_t file, std::vector<std::uint8_t>& image);
+void take_image(hid_t file, file_image& image);
 // Writes the image to .<name>.tmp beside `target`, fsyncs it, renames it over `target` and
 // fsyncs the folder: the path names the previous complete file or the new one, never a part.
-void write_durably(const std::filesystem::path& target, const std::vector<std::uint8_t>& image);
+void write_durably(const std::filesystem::path& target, const file_image& image);
 // Makes a change to the entries of folder `dir` (a rename, a new folder) durable.
 void fsync_directory(const std::filesystem::path& dir);
 
