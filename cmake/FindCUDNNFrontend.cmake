@@ -34,7 +34,8 @@ include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(CUDNNFrontend REQUIRED_VARS CUDNN_FRONTEND_INCLUDE_DIR
                                   VERSION_VAR CUDNNFrontend_VERSION
                                   REASON_FAILURE_MESSAGE
-                                  "scripts/setup.sh installs it (pip install nvidia-cudnn-frontend), or set CUDNN_FRONTEND_ROOT to a folder with include/cudnn_frontend.h")
+                                  "scripts/setup.sh installs it (pip install nvidia-cudnn-frontend), or set \
+CUDNN_FRONTEND_ROOT to a folder with include/cudnn_frontend.h")
 mark_as_advanced(CUDNN_FRONTEND_INCLUDE_DIR)
 
 if(CUDNNFrontend_FOUND AND NOT TARGET CUDNNFrontend::headers)

@@ -324,7 +324,8 @@ struct cudnn_baseline::state {
     std::vector<std::pair<int, std::size_t>> found;  // algorithm, workspace
     const auto keep = [&](const auto& results) {
       for (int r = 0; r < returned; ++r) {
-        if (results[r].status == CUDNN_STATUS_SUCCESS) found.emplace_back(static_cast<int>(results[r].algo), results[r].memory);
+        if (results[r].status != CUDNN_STATUS_SUCCESS) continue;
+        found.emplace_back(static_cast<int>(results[r].algo), results[r].memory);
       }
     };
     switch (pass) {
@@ -361,8 +362,8 @@ struct cudnn_baseline::state {
     }
     if (found.empty()) skipped.push_back("legacy: cudnnFind ran no algorithm successfully");
     for (const auto& [algorithm, bytes] : found) {
-      candidates.push_back(
-          {cudnn_route::legacy, "algorithm " + std::to_string(algorithm), algorithm, static_cast<std::int64_t>(bytes), {}});
+      candidates.push_back({cudnn_route::legacy, "algorithm " + std::to_string(algorithm), algorithm,
+                            static_cast<std::int64_t>(bytes), {}});
       runners.push_back([this, algorithm = algorithm](void* workspace, std::size_t size) {
         run_legacy(algorithm, workspace, size);
       });
@@ -435,7 +436,9 @@ cudnn_baseline::cudnn_baseline(conv_pass pass, const conv2d_shape& shape, precis
     const std::size_t bytes = s.legacy_workspace(a);
     if (bytes <= static_cast<std::size_t>(max_workspace_bytes)) scratch_bytes = std::max(scratch_bytes, bytes);
   }
-  for (const auto& c : s.candidates) scratch_bytes = std::max(scratch_bytes, static_cast<std::size_t>(c.workspace_bytes));
+  for (const auto& c : s.candidates) {
+    scratch_bytes = std::max(scratch_bytes, static_cast<std::size_t>(c.workspace_bytes));
+  }
   {
     device_memory scratch(scratch_bytes);
     try {
@@ -455,8 +458,8 @@ cudnn_baseline::cudnn_baseline(conv_pass pass, const conv2d_shape& shape, precis
                              std::to_string(s.candidates.size()) + " candidates failed to run" + reasons + ")");
   }
   s.winner = *winner;
-  check(cudaMalloc(&s.workspace, std::max<std::size_t>(static_cast<std::size_t>(s.candidates[s.winner].workspace_bytes), 1)),
-        "cudaMalloc workspace");
+  const auto winner_bytes = static_cast<std::size_t>(s.candidates[s.winner].workspace_bytes);
+  check(cudaMalloc(&s.workspace, std::max<std::size_t>(winner_bytes, 1)), "cudaMalloc workspace");
 }
 
 cudnn_baseline::~cudnn_baseline() = default;
@@ -467,8 +470,6 @@ void cudnn_baseline::run() const {
 }
 
 const cudnn_candidate& cudnn_baseline::winner() const { return state_->candidates[state_->winner]; }
-
-const std::vector<cudnn_candidate>& cudnn_baseline::candidates() const { return state_->candidates; }
 
 std::string cudnn_baseline::describe() const { return dev::describe(state_->candidates, state_->winner); }
 

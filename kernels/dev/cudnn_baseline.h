@@ -24,7 +24,6 @@
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "cudnn_search.h"
 #include "trackbench/kernels/conv2d.h"
@@ -64,9 +63,7 @@ class cudnn_baseline {
   void run() const;
 
   const cudnn_candidate& winner() const;
-  // Every candidate that was tried, in the order they were found, with its timings.
-  const std::vector<cudnn_candidate>& candidates() const;
-  std::string describe() const;  // dev::describe() of the winner
+  std::string describe() const;  // dev::describe() of the winner, over every candidate tried
 
  private:
   struct state;
