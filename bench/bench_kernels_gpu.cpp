@@ -4,10 +4,15 @@
 //   custom_v<N>     each other kernel version, for tuning
 //   cudnn_libtorch  LibTorch's convolution on CUDA: cuDNN with cudnn.benchmark on, TF32 allowed
 //                   exactly when the precision is tf32
-//   cudnn           cuDNN through its own C API: every algorithm it offers for the shape timed by
-//                   cudnnFind*AlgorithmEx on the benchmark's own tensors, the fastest kept with
-//                   the workspace it asks for; math type FMA (no TF32) at fp32, tensor-op math
-//                   (TF32 allowed) at tf32. Against cudnn_libtorch it measures LibTorch's overhead.
+//   cudnn           cuDNN called directly (kernels/dev/cudnn_baseline.h, shared with the tuning
+//                   harness): every engine the cuDNN frontend's heuristics (modes A, B, FALLBACK)
+//                   offer for the pass's graph and every algorithm of the legacy API's
+//                   cudnnFind*AlgorithmEx, each timed on the benchmark's own tensors, the fastest
+//                   kept with its workspace; at fp32 no tensor-core (TF32) engine and FMA math, at
+//                   tf32 TF32 allowed. The label names the winner (route, engine or algorithm,
+//                   workspace, how many were timed), the counters cudnn_frontend (1 when a frontend
+//                   plan won, 0 for a legacy algorithm) and cudnn_engine (its engine id or
+//                   algorithm number). Against cudnn_libtorch it measures LibTorch's overhead.
 // The best cuDNN for a row is the faster of cudnn and cudnn_libtorch at the same precision.
 // Every backend runs on LibTorch's current stream. Each iteration is timed with CUDA events,
 // after the L2 cache was overwritten (outside the timed region), so every pass starts cold
@@ -20,9 +25,9 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <vector>
 
 #include "conv_bench.h"
+#include "cudnn_baseline.h"
 #include "trackbench/kernels/cuda_device.h"
 
 namespace trackbench::bench {
@@ -30,10 +35,6 @@ namespace {
 
 void check_cuda(cudaError_t status, const char* what) {
   if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
-}
-
-void check_cudnn(cudnnStatus_t status, const char* what) {
-  if (status != CUDNN_STATUS_SUCCESS) throw std::runtime_error(std::string(what) + ": " + cudnnGetErrorString(status));
 }
 
 // FP32 lanes (FMA units) per SM, from the CUDA C++ Programming Guide's arithmetic throughput
@@ -143,184 +144,28 @@ void custom_conv(conv_pass pass, const kernels::conv2d_shape& s, const conv_tens
   }
 }
 
-// cuDNN's convolution API for one layer, batch, pass and precision: the descriptors, the
-// fastest algorithm cudnnFind*AlgorithmEx measured (it runs every candidate on these tensors),
-// and that algorithm's workspace.
-class cudnn_conv {
- public:
-  cudnn_conv(const kernels::conv2d_shape& s, conv_pass pass, kernels::precision math, const conv_tensors& t)
-      : pass_(pass) {
-    check_cudnn(cudnnCreate(&handle_), "cudnnCreate");
-    check_cudnn(cudnnSetStream(handle_, current_stream()), "cudnnSetStream");
-    check_cudnn(cudnnCreateTensorDescriptor(&input_), "input descriptor");
-    check_cudnn(cudnnCreateTensorDescriptor(&output_), "output descriptor");
-    check_cudnn(cudnnCreateTensorDescriptor(&bias_), "bias descriptor");
-    check_cudnn(cudnnCreateFilterDescriptor(&weight_), "weight descriptor");
-    check_cudnn(cudnnCreateConvolutionDescriptor(&conv_), "convolution descriptor");
-    const auto dim = [](std::int64_t v) { return static_cast<int>(v); };
-    check_cudnn(cudnnSetTensor4dDescriptor(input_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, dim(s.batch),
-                                           dim(s.in_channels), dim(s.height), dim(s.width)),
-                "input descriptor");
-    check_cudnn(cudnnSetTensor4dDescriptor(output_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, dim(s.batch),
-                                           dim(s.out_channels), dim(s.out_height()), dim(s.out_width())),
-                "output descriptor");
-    check_cudnn(cudnnSetTensor4dDescriptor(bias_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, dim(s.out_channels), 1, 1),
-                "bias descriptor");
-    check_cudnn(cudnnSetFilter4dDescriptor(weight_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, dim(s.out_channels),
-                                           dim(s.in_channels), dim(s.kernel_size), dim(s.kernel_size)),
-                "weight descriptor");
-    const int padding = dim(s.padding);
-    check_cudnn(cudnnSetConvolution2dDescriptor(conv_, padding, padding, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
-                                                CUDNN_DATA_FLOAT),
-                "convolution descriptor");
-    // fp32: FMA only, so the search cannot pick a TF32 tensor-core kernel; tf32: tensor-op
-    // math, which lets cuDNN round FP32 inputs to TF32.
-    check_cudnn(cudnnSetConvolutionMathType(conv_, math == kernels::precision::tf32 ? CUDNN_TENSOR_OP_MATH
-                                                                                    : CUDNN_FMA_MATH),
-                "math type");
-    find_fastest(t);
-    workspace_ = torch::empty({static_cast<std::int64_t>(std::max<std::size_t>(workspace_bytes_, 1))},
-                              torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
+// The direct cuDNN baseline's name for a pass.
+kernels::dev::conv_pass dev_pass(conv_pass pass) {
+  switch (pass) {
+    case conv_pass::forward: return kernels::dev::conv_pass::forward;
+    case conv_pass::backward_input: return kernels::dev::conv_pass::backward_input;
+    case conv_pass::backward_weight: return kernels::dev::conv_pass::backward_weight;
   }
+  throw std::invalid_argument("unknown conv pass");
+}
 
-  ~cudnn_conv() {
-    cudnnDestroyConvolutionDescriptor(conv_);
-    cudnnDestroyFilterDescriptor(weight_);
-    cudnnDestroyTensorDescriptor(bias_);
-    cudnnDestroyTensorDescriptor(output_);
-    cudnnDestroyTensorDescriptor(input_);
-    cudnnDestroy(handle_);
-  }
-  cudnn_conv(const cudnn_conv&) = delete;
-  cudnn_conv& operator=(const cudnn_conv&) = delete;
-
-  void run(const conv_tensors& t) const {
-    const float one = 1.0f, zero = 0.0f;
-    void* workspace = workspace_.data_ptr();
-    switch (pass_) {
-      case conv_pass::forward:
-        check_cudnn(cudnnConvolutionForward(handle_, &one, input_, t.input.data_ptr(), weight_, t.weight.data_ptr(),
-                                            conv_, static_cast<cudnnConvolutionFwdAlgo_t>(algorithm_), workspace,
-                                            workspace_bytes_, &zero, output_, t.output.data_ptr()),
-                    "cudnnConvolutionForward");
-        check_cudnn(cudnnAddTensor(handle_, &one, bias_, t.bias.data_ptr(), &one, output_, t.output.data_ptr()),
-                    "cudnnAddTensor");
-        return;
-      case conv_pass::backward_input:
-        check_cudnn(cudnnConvolutionBackwardData(handle_, &one, weight_, t.weight.data_ptr(), output_,
-                                                 t.grad_output.data_ptr(), conv_,
-                                                 static_cast<cudnnConvolutionBwdDataAlgo_t>(algorithm_), workspace,
-                                                 workspace_bytes_, &zero, input_, t.grad_input.data_ptr()),
-                    "cudnnConvolutionBackwardData");
-        return;
-      case conv_pass::backward_weight:
-        check_cudnn(cudnnConvolutionBackwardFilter(handle_, &one, input_, t.input.data_ptr(), output_,
-                                                   t.grad_output.data_ptr(), conv_,
-                                                   static_cast<cudnnConvolutionBwdFilterAlgo_t>(algorithm_), workspace,
-                                                   workspace_bytes_, &zero, weight_, t.grad_weight.data_ptr()),
-                    "cudnnConvolutionBackwardFilter");
-        check_cudnn(cudnnConvolutionBackwardBias(handle_, &one, output_, t.grad_output.data_ptr(), &zero, bias_,
-                                                 t.grad_bias.data_ptr()),
-                    "cudnnConvolutionBackwardBias");
-        return;
-    }
-  }
-
-  // "algorithm 1, workspace 0 bytes", for the benchmark's label.
-  std::string describe() const {
-    return "algorithm " + std::to_string(algorithm_) + ", workspace " + std::to_string(workspace_bytes_) + " bytes";
-  }
-
- private:
-  // The search's results come fastest first; the first that ran successfully wins.
-  template <typename Perf>
-  void pick(const std::vector<Perf>& results, int returned) {
-    for (int i = 0; i < returned; ++i) {
-      if (results[i].status != CUDNN_STATUS_SUCCESS) continue;
-      algorithm_ = static_cast<int>(results[i].algo);
-      workspace_bytes_ = results[i].memory;
-      return;
-    }
-    throw std::runtime_error("cuDNN found no algorithm for the convolution");
-  }
-
-  // The search's scratch space: the largest workspace any algorithm asks for, up to a cap that
-  // leaves room on any GPU this suite runs on (an algorithm wanting more is skipped by cuDNN).
-  template <typename Algo, typename Size>
-  torch::Tensor search_workspace(int count, Size size_of) const {
-    constexpr std::size_t cap = std::size_t{1} << 30;
-    std::size_t largest = 1;
-    for (int a = 0; a < count; ++a) {
-      std::size_t bytes = 0;
-      if (size_of(static_cast<Algo>(a), &bytes) == CUDNN_STATUS_SUCCESS && bytes <= cap) {
-        largest = std::max(largest, bytes);
-      }
-    }
-    return torch::empty({static_cast<std::int64_t>(largest)},
-                        torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
-  }
-
-  void find_fastest(const conv_tensors& t) {
-    int count = 0, returned = 0;
-    switch (pass_) {
-      case conv_pass::forward: {
-        check_cudnn(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &count), "algorithm count");
-        const auto scratch = search_workspace<cudnnConvolutionFwdAlgo_t>(count, [&](auto algo, std::size_t* bytes) {
-          return cudnnGetConvolutionForwardWorkspaceSize(handle_, input_, weight_, conv_, output_, algo, bytes);
-        });
-        std::vector<cudnnConvolutionFwdAlgoPerf_t> results(static_cast<std::size_t>(count));
-        check_cudnn(cudnnFindConvolutionForwardAlgorithmEx(handle_, input_, t.input.data_ptr(), weight_,
-                                                           t.weight.data_ptr(), conv_, output_, t.output.data_ptr(),
-                                                           count, &returned, results.data(), scratch.data_ptr(),
-                                                           static_cast<std::size_t>(scratch.numel())),
-                    "cudnnFindConvolutionForwardAlgorithmEx");
-        pick(results, returned);
-        return;
-      }
-      case conv_pass::backward_input: {
-        check_cudnn(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &count), "algorithm count");
-        const auto scratch =
-            search_workspace<cudnnConvolutionBwdDataAlgo_t>(count, [&](auto algo, std::size_t* bytes) {
-              return cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, weight_, output_, conv_, input_, algo,
-                                                                  bytes);
-            });
-        std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(static_cast<std::size_t>(count));
-        check_cudnn(cudnnFindConvolutionBackwardDataAlgorithmEx(
-                        handle_, weight_, t.weight.data_ptr(), output_, t.grad_output.data_ptr(), conv_, input_,
-                        t.grad_input.data_ptr(), count, &returned, results.data(), scratch.data_ptr(),
-                        static_cast<std::size_t>(scratch.numel())),
-                    "cudnnFindConvolutionBackwardDataAlgorithmEx");
-        pick(results, returned);
-        return;
-      }
-      case conv_pass::backward_weight: {
-        check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &count), "algorithm count");
-        const auto scratch =
-            search_workspace<cudnnConvolutionBwdFilterAlgo_t>(count, [&](auto algo, std::size_t* bytes) {
-              return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, input_, output_, conv_, weight_, algo,
-                                                                    bytes);
-            });
-        std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(static_cast<std::size_t>(count));
-        check_cudnn(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-                        handle_, input_, t.input.data_ptr(), output_, t.grad_output.data_ptr(), conv_, weight_,
-                        t.grad_weight.data_ptr(), count, &returned, results.data(), scratch.data_ptr(),
-                        static_cast<std::size_t>(scratch.numel())),
-                    "cudnnFindConvolutionBackwardFilterAlgorithmEx");
-        pick(results, returned);
-        return;
-      }
-    }
-  }
-
-  conv_pass pass_;
-  cudnnHandle_t handle_ = nullptr;
-  cudnnTensorDescriptor_t input_ = nullptr, output_ = nullptr, bias_ = nullptr;
-  cudnnFilterDescriptor_t weight_ = nullptr;
-  cudnnConvolutionDescriptor_t conv_ = nullptr;
-  int algorithm_ = 0;
-  std::size_t workspace_bytes_ = 0;
-  torch::Tensor workspace_;
-};
+kernels::dev::conv_buffers buffers_of(const conv_tensors& t) {
+  kernels::dev::conv_buffers b;
+  b.input = t.input.data_ptr<float>();
+  b.weight = t.weight.data_ptr<float>();
+  b.bias = t.bias.data_ptr<float>();
+  b.output = t.output.data_ptr<float>();
+  b.grad_output = t.grad_output.data_ptr<float>();
+  b.grad_input = t.grad_input.data_ptr<float>();
+  b.grad_weight = t.grad_weight.data_ptr<float>();
+  b.grad_bias = t.grad_bias.data_ptr<float>();
+  return b;
+}
 
 enum class gpu_backend { custom, cudnn_libtorch, cudnn };
 
@@ -342,9 +187,12 @@ void gpu_benchmark(benchmark::State& state, const conv_layer& layer, conv_pass p
         time_on_gpu(state, [&] { libtorch_conv(pass, t); });
         break;
       case gpu_backend::cudnn: {
-        const cudnn_conv conv(shape, pass, math, t);
+        const kernels::dev::cudnn_baseline conv(dev_pass(pass), shape, math, buffers_of(t), current_stream());
         state.SetLabel(conv.describe());
-        time_on_gpu(state, [&] { conv.run(t); });
+        // Which route and engine won, for tables that compare rows: 1 frontend, 0 legacy.
+        state.counters["cudnn_frontend"] = conv.winner().route == kernels::dev::cudnn_route::frontend ? 1.0 : 0.0;
+        state.counters["cudnn_engine"] = static_cast<double>(conv.winner().engine);
+        time_on_gpu(state, [&] { conv.run(); });
         break;
       }
     }

@@ -69,10 +69,12 @@ endif()
 # The tests build a small Google Benchmark suite of their own for `trackbench bench`.
 if(TRACKBENCH_BUILD_BENCHMARKS OR TRACKBENCH_BUILD_TESTS)
   find_package(benchmark REQUIRED)
-  # The kernels suite calls cuDNN directly (cmake/FindCUDNN.cmake); after LibTorch, whose
-  # wheel it looks in first.
+  # The kernels suite calls cuDNN directly (cmake/FindCUDNN.cmake), searching its engines through
+  # the header-only cuDNN frontend (cmake/FindCUDNNFrontend.cmake, which needs cuDNN 8.5 or
+  # newer); after LibTorch, whose wheel both look beside first.
   if(TRACKBENCH_WITH_CUDA)
-    find_package(CUDNN 8 REQUIRED)
+    find_package(CUDNN 8.5 REQUIRED)
+    find_package(CUDNNFrontend 1.0 REQUIRED)
   endif()
 endif()
 

@@ -46,8 +46,12 @@ stage() {
     local python="${TRACKBENCH_PYTHON:-}"
     [ -n "$python" ] || python="$(sed -n 's/^TRACKBENCH_PYTHON:STRING=//p' build/release/CMakeCache.txt 2>/dev/null)"
     [ -n "$python" ] || { say "run scripts/setup.sh first (or set TRACKBENCH_PYTHON)"; exit 1; }
+    # And the cuDNN frontend's headers where scripts/setup.sh installed them.
+    local frontend_root
+    frontend_root="$(sed -n 's/^CUDNN_FRONTEND_ROOT:PATH=//p' build/release/CMakeCache.txt 2>/dev/null)"
     say "configuring and building $build for sm_90"
-    cmake --preset release -B "$build" -DCMAKE_CUDA_ARCHITECTURES=90 -DTRACKBENCH_PYTHON="$python" >/dev/null
+    cmake --preset release -B "$build" -DCMAKE_CUDA_ARCHITECTURES=90 -DTRACKBENCH_PYTHON="$python" \
+      ${frontend_root:+-DCUDNN_FRONTEND_ROOT:PATH="$frontend_root"} >/dev/null
     cmake --build "$build" --target "${binaries[@]}" -j "${TRACKBENCH_JOBS:-2}" >&2
   fi
   grep -q 'code=\[[a-z_0-9,]*sm_90' "$build/build.ninja" || { say "$build is not built for sm_90"; exit 1; }
@@ -77,10 +81,17 @@ stage() {
       [ -e "$stage_dir/lib/$(basename "$library")" ] || cp -L "$library" "$stage_dir/lib/"
     done
   done
-  # The tuning harness, built by nvcc alone for the same GPU.
-  CUDA_ARCH=90 "$root/kernels/dev/run.sh" build "$stage_dir/dev"
+  # The tuning harness, built by nvcc alone for the same GPU, with the cuDNN frontend's headers
+  # the benchmarks were built with.
+  local frontend_include
+  frontend_include="$(sed -n 's/^CUDNN_FRONTEND_INCLUDE_DIR:PATH=//p' "$build/CMakeCache.txt")"
+  CUDA_ARCH=90 CUDNN_FRONTEND_ROOT="$(dirname "$frontend_include")" "$root/kernels/dev/run.sh" build "$stage_dir/dev"
   rm -f "$stage_dir"/dev/*.o
   strip --strip-unneeded "$stage_dir"/dev/*
+  # Those headers (3 MB, header-only), so that a GPU machine with nvcc can rebuild the harness
+  # there: CUDNN_FRONTEND_ROOT=STAGE/cudnn_frontend kernels/dev/run.sh.
+  mkdir -p "$stage_dir/cudnn_frontend/include"
+  cp -r "$frontend_include"/cudnn_frontend* "$frontend_include/cudnn_backend_base.h" "$stage_dir/cudnn_frontend/include/"
   cp "$root/scripts/gpu_check.sh" "$stage_dir/"
   # What the run part needs besides the binaries: the PyTorch peer, the Python reader, the data.
   mkdir -p "$stage_dir/scripts" "$stage_dir/bench/pytorch" "$stage_dir/data"

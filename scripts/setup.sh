@@ -3,8 +3,10 @@
 #   1. the Debian packages it builds and tests with (skipped when all are installed),
 #   2. LibTorch from the PyPI torch wheel in a virtual environment (skipped when present), with h5py
 #      for scripts/read_snapshot.py,
-#   3. mlflow in a virtual environment of its own, for the MLflow export's tests,
-#   4. configure and build with CMake (incremental; nothing rebuilds needlessly).
+#   3. the cuDNN frontend's C++ headers (PyPI nvidia-cudnn-frontend) in the same virtual
+#      environment, for the direct cuDNN baseline (kernels/dev/cudnn_baseline.h),
+#   4. mlflow in a virtual environment of its own, for the MLflow export's tests,
+#   5. configure and build with CMake (incremental; nothing rebuilds needlessly).
 # Runs as root or through sudo. Usage: scripts/setup.sh [release|debug]
 set -euo pipefail
 
@@ -12,6 +14,7 @@ preset="${1:-release}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 torch_version="2.11.0"
 mlflow_version="3.17.2"
+cudnn_frontend_version="1.32.0"
 venv="${TRACKBENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/trackbench/venv}"
 # MLflow has its own environment: its many dependencies stay out of torch's.
 mlflow_venv="${TRACKBENCH_MLFLOW_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/trackbench/mlflow-venv}"
@@ -75,6 +78,20 @@ if ! "$python" -c "import h5py" 2>/dev/null; then
   fi
 fi
 
+# The cuDNN frontend is header-only C++; its wheel also carries a Python API whose dependencies
+# (the CUTLASS DSL and more, hundreds of MB) the headers do not need: --no-deps. Into our venv
+# even when torch came from another Python, so that CMake and kernels/dev/run.sh find it there.
+frontend_python="$venv/bin/python"
+if ! "$frontend_python" -c "import importlib.metadata as m, sys; sys.exit(m.version('nvidia-cudnn-frontend') != '$cudnn_frontend_version')" 2>/dev/null; then
+  say "installing nvidia-cudnn-frontend==$cudnn_frontend_version (headers) into $venv"
+  [ -x "$frontend_python" ] || python3 -m venv "$venv"
+  "$frontend_python" -m pip install --quiet --no-deps "nvidia-cudnn-frontend==$cudnn_frontend_version"
+else
+  say "cuDNN frontend $cudnn_frontend_version found in $venv"
+fi
+# The folder with include/cudnn_frontend.h (the wheel installs its headers there).
+cudnn_frontend_root="$("$frontend_python" -c 'import importlib.metadata as m; print(m.distribution("nvidia-cudnn-frontend").locate_file(""))')"
+
 # The MLflow export is tested against a real `mlflow server`.
 mlflow="$mlflow_venv/bin/mlflow"
 if ! "$mlflow_venv/bin/python" -c "import mlflow, sys; sys.exit(mlflow.__version__ != '$mlflow_version')" 2>/dev/null; then
@@ -99,9 +116,11 @@ fi
 cd "$root"
 build_dir="build/$preset"
 if [ ! -f "$build_dir/CMakeCache.txt" ] || ! grep -qx "TRACKBENCH_PYTHON:STRING=$python" "$build_dir/CMakeCache.txt" ||
-  ! grep -qx "TRACKBENCH_MLFLOW:FILEPATH=$mlflow" "$build_dir/CMakeCache.txt"; then
+  ! grep -qx "TRACKBENCH_MLFLOW:FILEPATH=$mlflow" "$build_dir/CMakeCache.txt" ||
+  ! grep -qx "CUDNN_FRONTEND_ROOT:PATH=$cudnn_frontend_root" "$build_dir/CMakeCache.txt"; then
   say "configuring preset $preset"
-  cmake --preset "$preset" -DTRACKBENCH_PYTHON="$python" -DTRACKBENCH_MLFLOW="$mlflow" >/dev/null
+  cmake --preset "$preset" -DTRACKBENCH_PYTHON="$python" -DTRACKBENCH_MLFLOW="$mlflow" \
+    -DCUDNN_FRONTEND_ROOT:PATH="$cudnn_frontend_root" >/dev/null
 fi
 say "building preset $preset"
 cmake --build --preset "$preset" >&2

@@ -10,8 +10,9 @@
 //        fp32: tol 1e-5, rel 1e-4      tf32: tol 2e-3, rel 1e-3
 //   2. checks bitwise determinism: two runs at the full batch give the same bits,
 //   3. times it at the full batch with CUDA events, the L2 overwritten before each repetition,
-//      against cuDNN's fastest algorithm for the shape and precision (cudnnFind*AlgorithmEx
-//      over every algorithm; math FMA at fp32, tensor-op at tf32), and prints a table.
+//      against the direct cuDNN baseline of the bench's `cudnn` rows (cudnn_baseline.h: the
+//      fastest of every frontend engine and legacy algorithm for the shape and precision, named
+//      on cuDNN's line), and prints a table.
 // Usage: <driver> [--layer=conv1|conv2] [--versions=V,V...] [--reps=N] [batch ...]
 //   (default: both layers, every version, 20 repetitions, batches 128 and 1024)
 #include <cuda_runtime.h>
@@ -23,9 +24,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "cudnn_baseline.h"
 #include "trackbench/kernels/conv2d.h"
 
 namespace harness {
@@ -42,12 +45,8 @@ inline void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) fail(std::string(what) + ": " + cudaGetErrorString(status));
 }
 
-inline void check(cudnnStatus_t status, const char* what) {
-  if (status != CUDNN_STATUS_SUCCESS) fail(std::string(what) + ": " + cudnnGetErrorString(status));
-}
-
 // The pass a driver measures.
-enum class pass { forward, backward_input, backward_weight };
+using pass = trackbench::kernels::dev::conv_pass;
 
 struct layer {
   const char* name;
@@ -180,165 +179,19 @@ class timer {
   cudaEvent_t start_{}, stop_{};
 };
 
-// cuDNN for one pass, shape and precision: the fastest algorithm cudnnFind*AlgorithmEx measured
-// among all it offers, and its workspace. run() computes the same results as the custom pass
-// (forward adds the bias; grad-weight also computes grad-bias).
-class cudnn_pass {
- public:
-  cudnn_pass(pass p, tensors& t, precision math) : pass_(p), t_(t) {
-    const auto& s = t.shape;
-    check(cudnnCreate(&handle_), "cudnnCreate");
-    check(cudnnCreateTensorDescriptor(&x_), "descriptor");
-    check(cudnnCreateTensorDescriptor(&y_), "descriptor");
-    check(cudnnCreateTensorDescriptor(&b_), "descriptor");
-    check(cudnnCreateFilterDescriptor(&w_), "descriptor");
-    check(cudnnCreateConvolutionDescriptor(&conv_), "descriptor");
-    const auto i = [](std::int64_t v) { return static_cast<int>(v); };
-    check(cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(s.batch), i(s.in_channels),
-                                     i(s.height), i(s.width)),
-          "input descriptor");
-    check(cudnnSetTensor4dDescriptor(y_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i(s.batch), i(s.out_channels),
-                                     i(s.out_height()), i(s.out_width())),
-          "output descriptor");
-    check(cudnnSetTensor4dDescriptor(b_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, i(s.out_channels), 1, 1), "bias");
-    check(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, i(s.out_channels), i(s.in_channels),
-                                     i(s.kernel_size), i(s.kernel_size)),
-          "weight descriptor");
-    check(cudnnSetConvolution2dDescriptor(conv_, i(s.padding), i(s.padding), 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
-                                          CUDNN_DATA_FLOAT),
-          "convolution descriptor");
-    check(cudnnSetConvolutionMathType(conv_, math == precision::tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH),
-          "math type");
-    find();
-  }
-  ~cudnn_pass() {
-    cudaFree(workspace_);
-    cudnnDestroyConvolutionDescriptor(conv_);
-    cudnnDestroyFilterDescriptor(w_);
-    cudnnDestroyTensorDescriptor(b_);
-    cudnnDestroyTensorDescriptor(y_);
-    cudnnDestroyTensorDescriptor(x_);
-    cudnnDestroy(handle_);
-  }
-  cudnn_pass(const cudnn_pass&) = delete;
-  cudnn_pass& operator=(const cudnn_pass&) = delete;
-
-  std::string name() const { return "cudnn algo " + std::to_string(algorithm_); }
-
-  void run() const {
-    const float one = 1.0f, zero = 0.0f;
-    switch (pass_) {
-      case pass::forward:
-        check(cudnnConvolutionForward(handle_, &one, x_, t_.input.data, w_, t_.weight.data, conv_,
-                                      static_cast<cudnnConvolutionFwdAlgo_t>(algorithm_), workspace_, bytes_, &zero,
-                                      y_, t_.output.data),
-              "cudnnConvolutionForward");
-        check(cudnnAddTensor(handle_, &one, b_, t_.bias.data, &one, y_, t_.output.data), "cudnnAddTensor");
-        return;
-      case pass::backward_input:
-        check(cudnnConvolutionBackwardData(handle_, &one, w_, t_.weight.data, y_, t_.grad_output.data, conv_,
-                                           static_cast<cudnnConvolutionBwdDataAlgo_t>(algorithm_), workspace_, bytes_,
-                                           &zero, x_, t_.grad_input.data),
-              "cudnnConvolutionBackwardData");
-        return;
-      case pass::backward_weight:
-        check(cudnnConvolutionBackwardFilter(handle_, &one, x_, t_.input.data, y_, t_.grad_output.data, conv_,
-                                             static_cast<cudnnConvolutionBwdFilterAlgo_t>(algorithm_), workspace_,
-                                             bytes_, &zero, w_, t_.grad_weight.data),
-              "cudnnConvolutionBackwardFilter");
-        check(cudnnConvolutionBackwardBias(handle_, &one, y_, t_.grad_output.data, &zero, b_, t_.grad_bias.data),
-              "cudnnConvolutionBackwardBias");
-        return;
-    }
-  }
-
- private:
-  // Scratch for the search: the largest workspace any algorithm asks for, up to 1 GiB.
-  template <typename Size>
-  void* scratch(int count, std::size_t& bytes, Size size_of) const {
-    bytes = 1;
-    for (int a = 0; a < count; ++a) {
-      std::size_t b = 0;
-      if (size_of(a, &b) == CUDNN_STATUS_SUCCESS && b <= (std::size_t{1} << 30)) bytes = std::max(bytes, b);
-    }
-    void* p = nullptr;
-    check(cudaMalloc(&p, bytes), "cudaMalloc search workspace");
-    return p;
-  }
-
-  template <typename Perf>
-  void keep_fastest(const Perf* results, int returned) {
-    for (int r = 0; r < returned; ++r) {
-      if (results[r].status != CUDNN_STATUS_SUCCESS) continue;
-      algorithm_ = static_cast<int>(results[r].algo);
-      bytes_ = results[r].memory;
-      check(cudaMalloc(&workspace_, std::max<std::size_t>(bytes_, 1)), "cudaMalloc workspace");
-      return;
-    }
-    fail("cuDNN found no algorithm");
-  }
-
-  void find() {
-    int count = 0, returned = 0;
-    std::size_t bytes = 0;
-    switch (pass_) {
-      case pass::forward: {
-        check(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &count), "count");
-        void* s = scratch(count, bytes, [&](int a, std::size_t* b) {
-          return cudnnGetConvolutionForwardWorkspaceSize(handle_, x_, w_, conv_, y_,
-                                                         static_cast<cudnnConvolutionFwdAlgo_t>(a), b);
-        });
-        std::vector<cudnnConvolutionFwdAlgoPerf_t> results(static_cast<std::size_t>(count));
-        check(cudnnFindConvolutionForwardAlgorithmEx(handle_, x_, t_.input.data, w_, t_.weight.data, conv_, y_,
-                                                     t_.output.data, count, &returned, results.data(), s, bytes),
-              "cudnnFindConvolutionForwardAlgorithmEx");
-        cudaFree(s);
-        keep_fastest(results.data(), returned);
-        return;
-      }
-      case pass::backward_input: {
-        check(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &count), "count");
-        void* s = scratch(count, bytes, [&](int a, std::size_t* b) {
-          return cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, w_, y_, conv_, x_,
-                                                              static_cast<cudnnConvolutionBwdDataAlgo_t>(a), b);
-        });
-        std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(static_cast<std::size_t>(count));
-        check(cudnnFindConvolutionBackwardDataAlgorithmEx(handle_, w_, t_.weight.data, y_, t_.grad_output.data, conv_,
-                                                          x_, t_.grad_input.data, count, &returned, results.data(), s,
-                                                          bytes),
-              "cudnnFindConvolutionBackwardDataAlgorithmEx");
-        cudaFree(s);
-        keep_fastest(results.data(), returned);
-        return;
-      }
-      case pass::backward_weight: {
-        check(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &count), "count");
-        void* s = scratch(count, bytes, [&](int a, std::size_t* b) {
-          return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, x_, y_, conv_, w_,
-                                                                static_cast<cudnnConvolutionBwdFilterAlgo_t>(a), b);
-        });
-        std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(static_cast<std::size_t>(count));
-        check(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle_, x_, t_.input.data, y_, t_.grad_output.data, conv_,
-                                                            w_, t_.grad_weight.data, count, &returned, results.data(),
-                                                            s, bytes),
-              "cudnnFindConvolutionBackwardFilterAlgorithmEx");
-        cudaFree(s);
-        keep_fastest(results.data(), returned);
-        return;
-      }
-    }
-  }
-
-  pass pass_;
-  tensors& t_;
-  cudnnHandle_t handle_ = nullptr;
-  cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr, b_ = nullptr;
-  cudnnFilterDescriptor_t w_ = nullptr;
-  cudnnConvolutionDescriptor_t conv_ = nullptr;
-  int algorithm_ = 0;
-  std::size_t bytes_ = 0;
-  void* workspace_ = nullptr;
-};
+// The pass's buffers as the cuDNN baseline takes them.
+inline trackbench::kernels::dev::conv_buffers buffers_of(tensors& t) {
+  trackbench::kernels::dev::conv_buffers b;
+  b.input = t.input.data;
+  b.weight = t.weight.data;
+  b.bias = t.bias.data;
+  b.output = t.output.data;
+  b.grad_output = t.grad_output.data;
+  b.grad_input = t.grad_input.data;
+  b.grad_weight = t.grad_weight.data;
+  b.grad_bias = t.grad_bias.data;
+  return b;
+}
 
 // What a driver supplies: the custom pass on `t` (writing the pass's results), the pass's
 // results on the device (concatenated), and the CPU reference of the same on host vectors.
@@ -409,6 +262,16 @@ inline void require_gpu() {
               cudnnGetVersion());
 }
 
+// The direct cuDNN baseline for the pass on the default stream (the timer's); a search that
+// finds nothing ends the harness with its reasons.
+inline std::unique_ptr<trackbench::kernels::dev::cudnn_baseline> search_cudnn(pass p, tensors& t, precision math) {
+  try {
+    return std::make_unique<trackbench::kernels::dev::cudnn_baseline>(p, t.shape, math, buffers_of(t), nullptr);
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+}
+
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -432,10 +295,10 @@ inline int run(const pass_driver& d, int argc, char** argv) {
       tensors small(shape_of(l, std::min(batch, check_batch)));
       const auto expected = d.reference(small);
       for (const auto math : {precision::fp32, precision::tf32}) {
-        const cudnn_pass cudnn(d.which, full, math);
-        const double cudnn_us = clock.median_us([&] { cudnn.run(); }, o.reps);
-        std::printf("%-6s %6lld %5s %-16s %10.1f %8s\n", l.name, static_cast<long long>(batch),
-                    to_string(math).c_str(), cudnn.name().c_str(), cudnn_us, "1.00");
+        const auto cudnn = search_cudnn(d.which, full, math);
+        const double cudnn_us = clock.median_us([&] { cudnn->run(); }, o.reps);
+        std::printf("%-6s %6lld %5s %-16s %10.1f %8s   %s\n", l.name, static_cast<long long>(batch),
+                    to_string(math).c_str(), "cudnn", cudnn_us, "1.00", cudnn->describe().c_str());
         for (const int version : o.versions) {
           buffer workspace(std::max(conv2d_backward_weight_workspace_floats(full.shape, version, math),
                                     conv2d_backward_weight_workspace_floats(small.shape, version, math)));

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The kernels' tuning harness: builds the drivers with nvcc alone (the kernels' sources and
-# cuDNN, no LibTorch, nothing from Debian) and runs them.
+# The kernels' tuning harness: builds the drivers with nvcc alone (the kernels' sources, cuDNN
+# and the cuDNN frontend's headers; no LibTorch, nothing from Debian) and runs them.
 #   kernels/dev/run.sh [forward|backward_input|backward_weight|all] [driver arguments ...]
 #       builds what changed, then runs the pass (all: the three), e.g.
 #       kernels/dev/run.sh backward_weight --layer=conv2 --versions=2,3 1024
@@ -9,7 +9,10 @@
 # Driver arguments: [--layer=conv1|conv2] [--versions=V,V...] [--reps=N] [batch ...] (harness.cuh).
 # Environment: CUDA_ARCH (default: the first GPU's, from nvidia-smi, else 90), CUDNN_ROOT (a
 # folder with include/cudnn.h and lib/libcudnn.so.9; default: python3's torch wheel's
-# nvidia/cudnn, else the CUDA install's), TRACKBENCH_DEV_BUILD (default build/dev).
+# nvidia/cudnn, else the CUDA install's), CUDNN_FRONTEND_ROOT (a folder with
+# include/cudnn_frontend.h; default: python3's nvidia-cudnn-frontend wheel, also in
+# scripts/setup.sh's virtual environment; where no wheel is, scripts/gpu_check.sh stage's
+# STAGE/cudnn_frontend), TRACKBENCH_DEV_BUILD (default build/dev).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,6 +45,25 @@ find_cudnn() {
   exit 1
 }
 
+# The cuDNN frontend's headers (header-only), for the cuDNN baseline (cudnn_baseline.cpp).
+find_cudnn_frontend() {
+  if [ -n "${CUDNN_FRONTEND_ROOT:-}" ]; then
+    echo "$CUDNN_FRONTEND_ROOT"
+    return
+  fi
+  local python candidate
+  for python in python3 "${XDG_CACHE_HOME:-$HOME/.cache}/trackbench/venv/bin/python"; do
+    # From the wheel's metadata: importing its Python module would need its Python dependencies.
+    candidate="$("$python" -c 'import importlib.metadata as m; print(m.distribution("nvidia-cudnn-frontend").locate_file(""))' 2>/dev/null || true)"
+    if [ -n "$candidate" ] && [ -f "$candidate/include/cudnn_frontend.h" ]; then
+      echo "$candidate"
+      return
+    fi
+  done
+  say "no cuDNN frontend found: set CUDNN_FRONTEND_ROOT to a folder with include/cudnn_frontend.h (scripts/setup.sh installs the nvidia-cudnn-frontend wheel; scripts/gpu_check.sh stage carries its headers in STAGE/cudnn_frontend)"
+  exit 1
+}
+
 arch="${CUDA_ARCH:-}"
 if [ -z "$arch" ]; then
   arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d '. ' || true)"
@@ -51,21 +73,23 @@ fi
 build() {
   local out="$1"
   [ -n "$nvcc" ] || { say "no nvcc on PATH or in /usr/local/cuda/bin"; exit 1; }
-  local cudnn
+  local cudnn frontend
   cudnn="$(find_cudnn)"
+  frontend="$(find_cudnn_frontend)"
   local cudnn_lib="$cudnn/lib"
   [ -d "$cudnn_lib" ] || cudnn_lib="$cudnn/lib64"
   mkdir -p "$out"
   local flags=(-std=c++17 -O3 -arch="sm_$arch" -DTRACKBENCH_WITH_CUDA=1 -I"$root/kernels/include" -I"$root/kernels/src"
-    -I"$cudnn/include")
-  # The kernels compile once into objects the three drivers share; make-style, by timestamp.
+    -I"$cudnn/include" -isystem "$frontend/include")
+  # The kernels and the cuDNN baseline compile once into objects the three drivers share;
+  # make-style, by timestamp (of the source and of the headers beside it and in kernels/include).
   local objects=() source object
-  for source in conv2d.cu conv2d.cpp precision.cpp; do
-    object="$out/${source/./_}.sm_$arch.o"
-    if [ ! -f "$object" ] || [ "$root/kernels/src/$source" -nt "$object" ] ||
-      [ -n "$(find "$root/kernels/include" "$root/kernels/src" -newer "$object" -name '*.h' | head -n1)" ]; then
-      say "compiling kernels/src/$source for sm_$arch"
-      "$nvcc" "${flags[@]}" -c "$root/kernels/src/$source" -o "$object"
+  for source in kernels/src/conv2d.cu kernels/src/conv2d.cpp kernels/src/precision.cpp kernels/dev/cudnn_baseline.cpp; do
+    object="$out/$(basename "${source/./_}").sm_$arch.o"
+    if [ ! -f "$object" ] || [ "$root/$source" -nt "$object" ] ||
+      [ -n "$(find "$root/kernels/include" "$root/$(dirname "$source")" -newer "$object" -name '*.h' | head -n1)" ]; then
+      say "compiling $source for sm_$arch"
+      "$nvcc" "${flags[@]}" -c "$root/$source" -o "$object"
     fi
     objects+=("$object")
   done
@@ -103,7 +127,7 @@ case "${1:-all}" in
     exit "$status"
     ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
