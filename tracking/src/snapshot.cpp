@@ -652,10 +652,11 @@ void snapshot_writer::commit(run_record after, bool wait_after) {
     in_memory_file::written done;
     const auto run_id = record.identity.at("run_id").get<std::string>();
     std::vector<std::pair<fs::path, snapshot_io::file_image>> sidecars;
-    for (const auto& [epoch, weights] : new_sidecars) {
+    for (const auto& sidecar : new_sidecars) {
+      const int epoch = sidecar.first;  // not a structured binding: C++17 lambdas cannot capture those
       snapshot_io::file_image image;
       build_image(path_.string() + " epoch " + std::to_string(epoch) + " (in memory)", image, [&](hid_t file) {
-        build_sidecar(file, run_id, epoch, weights, digests[static_cast<std::size_t>(epoch - 1)]);
+        build_sidecar(file, run_id, epoch, sidecar.second, digests[static_cast<std::size_t>(epoch - 1)]);
       });
       sidecar_sha256[static_cast<std::size_t>(epoch - 1)] = trainer::sha256_hex(image.data(), image.size());
       done.sidecar_sha256.emplace_back(epoch, sidecar_sha256[static_cast<std::size_t>(epoch - 1)]);
@@ -715,12 +716,14 @@ void snapshot_writer::wait() {
 }
 
 void snapshot_writer::check() {
-  write_staged();
   refuse_after_failure();
   if (file_ && file_->writing.valid() &&
       file_->writing.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
     wait_for_disk();
   }
+  // Training never waits here for a write in flight: what is staged meanwhile goes with the
+  // next commit, at a later step (so epochs shorter than a write coalesce) or at the end.
+  if (!file_ || !file_->writing.valid()) write_staged();
 }
 
 double snapshot_writer::seconds_writing_in_background() const {

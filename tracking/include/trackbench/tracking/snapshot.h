@@ -163,10 +163,10 @@ class snapshot_writer {
   void finish(const std::string& status, const std::string& error);
   // Writes what is staged and waits until every change so far is on disk.
   void wait();
-  // Starts writing what is staged (waiting for the write in flight first), and throws the
-  // failure of a background write that has already ended without waiting for one still in
-  // flight: training checks at every step, so an epoch reaches the disk as the next one
-  // begins, and the run stops at a failed write rather than at the next epoch.
+  // Throws the failure of a background write that has already ended, and commits what is
+  // staged unless a write is still in flight; it never waits. Training checks at every step, so
+  // an epoch reaches the disk as the next one begins (or, behind a slow write, with a later
+  // one), and the run stops at a failed write rather than at the next epoch.
   void check();
 
   const std::filesystem::path& path() const { return path_; }
