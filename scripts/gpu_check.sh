@@ -125,8 +125,9 @@ staged_environment() {
 # Estimated seconds of each step on one H100/H200, in run's order, so the budget is visible:
 # from the H200 logs of 2026-11-30 (bench/results/2026-11-30-h200, commit 06dc9f0) where the
 # step or its predecessor ran, else a guess. As estimated they add up to about 455 s: within
-# the 290 s budget the steps up to reproduce_custom run and the rest are skipped, unless the
-# first ones (the guesses above all) are quicker. TRACKBENCH_GPU_CHECK_DRY_RUN=1 replays the
+# the 290 s budget the steps up to kill_and_resume run, vs_pytorch is cut after about 85 s
+# (keeping what it measured) and the rest are skipped, unless the first ones (the guesses above
+# all) are quicker. TRACKBENCH_GPU_CHECK_DRY_RUN=1 replays the
 # plan against these estimates.
 declare -A estimated_seconds=(
   [info]=2                  # trackbench info
@@ -212,8 +213,9 @@ kill_and_resume() {
   local pid=$!
   # With CUDA graphs an epoch of the sample takes well under 0.1 s: a poll that starts Python
   # (0.3 s) could see the run end first. The console prints each epoch's row on stdout (flushed)
-  # just before recording the epoch, so the row of epoch 4 means epoch 3 is recorded; grep polls
-  # the log every 10 ms.
+  # as the epoch ends, and the snapshot commits an epoch at the next one's first step, so by the
+  # row of epoch 4 epoch 3's commit has started (behind a slow write, a later step takes it);
+  # grep polls the log every 10 ms.
   until grep -qE '^ +4 +[0-9]' "$runs/killed.out"; do
     kill -0 "$pid" 2>/dev/null || break  # it ended by itself: the check below says so
     sleep 0.01

@@ -23,22 +23,29 @@ passes=(forward backward_input backward_weight)
 nvcc="$(command -v nvcc || true)"
 [ -n "$nvcc" ] || [ ! -x /usr/local/cuda/bin/nvcc ] || nvcc=/usr/local/cuda/bin/nvcc
 
+# The folder that `python -c CODE` prints, when it holds HEADER: python3's first, then the
+# project's venv (scripts/setup.sh); prints nothing when neither has it.
+python_package_folder() {
+  local code="$1" header="$2" python candidate
+  for python in python3 "${XDG_CACHE_HOME:-$HOME/.cache}/trackbench/venv/bin/python"; do
+    candidate="$("$python" -c "$code" 2>/dev/null || true)"
+    if [ -n "$candidate" ] && [ -f "$candidate/$header" ]; then
+      (cd "$candidate" && pwd)
+      return
+    fi
+  done
+}
+
 find_cudnn() {
   if [ -n "${CUDNN_ROOT:-}" ]; then
     echo "$CUDNN_ROOT"
     return
   fi
-  local python candidate
-  for python in python3 "${XDG_CACHE_HOME:-$HOME/.cache}/trackbench/venv/bin/python"; do
-    candidate="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "..", "nvidia", "cudnn"))' 2>/dev/null || true)"
-    if [ -n "$candidate" ] && [ -f "$candidate/include/cudnn.h" ]; then
-      (cd "$candidate" && pwd)
-      return
-    fi
-  done
-  candidate="$(dirname "$(dirname "${nvcc:-/usr/local/cuda/bin/nvcc}")")"
-  if [ -f "$candidate/include/cudnn.h" ]; then
-    echo "$candidate"
+  local folder
+  folder="$(python_package_folder 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "..", "nvidia", "cudnn"))' include/cudnn.h)"
+  [ -n "$folder" ] || folder="$(dirname "$(dirname "${nvcc:-/usr/local/cuda/bin/nvcc}")")"
+  if [ -f "$folder/include/cudnn.h" ]; then
+    echo "$folder"
     return
   fi
   say "no cuDNN found: set CUDNN_ROOT to a folder with include/cudnn.h and lib/libcudnn.so.9 (pip install nvidia-cudnn-cu13 has one)"
@@ -51,15 +58,13 @@ find_cudnn_frontend() {
     echo "$CUDNN_FRONTEND_ROOT"
     return
   fi
-  local python candidate
-  for python in python3 "${XDG_CACHE_HOME:-$HOME/.cache}/trackbench/venv/bin/python"; do
-    # From the wheel's metadata: importing its Python module would need its Python dependencies.
-    candidate="$("$python" -c 'import importlib.metadata as m; print(m.distribution("nvidia-cudnn-frontend").locate_file(""))' 2>/dev/null || true)"
-    if [ -n "$candidate" ] && [ -f "$candidate/include/cudnn_frontend.h" ]; then
-      echo "$candidate"
-      return
-    fi
-  done
+  # From the wheel's metadata: importing its Python module would need its Python dependencies.
+  local folder
+  folder="$(python_package_folder 'import importlib.metadata as m; print(m.distribution("nvidia-cudnn-frontend").locate_file(""))' include/cudnn_frontend.h)"
+  if [ -n "$folder" ]; then
+    echo "$folder"
+    return
+  fi
   say "no cuDNN frontend found: set CUDNN_FRONTEND_ROOT to a folder with include/cudnn_frontend.h (scripts/setup.sh installs the nvidia-cudnn-frontend wheel; scripts/gpu_check.sh stage carries its headers in STAGE/cudnn_frontend)"
   exit 1
 }
