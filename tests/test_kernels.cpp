@@ -289,7 +289,8 @@ TEST(ConvKernels, CudaVersionsMatchTheReferences) {
   }
 }
 
-// v1 and v2 have no tensor-core path: asked for tf32, they compute exactly their fp32 results.
+// v1 and v2 have no tensor-core path, nor has v3's conv1 grad-weight: asked for tf32, they
+// compute exactly their fp32 results.
 TEST(ConvKernels, VersionsWithoutTensorCoresComputeFp32AtTf32) {
   if (const auto why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << "no usable CUDA device: " << why;
   torch::manual_seed(9);
@@ -306,6 +307,14 @@ TEST(ConvKernels, VersionsWithoutTensorCoresComputeFp32AtTf32) {
                 torch::equal(tf32.bias, fp32.bias))
         << "version " << version;
   }
+  // v3's grad-weight for conv1 (10 rows to its product) streams on CUDA cores at either precision.
+  const conv2d_shape conv1{8, 1, 32, 28, 28, 3, 0};
+  const auto t1 = to_gpu(random_conv_tensors(conv1));
+  const auto grad1 = torch::randn({conv1.batch, conv1.out_channels, conv1.out_height(), conv1.out_width()},
+                                  t1.input.options());
+  const auto tf32 = cuda_backward(t1, grad1, conv1, 3, precision::tf32);
+  const auto fp32 = cuda_backward(t1, grad1, conv1, 3, precision::fp32);
+  EXPECT_TRUE(torch::equal(tf32.weight, fp32.weight) && torch::equal(tf32.bias, fp32.bias));
 }
 
 // v3 asked for tf32 takes its tensor-core path: TF32 rounding changes the results' bits.

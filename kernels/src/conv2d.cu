@@ -817,20 +817,103 @@ __global__ void __launch_bounds__(threads, 2)
   }
 }
 
-// Stage 2: adds the slices in order; element (k, r) goes to grad_weight[k][r], or to
-// grad_bias[k] for the last r.
+// Stage 2: a warp per element (k, r) of the product adds its slices, lane l taking slices
+// l, l+32, ... in order and the lanes then summed by a fixed shuffle tree, so the order depends
+// on the slice count alone. Element (k, r) goes to grad_weight[k][r], or to grad_bias[k] for
+// the last r. A warp per element keeps the launch wide when there are few elements (conv1's
+// 320) and many slices.
 __global__ void conv2d_sum_slices_v3_kernel(const float* __restrict__ partials, float* __restrict__ grad_weight,
                                             float* __restrict__ grad_bias, int slices, int K, int red) {
   const index_t count = static_cast<index_t>(K) * (red + 1);
-  for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count;
-       e += static_cast<index_t>(gridDim.x) * blockDim.x) {
+  const int lane = threadIdx.x % 32;
+  const index_t warps = static_cast<index_t>(gridDim.x) * blockDim.x / 32;
+  // e is the same across a warp, so every lane takes part in the shuffles.
+  for (index_t e = (static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; e < count; e += warps) {
     float sum = 0.0f;
-    for (int s = 0; s < slices; ++s) sum += partials[s * count + e];
+    for (int s = lane; s < slices; s += 32) sum += partials[s * count + e];
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
     const index_t k = e / (red + 1), r = e - k * (red + 1);
-    if (r < red) {
-      grad_weight[k * red + r] = sum;
-    } else {
-      grad_bias[k] = sum;
+    if (lane == 0 && r < red) grad_weight[k * red + r] = sum;
+    if (lane == 0 && r == red) grad_bias[k] = sum;
+  }
+}
+
+void launch_sum_slices(const float* partials, float* grad_weight, float* grad_bias, int slices, int K, int red,
+                       cudaStream_t stream) {
+  const index_t threads_needed = static_cast<index_t>(K) * (red + 1) * 32;
+  conv2d_sum_slices_v3_kernel<<<elementwise_blocks(threads_needed), elementwise_threads, 0, stream>>>(
+      partials, grad_weight, grad_bias, slices, K, red);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+// grad-weight when the product has fewer rows (C*R*R + 1) than a warp tile: conv1 has 10,
+// which would leave most of a 128-row GEMM tile idle. The pass then does about 10 multiply-adds
+// per element of grad_output it reads, so it is bound by reading grad_output once, and this
+// kernel streams it: a warp takes `stream_channels` output channels over one slice of
+// stream_slice_rows reduction rows (n, y, x), each lane a row at a time (coalesced along x),
+// multiplying the row's gathered input patch (L1-cached: the block's warps read the same
+// images) into channels x (taps + 1) running sums, the last of them the bias. At the end a
+// fixed shuffle tree sums the lanes and lane 0 writes the slice's partial products to
+// partials[slice][k][r], the layout the GEMM path writes, so stage 2 is shared.
+constexpr int stream_threads = 128;
+constexpr index_t stream_slice_rows = 1024;  // fixed, so every sum's order depends on the shape alone
+
+// Channels per warp: as many as keep the running sums within 40 registers.
+__host__ __device__ constexpr int stream_channels(int taps) { return 40 / (taps + 1) > 1 ? 40 / (taps + 1) : 1; }
+
+template <int R, int C>
+__global__ void __launch_bounds__(stream_threads)
+    conv2d_weight_stream_v3_kernel(const float* __restrict__ input, const float* __restrict__ grad_output,
+                                   float* __restrict__ partials, int K, int H, int W, int P, int OH, int OW,
+                                   index_t M) {
+  constexpr int taps = C * R * R;
+  constexpr int channels = stream_channels(taps);
+  const int lane = threadIdx.x % 32;
+  const int k0 = (static_cast<int>(blockIdx.y) * (stream_threads / 32) + static_cast<int>(threadIdx.x) / 32) * channels;
+  if (k0 >= K) return;  // a whole warp, so the shuffles below stay full
+  const index_t first = static_cast<index_t>(blockIdx.x) * stream_slice_rows;
+  const index_t last = min(M, first + stream_slice_rows);
+  const int plane = OH * OW;
+  float acc[channels][taps + 1];
+#pragma unroll
+  for (int q = 0; q < channels; ++q) {
+#pragma unroll
+    for (int t = 0; t <= taps; ++t) acc[q][t] = 0.0f;
+  }
+  for (index_t m = first + lane; m < last; m += 32) {
+    const index_t n = m / plane;
+    const int p = static_cast<int>(m - n * plane);
+    const int y = p / OW, x = p - y * OW;
+    float patch[taps];
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+#pragma unroll
+      for (int i = 0; i < R; ++i) {
+        const int iy = y + i - P;
+#pragma unroll
+        for (int j = 0; j < R; ++j) {
+          const int ix = x + j - P;
+          patch[(c * R + i) * R + j] =
+              iy >= 0 && iy < H && ix >= 0 && ix < W ? __ldg(input + ((n * C + c) * H + iy) * W + ix) : 0.0f;
+        }
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < channels; ++q) {
+      const float g = k0 + q < K ? __ldg(grad_output + (n * K + k0 + q) * plane + p) : 0.0f;
+#pragma unroll
+      for (int t = 0; t < taps; ++t) acc[q][t] = fmaf(g, patch[t], acc[q][t]);
+      acc[q][taps] += g;
+    }
+  }
+  float* out = partials + static_cast<index_t>(blockIdx.x) * K * (taps + 1);
+#pragma unroll
+  for (int q = 0; q < channels; ++q) {
+#pragma unroll
+    for (int t = 0; t <= taps; ++t) {
+      float v = acc[q][t];
+      for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+      if (lane == 0 && k0 + q < K) out[static_cast<index_t>(k0 + q) * (taps + 1) + t] = v;
     }
   }
 }
@@ -917,44 +1000,66 @@ void backward_input_v3(const float* grad_output, const float* weight, float* gra
                          d.R - 1 - d.P, false, math, stream);
 }
 
-// A grad-weight GEMM with fewer rows than a warp tile (C*R*R + 1 < 32: conv1 has 10) would
-// leave most of the 128-row tile idle; there v3 runs v2's two-stage kernels, a block per
-// (k, c), which took 195 us for conv1 at batch 1024 on an H200 against LibTorch's 203. They
-// compute fp32 at either precision.
-bool weight_gemm_too_narrow(const conv2d_shape& s) {
+// Where the grad-weight product has fewer rows than a warp tile, v3 streams (see
+// conv2d_weight_stream_v3_kernel); that covers C*R*R + 1 < 32, i.e. C <= 3 at 3x3 and C == 1 at 5x5.
+bool weight_product_too_narrow(const conv2d_shape& s) {
   return s.in_channels * s.kernel_size * s.kernel_size + 1 < 32;
 }
 
-std::int64_t workspace_v3(const conv2d_shape& s, precision math) {
-  if (weight_gemm_too_narrow(s)) return workspace_v2(s, math);
-  const auto plan = v3::plan_weight_split(s);
-  return static_cast<std::int64_t>(plan.slices) * s.out_channels *
+int weight_slices_v3(const conv2d_shape& s) {
+  if (!weight_product_too_narrow(s)) return v3::plan_weight_split(s).slices;
+  const index_t rows = s.batch * s.out_height() * s.out_width();
+  return static_cast<int>((rows + v3::stream_slice_rows - 1) / v3::stream_slice_rows);
+}
+
+std::int64_t workspace_v3(const conv2d_shape& s, precision) {
+  return static_cast<std::int64_t>(weight_slices_v3(s)) * s.out_channels *
          (s.in_channels * s.kernel_size * s.kernel_size + 1);
+}
+
+// The streaming kernel computes fp32 at either precision: with about ten multiply-adds per
+// value it reads, tensor cores would have nothing to speed up.
+template <int R, int C>
+void launch_weight_stream(const float* input, const float* grad_output, float* workspace, const dims& d, int slices,
+                          cudaStream_t stream) {
+  constexpr int channels_per_block = v3::stream_threads / 32 * v3::stream_channels(C * R * R);
+  const dim3 grid(static_cast<unsigned>(slices), static_cast<unsigned>((d.K + channels_per_block - 1) / channels_per_block));
+  v3::conv2d_weight_stream_v3_kernel<R, C><<<grid, v3::stream_threads, 0, stream>>>(
+      input, grad_output, workspace, d.K, d.H, d.W, d.P, d.OH, d.OW, static_cast<index_t>(d.N) * d.OH * d.OW);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+void launch_weight_stream(const float* input, const float* grad_output, float* workspace, const dims& d, int slices,
+                          cudaStream_t stream) {
+  if (d.R == 3 && d.C == 1) return launch_weight_stream<3, 1>(input, grad_output, workspace, d, slices, stream);
+  if (d.R == 3 && d.C == 2) return launch_weight_stream<3, 2>(input, grad_output, workspace, d, slices, stream);
+  if (d.R == 3 && d.C == 3) return launch_weight_stream<3, 3>(input, grad_output, workspace, d, slices, stream);
+  if (d.R == 5 && d.C == 1) return launch_weight_stream<5, 1>(input, grad_output, workspace, d, slices, stream);
+  throw std::logic_error("conv2d v3: no streaming grad-weight kernel for C=" + std::to_string(d.C) +
+                         " kernel=" + std::to_string(d.R));
 }
 
 void backward_weight_v3(const float* input, const float* grad_output, float* grad_weight, float* grad_bias,
                         float* workspace, const conv2d_shape& s, cudaStream_t stream, precision math) {
-  if (weight_gemm_too_narrow(s)) {
-    backward_weight_v2(input, grad_output, grad_weight, grad_bias, workspace, s, stream, math);
-    return;
-  }
   const dims d(s);
-  const auto plan = v3::plan_weight_split(s);
-  const bool tensor_cores = math == precision::tf32;
-  if (tensor_cores) v3::require_tf32_support();
-  const dim3 grid(static_cast<unsigned>(plan.row_tiles), static_cast<unsigned>(plan.col_tiles),
-                  static_cast<unsigned>(plan.slices));
-  auto kernel = d.R == 3 ? (tensor_cores ? v3::conv2d_weight_igemm_v3_kernel<3, true>
-                                         : v3::conv2d_weight_igemm_v3_kernel<3, false>)
-                         : (tensor_cores ? v3::conv2d_weight_igemm_v3_kernel<5, true>
-                                         : v3::conv2d_weight_igemm_v3_kernel<5, false>);
-  kernel<<<grid, v3::threads, 0, stream>>>(input, grad_output, workspace, d.C, d.K, d.H, d.W, d.P, d.OH, d.OW,
-                                           plan.rows, plan.slice_rows);
-  CUDA_CHECK(cudaGetLastError());
-  const int red = d.C * d.R * d.R;
-  v3::conv2d_sum_slices_v3_kernel<<<elementwise_blocks(static_cast<index_t>(d.K) * (red + 1)), elementwise_threads, 0,
-                                    stream>>>(workspace, grad_weight, grad_bias, plan.slices, d.K, red);
-  CUDA_CHECK(cudaGetLastError());
+  const int slices = weight_slices_v3(s);
+  if (weight_product_too_narrow(s)) {
+    launch_weight_stream(input, grad_output, workspace, d, slices, stream);
+  } else {
+    const auto plan = v3::plan_weight_split(s);
+    const bool tensor_cores = math == precision::tf32;
+    if (tensor_cores) v3::require_tf32_support();
+    const dim3 grid(static_cast<unsigned>(plan.row_tiles), static_cast<unsigned>(plan.col_tiles),
+                    static_cast<unsigned>(plan.slices));
+    auto kernel = d.R == 3 ? (tensor_cores ? v3::conv2d_weight_igemm_v3_kernel<3, true>
+                                           : v3::conv2d_weight_igemm_v3_kernel<3, false>)
+                           : (tensor_cores ? v3::conv2d_weight_igemm_v3_kernel<5, true>
+                                           : v3::conv2d_weight_igemm_v3_kernel<5, false>);
+    kernel<<<grid, v3::threads, 0, stream>>>(input, grad_output, workspace, d.C, d.K, d.H, d.W, d.P, d.OH, d.OW,
+                                             plan.rows, plan.slice_rows);
+    CUDA_CHECK(cudaGetLastError());
+  }
+  v3::launch_sum_slices(workspace, grad_weight, grad_bias, slices, d.K, d.C * d.R * d.R, stream);
 }
 
 // ---- the dispatch table: one row per version, in version order ----

@@ -36,7 +36,10 @@
 //     products) and tf32 (tensor cores, mma.sync m16n8k8, inputs rounded once with
 //     cvt.rna.tf32.f32, FP32 accumulation). Predicated tiles cover every shape
 //     check_conv2d_shape accepts. Where the grad-weight product has fewer than 32 rows
-//     (C*R*R + 1 < 32, as in conv1) v3 runs v2's grad-weight kernels instead, at fp32.
+//     (C*R*R + 1 < 32, as in conv1: 10) a GEMM tile would sit mostly idle and the pass is
+//     bound by reading grad_output, so v3 streams it instead: a warp per few output channels
+//     and slice of rows, one pass over grad_output, fp32 at either precision. The slices of
+//     both paths are added by a warp each, in a fixed shuffle-tree order.
 // v2 is the default: on an H200 it matched the references and was bitwise deterministic,
 // though slower than cuDNN on conv2. v3 is selectable by number; it becomes the default only
 // after a GPU run has checked it (kernels/dev, the CUDA tests).
