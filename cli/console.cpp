@@ -145,7 +145,7 @@ void print_summary(const trainer::trainer& run, const std::string& dataset_name,
   row("data set", fmt::format("{} ({} train, {} validation, {} test)", dataset_name, run.train_size(),
                               run.validation_size(), run.test_size()));
   row("device", fmt::format("{} ({} threads)", run.device().str(), run.threads()));
-  row("model", fmt::format("digit CNN, conv {}", trainer::to_string(config.conv)));
+  row("model", fmt::format("digit CNN, conv {}", trainer::conv_name(config.conv, config.conv_version)));
   row("optimizer", fmt::format("{} lr {:g}{}, batch {}", trainer::to_string(config.optimizer), config.learning_rate,
                                config.one_cycle ? " (one-cycle)" : "", config.batch_size));
   row("precision", kernels::to_string(config.precision));

@@ -84,7 +84,7 @@ recorded_run run_recorded(const trainer::train_config& config, const trainer::da
   spdlog::info("training on {} with {} threads: {} train / {} validation images, {} steps per epoch, conv {}, "
                "precision {}, CUDA graphs {}, {:.3f} s of set-up{}",
                run.device().str(), run.threads(), run.train_size(), run.validation_size(), run.steps_per_epoch(),
-               trainer::to_string(config.conv), kernels::to_string(config.precision),
+               trainer::conv_name(config.conv, config.conv_version), kernels::to_string(config.precision),
                run.uses_cuda_graphs() ? "on" : "off", run.warmup_seconds(),
                inherited > 0 ? ", resuming after epoch " + std::to_string(inherited) : std::string());
 

@@ -87,7 +87,9 @@ int run_training(train_flags& flags, const CLI::App& sub, const global_options& 
   if (flags.nproc > 1) return run_local_ranks(flags.nproc, without_nproc(globals.arguments));
   if (!flags.resume.empty()) return resume_training(flags, sub, globals);
   trainer::train_config config = flags.config;
-  config.conv = trainer::parse_conv_backend(flags.conv);
+  const auto conv = trainer::parse_conv(flags.conv);
+  config.conv = conv.backend;
+  config.conv_version = conv.kernel_version;
   config.optimizer = trainer::parse_optimizer(flags.optimizer);
   config.device = trainer::parse_device(flags.device);
   config.precision = trainer::parse_precision_flag(flags.precision);
@@ -121,9 +123,9 @@ command add_train_command(CLI::App& app, const global_options& globals) {
   sub->add_option("--data-dir", flags->data_dir,
                   "Directory holding the four IDX files (train/t10k images/labels, raw or .gz); default: none, --dataset decides")
       ->check(CLI::ExistingDirectory);
-  sub->add_option("--conv", flags->conv, "Convolution backend: cudnn (LibTorch's own), custom (the project's CUDA kernels; GPU only) or "
-                  "reference (the same op on their CPU references; CPU only)")
-      ->check(CLI::IsMember(trainer::conv_backend_names()))
+  sub->add_option("--conv", flags->conv, "Convolution backend: cudnn (LibTorch's own), custom (the project's CUDA kernels, default version; GPU only), "
+                  "custom_vN (version N of them; runs record this form) or reference (the same op on their CPU references; CPU only)")
+      ->check(CLI::IsMember(trainer::conv_names()))
       ->capture_default_str();
   sub->add_option("--optimizer", flags->optimizer, "Optimizer: adam or sgd (with --momentum)")
       ->check(CLI::IsMember({"adam", "sgd"}))

@@ -67,6 +67,27 @@ TEST(Model, ConvBackendNamesRoundTrip) {
   EXPECT_NE(message.find("--conv: unknown backend 'winograd'"), std::string::npos) << message;
 }
 
+// custom_vN names version N of the custom kernels, and runs record that form even for the
+// default ("custom"), so a file keeps its meaning when the default version changes.
+TEST(Model, ConvNamesCarryTheCustomKernelVersion) {
+  EXPECT_EQ(conv_names().size(), conv_backend_names().size() + kernels::conv2d_version_count);
+  for (const auto& name : conv_names()) {
+    const auto choice = parse_conv(name);
+    const auto recorded = conv_name(choice.backend, choice.kernel_version);
+    EXPECT_EQ(recorded, name == "custom" ? "custom_v" + std::to_string(kernels::conv2d_default_version) : name);
+  }
+  EXPECT_EQ(parse_conv("custom_v3").backend, conv_backend::custom);
+  EXPECT_EQ(parse_conv("custom_v3").kernel_version, 3);
+  EXPECT_EQ(parse_conv("custom_v1").kernel_version, 1);
+  EXPECT_EQ(parse_conv("custom").kernel_version, kernels::conv2d_default_version);
+  EXPECT_EQ(conv_name(conv_backend::custom, 0), "custom_v" + std::to_string(kernels::conv2d_default_version));
+  EXPECT_EQ(conv_name(conv_backend::cudnn, 3), "cudnn");
+  const auto message = testing::error_message<input_error>([] { parse_conv("custom_v9"); });
+  EXPECT_NE(message.find("--conv: unknown backend 'custom_v9'; expected one of cudnn, custom, custom_v1"),
+            std::string::npos)
+      << message;
+}
+
 struct conv_case {
   std::vector<std::int64_t> input, weight;
   std::int64_t padding;
@@ -138,6 +159,44 @@ TEST(Model, CustomBackendMatchesCudnnAutograd) {
   expect_backends_agree(conv_backend::custom, torch::Device(torch::kCUDA, 0), 1.0);
 }
 
+// Two layers as the digit CNN chains them, conv1's ReLU mask left to conv2's grad-input
+// (relu_mask::by_next_layer, then from_input), against cuDNN and LibTorch's ReLU. Without the
+// mask conv1's weight and bias gradients would take the clipped positions' gradient too.
+void expect_fused_relu_mask_matches(conv_backend backend, torch::Device device, double of_largest) {
+  torch::manual_seed(11);
+  const auto options = torch::TensorOptions().device(device);
+  const auto input = torch::randn({3, 1, 12, 12}, options);
+  const auto w1 = torch::randn({8, 1, 3, 3}, options), b1 = torch::randn({8}, options);
+  const auto w2 = torch::randn({6, 8, 3, 3}, options), b2 = torch::randn({6}, options);
+  const auto grad_output = torch::randn({3, 6, 8, 8}, options);
+  std::vector<torch::Tensor> gradients[2];
+  for (int side = 0; side < 2; ++side) {
+    const bool fused = side == 1;
+    std::vector<torch::Tensor> leaves{input.clone(), w1.clone(), b1.clone(), w2.clone(), b2.clone()};
+    for (auto& leaf : leaves) leaf.requires_grad_();
+    const auto hidden = conv2d(fused ? backend : conv_backend::cudnn, leaves[0], leaves[1], leaves[2], 0, true,
+                               kernels::precision::fp32, fused ? relu_mask::by_next_layer : relu_mask::own);
+    if (fused) EXPECT_GT((hidden == 0).sum().item<std::int64_t>(), 0) << "the ReLU clips nothing: a test of nothing";
+    const auto output = conv2d(fused ? backend : conv_backend::cudnn, hidden, leaves[3], leaves[4], 0, false,
+                               kernels::precision::fp32, fused ? relu_mask::from_input : relu_mask::own);
+    (output * grad_output).sum().backward();
+    for (const auto& leaf : leaves) gradients[side].push_back(leaf.grad());
+  }
+  const char* names[] = {"grad input", "grad conv1 weight", "grad conv1 bias", "grad conv2 weight", "grad conv2 bias"};
+  for (int i = 0; i < 5; ++i) expect_close(names[i], gradients[1][i], gradients[0][i], of_largest);
+}
+
+TEST(Model, ReferenceBackendAppliesTheReluMaskInTheNextGradInput) {
+  expect_fused_relu_mask_matches(conv_backend::reference, torch::kCPU, 0.0);
+}
+
+TEST(Model, CustomBackendAppliesTheReluMaskInTheNextGradInput) {
+  const auto cuda = kernels::probe_cuda();
+  if (!cuda.usable || !torch::cuda::is_available()) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
+  const testing::cudnn_tf32_scope fp32(false);
+  expect_fused_relu_mask_matches(conv_backend::custom, torch::Device(torch::kCUDA, 0), 1.0);
+}
+
 TEST(Model, ReferenceBackendGradientsDoNotDependOnThreadCount) {
   torch::manual_seed(8);
   const conv_case c{{37, 32, 26, 26}, {64, 32, 3, 3}, 0, true};
@@ -172,6 +231,11 @@ TEST(Model, ConvOpChecksItsArguments) {
             std::string::npos);
   EXPECT_NE(message([&] { conv2d(conv_backend::reference, input, weight, bias, 2, false); })
                 .find("only padding 0 and 1 are supported"),
+            std::string::npos);
+  EXPECT_NE(message([&] {
+              conv2d(conv_backend::reference, input, weight, bias, 0, false, kernels::precision::fp32,
+                     relu_mask::by_next_layer);
+            }).find("by_next_layer needs the ReLU fused"),
             std::string::npos);
   EXPECT_NE(message([&] { conv2d(conv_backend::custom, input, weight, bias, 0, false); })
                 .find("conv backend custom runs the CUDA kernels"),

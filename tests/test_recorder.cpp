@@ -86,6 +86,18 @@ TEST(Recorder, ConfigRoundTripsThroughTheRecord) {
   EXPECT_TRUE(c.deterministic);
   EXPECT_EQ(c.device, trainer::device_kind::cpu);
 
+  // The custom kernels' version: named since the versioned names, version 2 before them.
+  config["conv"] = "custom_v3";
+  EXPECT_EQ(config_from_record(config).conv, trainer::conv_backend::custom);
+  EXPECT_EQ(config_from_record(config).conv_version, 3);
+  config["conv"] = "custom";
+  EXPECT_EQ(config_from_record(config).conv, trainer::conv_backend::custom);
+  EXPECT_EQ(config_from_record(config).conv_version, 2);
+  config["conv"] = "custom_v7";
+  EXPECT_NE(error_message<snapshot_error>([&] { config_from_record(config); }).find("unknown backend 'custom_v7'"),
+            std::string::npos);
+  config["conv"] = "cudnn";
+
   config["schedule"] = "cosine";
   EXPECT_NE(error_message<snapshot_error>([&] { config_from_record(config); }).find("schedule 'cosine'"), std::string::npos);
   config["schedule"] = "constant";

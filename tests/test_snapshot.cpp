@@ -843,9 +843,10 @@ TEST_F(SnapshotTest, RefusesValuesTheirFieldsCannotHoldNamingFieldAndValue) {
 }
 
 // The schema lists --conv's names itself (its reader runs without the trainer): each of the
-// trainer's backends must be one it accepts, and a name the trainer lacks must not be.
+// trainer's names (backends and custom kernel versions) must be one it accepts, and a name the
+// trainer lacks must not be.
 TEST_F(SnapshotTest, TheSchemaKnowsTheConvolutionBackendsTheTrainerHas) {
-  for (const auto& name : trainer::conv_backend_names()) {
+  for (const auto& name : trainer::conv_names()) {
     auto record = *record_;
     record.config["conv"] = name;
     const auto path = dir_ / ("conv-" + name + ".h5");

@@ -347,7 +347,7 @@ TEST(Train, ConvBackendMustSuitTheDevice) {
   auto config = cpu_config();
   config.conv = conv_backend::custom;
   const auto message = error_message<input_error>([&] { trainer run(config, small_sample(100)); });
-  EXPECT_NE(message.find("--conv custom runs the CUDA kernels and needs a GPU"), std::string::npos) << message;
+  EXPECT_NE(message.find("--conv custom_v2 runs the CUDA kernels and needs a GPU"), std::string::npos) << message;
 }
 
 TEST(Train, ValidationNamesTheFlag) {

@@ -104,7 +104,7 @@ json describe_config(const trainer::trainer& run) {
   return {{"model", "digit_cnn"},
           {"dataset", c.dataset},
           {"data_dir", c.data_dir ? c.data_dir->string() : std::string()},
-          {"conv", trainer::to_string(c.conv)},
+          {"conv", trainer::conv_name(c.conv, c.conv_version)},
           {"optimizer", trainer::to_string(c.optimizer)},
           {"learning_rate", c.learning_rate},
           {"momentum", c.momentum},
@@ -296,7 +296,10 @@ trainer::train_config config_from_record(const nlohmann::ordered_json& config) {
     c.dataset = config.at("dataset").get<std::string>();
     const auto data_dir = config.at("data_dir").get<std::string>();
     if (!data_dir.empty()) c.data_dir = data_dir;
-    c.conv = trainer::parse_conv_backend(config.at("conv").get<std::string>());
+    const auto conv = config.at("conv").get<std::string>();
+    const auto choice = trainer::parse_conv(conv);
+    c.conv = choice.backend;
+    c.conv_version = conv == "custom" ? trainer::recorded_custom_version : choice.kernel_version;
     c.optimizer = trainer::parse_optimizer(config.at("optimizer").get<std::string>());
     c.learning_rate = config.at("learning_rate").get<double>();
     c.momentum = config.at("momentum").get<double>();

@@ -138,7 +138,7 @@ std::optional<std::string> rule_violation(const value_rule& rule, const nlohmann
 }
 
 const std::vector<std::string>& conv_names() {
-  static const std::vector<std::string> names{"cudnn", "custom", "reference"};
+  static const std::vector<std::string> names{"cudnn", "custom", "custom_v1", "custom_v2", "custom_v3", "reference"};
   return names;
 }
 
@@ -186,7 +186,10 @@ const std::vector<field>& config_fields() {
       {"dataset", t::text, "", "mnist-sample, mnist, fashion-mnist or custom (--data-dir)", 1,
        one_of({"mnist-sample", "mnist", "fashion-mnist", "custom"})},
       {"data_dir", t::text, "", "--data-dir as given; empty when not given"},
-      {"conv", t::text, "", "convolution backend (--conv)", 1, one_of(conv_names())},
+      {"conv", t::text, "",
+       "convolution backend (--conv); custom_vN for version N of the custom kernels (custom in files written before "
+       "the versions were named: version 2)",
+       1, one_of(conv_names())},
       {"optimizer", t::text, "", "adam or sgd", 1, one_of({"adam", "sgd"})},
       {"learning_rate", t::float64, "", "--lr (the peak rate with the one-cycle schedule)", 1, positive()},
       {"momentum", t::float64, "", "SGD momentum (unused by adam)", 1, below_one()},

@@ -127,8 +127,9 @@ struct metric_column {
 };
 const std::vector<metric_column>& metric_columns();
 
-// The convolution backends --conv accepts, as trainer::conv_backend_names() lists them (the
-// schema is read without the trainer; a test keeps the two equal).
+// The names --conv accepts, as trainer::conv_names() lists them (the schema is read without
+// the trainer; a test checks it accepts each of the trainer's): the backends and custom_v1 .. custom_v3. Runs
+// record custom_vN; a plain custom is from files older than the versioned names (version 2).
 const std::vector<std::string>& conv_names();
 
 std::string type_name(value_type type);

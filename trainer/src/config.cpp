@@ -53,6 +53,9 @@ void validate(const train_config& config) {
           "--momentum must be in [0, 1), got " + std::to_string(config.momentum));
   require(std::isfinite(config.weight_decay) && config.weight_decay >= 0.0,
           "--weight-decay must be >= 0, got " + std::to_string(config.weight_decay));
+  require(config.conv_version >= 1 && config.conv_version <= kernels::conv2d_version_count,
+          "--conv: the custom kernels have versions 1 to " + std::to_string(kernels::conv2d_version_count) + ", got " +
+              std::to_string(config.conv_version));
   require(config.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(config.batch_size));
   require(config.eval_batch_size >= 1, "--eval-batch-size must be >= 1, got " + std::to_string(config.eval_batch_size));
   require(config.epochs >= 1, "--epochs must be >= 1, got " + std::to_string(config.epochs));

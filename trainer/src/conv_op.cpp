@@ -74,14 +74,14 @@ void for_each_chunk(const kernels::conv2d_shape& shape, F chunk) {
   });
 }
 
-// The CPU references compute IEEE FP32 whatever the precision; the CUDA kernels take it (0: the
-// default version).
+// The CPU references compute IEEE FP32 whatever the precision and have no versions; the CUDA
+// kernels take both (version 0: the default).
 Tensor forward_output(const Tensor& input, const Tensor& weight, const Tensor& bias, const kernels::conv2d_shape& s,
-                      bool relu, kernels::precision precision) {
+                      bool relu, kernels::precision precision, int version) {
   auto output = torch::empty({s.batch, s.out_channels, s.out_height(), s.out_width()}, input.options());
   if (input.is_cuda()) {
     kernels::conv2d_forward_cuda(input.data_ptr<float>(), weight.data_ptr<float>(), bias.data_ptr<float>(),
-                                 output.data_ptr<float>(), s, relu, current_stream(input), 0, precision);
+                                 output.data_ptr<float>(), s, relu, current_stream(input), version, precision);
     return output;
   }
   const std::int64_t in_image = s.in_channels * s.height * s.width, out_image = output[0].numel();
@@ -92,12 +92,15 @@ Tensor forward_output(const Tensor& input, const Tensor& weight, const Tensor& b
   return output;
 }
 
+// When `relu_input` is defined (the layer input, a ReLU's output), the result is zeroed where it
+// is not positive: the CUDA kernels in their epilogue, the CPU after the reference.
 Tensor input_gradient(const Tensor& grad, const Tensor& weight, const kernels::conv2d_shape& s,
-                      kernels::precision precision) {
+                      kernels::precision precision, int version, const Tensor& relu_input) {
   auto grad_input = torch::empty({s.batch, s.in_channels, s.height, s.width}, grad.options());
   if (grad.is_cuda()) {
     kernels::conv2d_backward_input_cuda(grad.data_ptr<float>(), weight.data_ptr<float>(), grad_input.data_ptr<float>(),
-                                        s, current_stream(grad), 0, precision);
+                                        s, current_stream(grad), version, precision,
+                                        relu_input.defined() ? relu_input.data_ptr<float>() : nullptr);
     return grad_input;
   }
   const std::int64_t in_image = grad_input[0].numel(), out_image = grad[0].numel();
@@ -105,19 +108,20 @@ Tensor input_gradient(const Tensor& grad, const Tensor& weight, const kernels::c
     kernels::conv2d_backward_input_reference(grad.data_ptr<float>() + first * out_image, weight.data_ptr<float>(),
                                              grad_input.data_ptr<float>() + first * in_image, part);
   });
-  return grad_input;
+  return relu_input.defined() ? grad_input.masked_fill_(relu_input <= 0, 0.0) : grad_input;
 }
 
 std::pair<Tensor, Tensor> parameter_gradients(const Tensor& input, const Tensor& grad, const Tensor& weight,
-                                              const kernels::conv2d_shape& s, kernels::precision precision) {
+                                              const kernels::conv2d_shape& s, kernels::precision precision,
+                                              int version) {
   auto grad_weight = torch::empty_like(weight);
   auto grad_bias = torch::empty({s.out_channels}, grad.options());
   if (grad.is_cuda()) {
     const auto workspace =
-        torch::empty({kernels::conv2d_backward_weight_workspace_floats(s, 0, precision)}, grad.options());
+        torch::empty({kernels::conv2d_backward_weight_workspace_floats(s, version, precision)}, grad.options());
     kernels::conv2d_backward_weight_cuda(input.data_ptr<float>(), grad.data_ptr<float>(), grad_weight.data_ptr<float>(),
                                          grad_bias.data_ptr<float>(), workspace.data_ptr<float>(), s,
-                                         current_stream(grad), 0, precision);
+                                         current_stream(grad), version, precision);
     return {grad_weight, grad_bias};
   }
   // Each chunk's sums land in its own row, then the rows are added in chunk order.
@@ -138,17 +142,23 @@ std::pair<Tensor, Tensor> parameter_gradients(const Tensor& input, const Tensor&
 class conv2d_function : public torch::autograd::Function<conv2d_function> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const Tensor& weight, const Tensor& bias,
-                        std::int64_t padding, bool relu, kernels::precision precision) {
+                        std::int64_t padding, bool relu, kernels::precision precision, relu_mask mask,
+                        std::int64_t version) {
+    TORCH_CHECK(relu || mask != relu_mask::by_next_layer,
+                "custom conv2d: relu_mask::by_next_layer needs the ReLU fused (relu true)");
     const auto shape = checked_shape(input, weight, bias, padding);
 #if TRACKBENCH_WITH_CUDA
     const c10::cuda::OptionalCUDAGuard guard(input.is_cuda() ? std::optional<c10::Device>(input.device()) : std::nullopt);
 #endif
-    auto output = forward_output(input, weight, bias, shape, relu, precision);
-    // With ReLU fused, the output tells backward where the gradient passes.
-    ctx->save_for_backward({input, weight, relu ? output : Tensor()});
+    auto output = forward_output(input, weight, bias, shape, relu, precision, static_cast<int>(version));
+    // With ReLU fused, the output tells backward where the gradient passes, unless the next
+    // layer applies that mask. With from_input, the input tells grad-input the same.
+    ctx->save_for_backward({input, weight, relu && mask == relu_mask::own ? output : Tensor()});
+    ctx->saved_data["mask_grad_input"] = mask == relu_mask::from_input;
     ctx->saved_data["padding"] = padding;
     // The run's precision, for the backward passes' kernels as for forward's.
     ctx->saved_data["precision"] = static_cast<std::int64_t>(precision);
+    ctx->saved_data["version"] = version;
     return output;
   }
 
@@ -159,25 +169,30 @@ class conv2d_function : public torch::autograd::Function<conv2d_function> {
     const Tensor& output = saved[2];
     const auto shape = shape_of(input, weight, ctx->saved_data["padding"].toInt());
     const auto precision = static_cast<kernels::precision>(ctx->saved_data["precision"].toInt());
+    const auto version = static_cast<int>(ctx->saved_data["version"].toInt());
 #if TRACKBENCH_WITH_CUDA
     const c10::cuda::OptionalCUDAGuard guard(input.is_cuda() ? std::optional<c10::Device>(input.device()) : std::nullopt);
 #endif
     Tensor grad = grad_outputs[0].contiguous();
     if (output.defined()) grad = grad.masked_fill(output <= 0, 0.0);
     Tensor grad_input, grad_weight, grad_bias;
-    if (ctx->needs_input_grad(0)) grad_input = input_gradient(grad, weight, shape, precision);
-    if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
-      std::tie(grad_weight, grad_bias) = parameter_gradients(input, grad, weight, shape, precision);
+    if (ctx->needs_input_grad(0)) {
+      grad_input = input_gradient(grad, weight, shape, precision, version,
+                                  ctx->saved_data["mask_grad_input"].toBool() ? input : Tensor());
     }
-    return {grad_input, grad_weight, grad_bias, Tensor(), Tensor(), Tensor()};
+    if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
+      std::tie(grad_weight, grad_bias) = parameter_gradients(input, grad, weight, shape, precision, version);
+    }
+    return {grad_input, grad_weight, grad_bias, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
 }  // namespace
 
 Tensor custom_conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, std::int64_t padding, bool relu,
-                     kernels::precision precision) {
-  return conv2d_function::apply(input, weight, bias, padding, relu, precision);
+                     kernels::precision precision, relu_mask mask, int kernel_version) {
+  return conv2d_function::apply(input, weight, bias, padding, relu, precision, mask,
+                                static_cast<std::int64_t>(kernel_version));
 }
 
 }  // namespace trackbench::trainer

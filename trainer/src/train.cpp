@@ -85,7 +85,8 @@ trainer::trainer(train_config config, const dataset& data)
   }
   device_ = resolve_device(config_.device);
   if (config_.conv == conv_backend::custom && !device_.is_cuda()) {
-    throw input_error("--conv custom runs the CUDA kernels and needs a GPU; --conv reference runs the same op on the CPU");
+    throw input_error("--conv " + conv_name(config_.conv, config_.conv_version) +
+                      " runs the CUDA kernels and needs a GPU; --conv reference runs the same op on the CPU");
   }
   if (config_.conv == conv_backend::reference && !device_.is_cpu()) {
     throw input_error("--conv reference runs the CPU references; use --device cpu, or --conv custom on the GPU");
@@ -126,7 +127,7 @@ trainer::trainer(train_config config, const dataset& data)
   validation_ = resident(data.train, split_.validation_indices);
   test_ = resident(data.test, torch::Tensor());
 
-  model_ = digit_cnn(config_.conv, config_.precision);
+  model_ = digit_cnn(config_.conv, config_.precision, config_.conv_version);
   model_->to(device_);
   optimizer_ = make_optimizer(config_, model_);
   if (group_->world_size() > 1) {

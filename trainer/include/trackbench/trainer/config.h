@@ -28,6 +28,8 @@ struct train_config {
   std::string dataset = "mnist-sample";
   std::optional<std::filesystem::path> data_dir;
   conv_backend conv = conv_backend::cudnn;
+  // --conv custom_vN: the custom CUDA kernels' version (kernels/conv2d.h); only custom reads it.
+  int conv_version = kernels::conv2d_default_version;
   optimizer_kind optimizer = optimizer_kind::adam;
   double learning_rate = 1e-3;
   double momentum = 0.9;  // SGD only
