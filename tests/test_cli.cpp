@@ -23,7 +23,7 @@ TEST(Cli, HelpDocumentsFlagsWithDefaults) {
   EXPECT_EQ(help.exit_code, 0) << help.output;
   for (const char* flag : {"--epochs INT=10", "--batch-size INT=64", "--lr FLOAT=0.001", "--seed UINT=1",
                            "--device TEXT:{auto,cpu,cuda}=auto", "--conv TEXT:{cudnn,custom,reference}=cudnn", "--deterministic",
-                           "--precision TEXT:{fp32,tf32}=fp32", "--target"}) {
+                           "--precision TEXT:{fp32,tf32}=fp32", "--cuda-graphs TEXT:{on,off}=on", "--target"}) {
     EXPECT_NE(help.output.find(flag), std::string::npos) << flag << "\n" << help.output;
   }
 }
