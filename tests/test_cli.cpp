@@ -22,8 +22,9 @@ TEST(Cli, HelpDocumentsFlagsWithDefaults) {
   const auto help = run_trackbench("train --help");
   EXPECT_EQ(help.exit_code, 0) << help.output;
   for (const char* flag : {"--epochs INT=10", "--batch-size INT=64", "--lr FLOAT=0.001", "--seed UINT=1",
-                           "--device TEXT:{auto,cpu,cuda}=auto", "--conv TEXT:{cudnn,custom,custom_v1,custom_v2,custom_v3,reference}=cudnn", "--deterministic",
-                           "--precision TEXT:{fp32,tf32}=fp32", "--target"}) {
+                           "--device TEXT:{auto,cpu,cuda}=auto",
+                           "--conv TEXT:{cudnn,custom,custom_v1,custom_v2,custom_v3,reference}=cudnn", "--deterministic",
+                           "--precision TEXT:{fp32,tf32}=fp32", "--cuda-graphs TEXT:{on,off}=on", "--target"}) {
     EXPECT_NE(help.output.find(flag), std::string::npos) << flag << "\n" << help.output;
   }
 }

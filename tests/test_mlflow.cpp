@@ -244,6 +244,52 @@ TEST_F(MlflowServer, ExportedRunHoldsParamsMetricsCommitAndDigestAndExportingTwi
       << refused.output;
 }
 
+// A run stopped by its --target: the epoch that reached it and the time to it are metrics at
+// step 0 with the recorded values, and the target itself is a param.
+TEST_F(MlflowServer, ARunThatReachedItsTargetExportsTheEpochAndTheTimeToIt) {
+  const auto out = dir_->path() / "targeted";
+  const auto trained = run_trackbench("-q train --data-dir " + quoted(dir_->path() / "data") +
+                                      " --device cpu --threads 2 --epochs 3 --target test_accuracy:0.05 --keep-weights none"
+                                      " --out " + quoted(out));
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  fs::path snapshot;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    if (entry.path().extension() == ".h5") snapshot = entry.path();
+  }
+  ASSERT_FALSE(snapshot.empty()) << "no snapshot in " << out;
+  const tracking::snapshot_reader reader(snapshot);
+  const auto& record = reader.record();
+  ASSERT_EQ(record.epochs.size(), 1u) << "5% test accuracy is reached in the first epoch, and the run stops there";
+  ASSERT_EQ(record.identity["target_reached_epoch"].get<std::int64_t>(), 1);
+  const double seconds = record.identity["time_to_target_seconds"].get<double>();
+  ASSERT_GT(seconds, 0.0);
+
+  const auto exported = run_trackbench("export mlflow " + quoted(snapshot) + " --tracking-uri " + uri_ + " --experiment targets");
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  const std::string experiment_id = get(api("experiments/get-by-name?experiment_name=targets"))["experiment"]["experiment_id"];
+  const json search{{"experiment_ids", json::array({experiment_id})},
+                    {"filter", "tags.`trackbench.run_id` = '" + record.identity["run_id"].get<std::string>() + "'"}};
+  const auto found = post(api("runs/search"), search)["runs"];
+  ASSERT_EQ(found.size(), 1u);
+  const std::string mlflow_run = found[0]["info"]["run_id"];
+  const auto history = [&](const std::string& key) {
+    return get(api("metrics/get-history?run_id=" + mlflow_run + "&metric_key=" + key))["metrics"];
+  };
+  const auto time_to_target = history("time_to_target_seconds");
+  ASSERT_EQ(time_to_target.size(), 1u);
+  EXPECT_EQ(time_to_target[0]["step"].get<std::int64_t>(), 0);
+  EXPECT_DOUBLE_EQ(time_to_target[0]["value"].get<double>(), seconds);
+  const auto reached_epoch = history("target_reached_epoch");
+  ASSERT_EQ(reached_epoch.size(), 1u);
+  EXPECT_EQ(reached_epoch[0]["step"].get<std::int64_t>(), 0);
+  EXPECT_DOUBLE_EQ(reached_epoch[0]["value"].get<double>(), 1.0);
+  const auto warmup = history("warmup_seconds");
+  ASSERT_EQ(warmup.size(), 1u);
+  EXPECT_DOUBLE_EQ(warmup[0]["value"].get<double>(), record.identity["warmup_seconds"].get<double>());
+  const auto run = get(api("runs/get?run_id=" + mlflow_run))["run"];
+  EXPECT_EQ(key_values(run["data"]["params"]).at("target"), "test_accuracy:0.05");
+}
+
 TEST_F(ExportSnapshot, AServerAnsweringAnErrorGivesItsStatusAndErrorCode) {
   local_http_server failing;
   failing.answer_every_request("500 Internal Server Error",

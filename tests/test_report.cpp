@@ -4,6 +4,8 @@
 #include <zlib.h>
 
 #include <fstream>
+#include <limits>
+#include <map>
 #include <set>
 
 #include "support/idx_files.h"
@@ -145,6 +147,71 @@ TEST(Report, TimeAndSpeedAxesStartAtZero) {
   const auto first_tick = page.find("text-anchor=\"end\">", chart);
   ASSERT_NE(first_tick, std::string::npos);
   EXPECT_EQ(page.substr(first_tick, 20), "text-anchor=\"end\">0<");
+}
+
+// The runs table's cells of each run, by column heading.
+std::vector<std::map<std::string, std::string>> runs_table_rows(const std::string& page) {
+  const auto start = page.find("<table id=\"runs\">");
+  if (start == std::string::npos) {
+    ADD_FAILURE() << "no runs table";
+    return {};
+  }
+  const std::string table = page.substr(start, page.find("</table>", start) - start);
+  const auto cells = [&](const std::string& row, const std::string& tag) {
+    std::vector<std::string> out;
+    const std::string open = "<" + tag + ">", close = "</" + tag + ">";
+    for (auto at = row.find(open); at != std::string::npos; at = row.find(open, at + 1)) {
+      const auto begin = at + open.size();
+      out.push_back(row.substr(begin, row.find(close, begin) - begin));
+    }
+    return out;
+  };
+  const auto body = table.find("<tbody>");
+  const auto headings = cells(table.substr(0, body), "th");
+  std::vector<std::map<std::string, std::string>> rows;
+  for (auto at = table.find("<tr>", body); at != std::string::npos; at = table.find("<tr>", at + 1)) {
+    const auto values = cells(table.substr(at, table.find("</tr>", at) - at), "td");
+    EXPECT_EQ(values.size(), headings.size()) << table;
+    std::map<std::string, std::string> row;
+    for (std::size_t i = 0; i < std::min(values.size(), headings.size()); ++i) row[headings[i]] = values[i];
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// Precision, --target and warm-up each land in their own column: a target reached with the
+// epoch and time to it, one missed with the epochs run, and "-" for what an older file lacks.
+TEST(Report, RunsTableShowsPrecisionTargetAndWarmup) {
+  auto reached = crafted_run("custom");
+  reached.config["precision"] = "tf32";
+  reached.config["target"] = "test_accuracy:0.5";
+  reached.identity["warmup_seconds"] = 0.5;
+  reached.identity["target_reached_epoch"] = 1;
+  reached.identity["time_to_target_seconds"] = 12.345;
+  auto missed = crafted_run("cudnn");
+  missed.config["epochs"] = 2;
+  missed.config["precision"] = "fp32";
+  missed.config["target"] = "test_accuracy:0.99";
+  missed.identity["warmup_seconds"] = 1.25;
+  missed.identity["target_reached_epoch"] = 0;
+  missed.identity["time_to_target_seconds"] = std::numeric_limits<double>::quiet_NaN();
+  missed.epochs.push_back(missed.epochs.front());
+  missed.epochs[1].epoch = 2;
+  const auto older = crafted_run("cudnn");  // schema v2: no precision, target or warm-up
+
+  const auto page = interop::html_report({{"a.h5", &reached}, {"b.h5", &missed}, {"c.h5", &older}}, "now");
+  const auto rows = runs_table_rows(page);
+  ASSERT_EQ(rows.size(), 3u) << page;
+  EXPECT_EQ(rows[0].at("conv"), "custom");
+  EXPECT_EQ(rows[0].at("precision"), "tf32");
+  EXPECT_EQ(rows[0].at("target"),
+            "test_accuracy:0.5 reached at epoch 1, 12.345 s after training began (warm-up included)");
+  EXPECT_EQ(rows[0].at("warm-up"), "0.500 s");
+  EXPECT_EQ(rows[1].at("precision"), "fp32");
+  EXPECT_EQ(rows[1].at("target"), "test_accuracy:0.99 not reached in 2 epochs");
+  EXPECT_EQ(rows[1].at("warm-up"), "1.250 s");
+  EXPECT_EQ(rows[1].at("epochs"), "2/2");
+  for (const std::string column : {"precision", "target", "warm-up"}) EXPECT_EQ(rows[2].at(column), "-") << column;
 }
 
 TEST(Report, TwoRunsRenderInHeadlessChromiumWithEveryChart) {
