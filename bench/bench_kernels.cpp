@@ -1,7 +1,9 @@
 // The digit CNN's convolutions, pass by pass, for every backend this machine has:
-//   conv/<layer>/<pass>/<backend>/<batch>/manual_time
+//   conv/<layer>/<pass>/<backend>/<precision>/<batch>/manual_time
 //   layer: conv1 (1->32, 28x28), conv2 (32->64, 26x26); 3x3, stride 1, no padding
 //   pass: forward, backward_input, backward_weight (conv_bench.h says what each computes)
+//   precision: fp32 on the CPU (IEEE single precision, the only one it has); fp32 and tf32 on the GPU
+//     (kernels/precision.h)
 //   batch: 1, 128, 1024
 //   backend, CPU: reference (the plain loops of kernels/conv2d.h, one thread, called directly),
 //     libtorch_cpu (at::convolution and at::convolution_backward: oneDNN, on LibTorch's threads)
@@ -11,7 +13,7 @@
 //
 // The references are plain loops: at batch 1024 one conv2 pass took 3 to 7 s on the 2-core CI
 // machine (AMD EPYC, shared with other builds), so those run one iteration per repetition
-// (their names end in /1024/iterations:1/manual_time). With --benchmark_repetitions=3 and
+// (their names end in /fp32/1024/iterations:1/manual_time). With --benchmark_repetitions=3 and
 // --benchmark_min_time=0.05 the CPU suite took 4 min 40 s there, a minute of it the references
 // at batch 1024; bench/README.md has the figures.
 #include <benchmark/benchmark.h>
@@ -40,8 +42,9 @@ kernels::conv2d_shape shape_of(const conv_layer& layer, std::int64_t batch) {
   return {batch, layer.in_channels, layer.out_channels, layer.size, layer.size, 3, 0};
 }
 
-std::string conv_benchmark_name(const conv_layer& layer, conv_pass pass, const std::string& backend) {
-  return std::string("conv/") + layer.name + "/" + to_string(pass) + "/" + backend;
+std::string conv_benchmark_name(const conv_layer& layer, conv_pass pass, const std::string& backend,
+                                kernels::precision math) {
+  return std::string("conv/") + layer.name + "/" + to_string(pass) + "/" + backend + "/" + kernels::to_string(math);
 }
 
 double conv_flops(const kernels::conv2d_shape& s) {
@@ -142,11 +145,11 @@ void register_cpu_conv_benchmarks() {
   for (const auto& layer : conv_layers) {
     for (const auto pass : conv_passes) {
       const auto reference = [&layer, pass](benchmark::State& state) { reference_benchmark(state, layer, pass); };
-      const auto reference_name = conv_benchmark_name(layer, pass, "reference");
+      const auto reference_name = conv_benchmark_name(layer, pass, "reference", kernels::precision::fp32);
       auto* timed = benchmark::RegisterBenchmark(reference_name.c_str(), reference);
       auto* one_iteration = benchmark::RegisterBenchmark(reference_name.c_str(), reference)->Iterations(1);
       auto* libtorch = benchmark::RegisterBenchmark(
-          conv_benchmark_name(layer, pass, "libtorch_cpu").c_str(),
+          conv_benchmark_name(layer, pass, "libtorch_cpu", kernels::precision::fp32).c_str(),
           [&layer, pass](benchmark::State& state) { libtorch_cpu_benchmark(state, layer, pass); });
       for (const auto batch : conv_batches) {
         (batch >= 1024 ? one_iteration : timed)->Arg(batch);

@@ -214,7 +214,7 @@ void register_gpu_conv_benchmarks() {
     const auto run = [&layer, pass, backend, version, math](benchmark::State& state) {
       gpu_benchmark(state, layer, pass, backend, version, math);
     };
-    const auto name = conv_benchmark_name(layer, pass, backend_name + "/" + kernels::to_string(math));
+    const auto name = conv_benchmark_name(layer, pass, backend_name, math);
     auto* family = benchmark::RegisterBenchmark(name.c_str(), run);
     for (const auto batch : conv_batches) family->Arg(batch);
     family->UseManualTime()->Unit(benchmark::kMicrosecond);

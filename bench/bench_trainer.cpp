@@ -1,19 +1,24 @@
-// The trainer's hot paths on the embedded sample, data resident on the training device:
-//   train/step/<device>/<conv>/<batch>/manual_time    one training step on one batch: forward, loss,
-//                                                     backward, optimizer update (trainer::train_step)
-//   train/epoch/cuda/<conv>/<batch>/manual_time       one epoch of 7,200 images (the default run's
+// The trainer's hot paths on the embedded sample, data resident on the training device. Every row
+// that trains or evaluates names its precision (fp32 or tf32, kernels/precision.h) after the conv
+// backend, as the kernels suite's GPU rows do:
+//   train/step/<device>/<conv>/<precision>/<batch>/manual_time   one training step on one batch:
+//                                                     forward, loss, backward, optimizer update
+//                                                     (trainer::train_step)
+//   train/epoch/cuda/<conv>/fp32/<batch>/manual_time  one epoch of 7,200 images (the default run's
 //                                                     training split) as train_epoch runs it: shuffle,
 //                                                     steps, loss checks; its evaluation is not timed
-//   train/epoch_1280/cpu/<conv>/<batch>/manual_time   the same over 1,280 images: a whole epoch takes
-//                                                     9 s with cudnn and a minute with reference on 2 cores
-//   eval/test/<device>/<conv>/manual_time             the evaluation pass over the 1,000 test images
-//   train/epoch_fashion/cuda/<conv>/<batch>/manual_time  one epoch of full-size Fashion-MNIST (60,000
-//                                                     images, Debian's dataset-fashion-mnist package): on
-//                                                     the sample an epoch is too short to keep a GPU busy
-//   eval/test_fashion/cuda/<conv>/manual_time         the evaluation pass over its 10,000 test images
+//   train/epoch_1280/cpu/<conv>/fp32/<batch>/manual_time  the same over 1,280 images: a whole epoch
+//                                                     takes 9 s with cudnn and a minute with reference
+//                                                     on 2 cores
+//   eval/test/<device>/<conv>/fp32/manual_time        the evaluation pass over the 1,000 test images
+//   train/epoch_fashion/cuda/<conv>/fp32/<batch>/manual_time  one epoch of full-size Fashion-MNIST
+//                                                     (60,000 images, Debian's dataset-fashion-mnist
+//                                                     package): on the sample an epoch is too short to
+//                                                     keep a GPU busy
+//   eval/test_fashion/cuda/<conv>/fp32/manual_time    the evaluation pass over its 10,000 test images
 //                                                     (both skipped, saying why, without the package)
 //   data/decode/mnist-sample/manual_time              decoding the embedded gzip IDX files into tensors
-//   train/scaling/<device>/<conv>/<ranks>/<batch>/iterations:3/manual_time
+//   train/scaling/<device>/<conv>/fp32/<ranks>/<batch>/iterations:3/manual_time
 //                                                     data-parallel scaling: one epoch of a job of
 //                                                     <ranks> ranks, <batch> images per rank and step,
 //                                                     started through mpirun as `trackbench train
@@ -27,10 +32,12 @@
 //                                                     two or more): 1, 2, 4, 8 ranks up to the GPU
 //                                                     count, one GPU each, over the 7,200 images.
 // device and conv: cpu with cudnn (LibTorch's own convolution: oneDNN) and reference; cuda with
-// cudnn and custom (registered only where a GPU is usable). Batches: 64 and 256 on the CPU,
-// 128 and 1024 on the GPU, 128 and 512 for Fashion-MNIST. On the GPU the config's defaults
-// apply: CUDA graphs on (a step is a replay, captured before the clock), FP32 precision. Counter: images/s. Time: the wall clock per iteration, after a
-// GPU synchronisation.
+// cudnn and custom (registered only where a GPU is usable). Precision: fp32 everywhere (the CPU
+// computes nothing else); on the GPU the training step also at tf32 (tensor cores, for the custom
+// kernels, cuDNN and cuBLAS alike, as `train --precision tf32` sets it). Batches: 64 and 256 on
+// the CPU, 128 and 1024 on the GPU, 128 and 512 for Fashion-MNIST. On the GPU the config's other
+// defaults apply: CUDA graphs on (a step is a replay, captured before the clock). Counter:
+// images/s. Time: the wall clock per iteration, after a GPU synchronisation.
 // On the 2-core CI machine (AMD EPYC, shared with other builds) the suite took 5 min 24 s with
 // --benchmark_repetitions=3 --benchmark_min_time=0.05, 4 min of it the reference backend;
 // bench/README.md has the figures.
@@ -50,6 +57,7 @@
 
 #include "bench_support.h"
 #include "trackbench/kernels/cuda_device.h"
+#include "trackbench/kernels/precision.h"
 #include "trackbench/tracking/statistics.h"
 #include "trackbench/trainer/datasets.h"
 #include "trackbench/trainer/distributed.h"
@@ -77,11 +85,13 @@ dataset sample_cut(std::int64_t train_images, std::int64_t test_images) {
   return data;
 }
 
-train_config config_for(device_kind device, conv_backend conv, std::int64_t batch_size) {
+train_config config_for(device_kind device, conv_backend conv, std::int64_t batch_size,
+                        kernels::precision precision = kernels::precision::fp32) {
   train_config config;
   config.device = device;
   config.conv = conv;
   config.batch_size = batch_size;
+  config.precision = precision;
   config.validation_fraction = 0.0;
   return config;
 }
@@ -95,9 +105,16 @@ void set_images_per_second(benchmark::State& state, std::int64_t images_per_iter
                                                   benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void train_step(benchmark::State& state, device_kind device, conv_backend conv) {
+// A family's name: what it measures, then device, conv backend and precision, as the kernels
+// suite's GPU rows name backend and precision (conv/<layer>/<pass>/<backend>/<precision>/...).
+std::string benchmark_family(const std::string& kind, device_kind device, conv_backend conv,
+                             kernels::precision precision) {
+  return kind + "/" + to_string(device) + "/" + to_string(conv) + "/" + kernels::to_string(precision);
+}
+
+void train_step(benchmark::State& state, device_kind device, conv_backend conv, kernels::precision precision) {
   const std::int64_t batch = state.range(0);
-  trainer run(config_for(device, conv, batch), sample_cut(batch, 1));
+  trainer run(config_for(device, conv, batch, precision), sample_cut(batch, 1));
   const auto indices = torch::arange(batch, torch::TensorOptions().dtype(torch::kInt64).device(run.device()));
   for (int i = 0; i < 2; ++i) run.train_step(indices);  // warm-up: allocator, library handles
   synchronize(run);
@@ -253,7 +270,7 @@ void train_scaling(benchmark::State& state, const scaling_case& c) {
 
 void register_scaling(const scaling_case& c, const std::vector<int>& ranks, std::int64_t batch) {
   auto* family = benchmark::RegisterBenchmark(
-      ("train/scaling/" + to_string(c.device) + "/" + to_string(c.conv)).c_str(),
+      benchmark_family("train/scaling", c.device, c.conv, kernels::precision::fp32).c_str(),
       [c](benchmark::State& state) { train_scaling(state, c); });
   for (const int n : ranks) family->Args({n, batch});
   family->Iterations(scaling_epochs)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -265,32 +282,40 @@ struct target {
   std::vector<std::int64_t> batches;
   std::int64_t epoch_images;
   const char* epoch_name;
+  std::vector<kernels::precision> step_precisions;  // tf32 only on the GPU's tensor cores
 };
 
 void register_for(const target& t) {
-  const std::string suffix = "/" + to_string(t.device) + "/" + to_string(t.conv);
-  auto* step = benchmark::RegisterBenchmark(("train/step" + suffix).c_str(), [t](benchmark::State& state) {
-    train_step(state, t.device, t.conv);
-  });
-  auto* epoch = benchmark::RegisterBenchmark(
-      (std::string("train/") + t.epoch_name + suffix).c_str(),
-      [t](benchmark::State& state) { train_epoch(state, t.device, t.conv, t.epoch_images); });
-  for (const auto batch : t.batches) {
-    step->Arg(batch);
-    epoch->Arg(batch);
+  constexpr auto fp32 = kernels::precision::fp32;
+  const auto name = [&t](const std::string& kind, kernels::precision precision) {
+    return benchmark_family(kind, t.device, t.conv, precision);
+  };
+  std::vector<benchmark::internal::Benchmark*> families;
+  for (const auto precision : t.step_precisions) {
+    auto* step = benchmark::RegisterBenchmark(
+        name("train/step", precision).c_str(),
+        [t, precision](benchmark::State& state) { train_step(state, t.device, t.conv, precision); });
+    for (const auto batch : t.batches) step->Arg(batch);
+    families.push_back(step);
   }
-  auto* eval = benchmark::RegisterBenchmark(("eval/test" + suffix).c_str(),
-                                            [t](benchmark::State& state) { evaluate_test(state, t.device, t.conv); });
-  for (auto* family : {step, epoch, eval}) family->UseManualTime()->Unit(benchmark::kMillisecond);
-  if (t.device != device_kind::cuda) return;  // full size only where an epoch is seconds, not minutes
-  auto* full_epoch = benchmark::RegisterBenchmark(
-      ("train/epoch_fashion" + suffix).c_str(),
-      [t](benchmark::State& state) { train_epoch_full_size(state, t.device, t.conv); });
-  for (const auto batch : {128, 512}) full_epoch->Arg(batch);
-  auto* full_eval = benchmark::RegisterBenchmark(
-      ("eval/test_fashion" + suffix).c_str(),
-      [t](benchmark::State& state) { evaluate_test_full_size(state, t.device, t.conv); });
-  for (auto* family : {full_epoch, full_eval}) family->UseManualTime()->Unit(benchmark::kMillisecond);
+  auto* epoch = benchmark::RegisterBenchmark(
+      name(std::string("train/") + t.epoch_name, fp32).c_str(),
+      [t](benchmark::State& state) { train_epoch(state, t.device, t.conv, t.epoch_images); });
+  for (const auto batch : t.batches) epoch->Arg(batch);
+  families.push_back(epoch);
+  families.push_back(benchmark::RegisterBenchmark(
+      name("eval/test", fp32).c_str(), [t](benchmark::State& state) { evaluate_test(state, t.device, t.conv); }));
+  if (t.device == device_kind::cuda) {  // full size only where an epoch is seconds, not minutes
+    auto* full_epoch = benchmark::RegisterBenchmark(
+        name("train/epoch_fashion", fp32).c_str(),
+        [t](benchmark::State& state) { train_epoch_full_size(state, t.device, t.conv); });
+    for (const auto batch : {128, 512}) full_epoch->Arg(batch);
+    families.push_back(full_epoch);
+    families.push_back(benchmark::RegisterBenchmark(
+        name("eval/test_fashion", fp32).c_str(),
+        [t](benchmark::State& state) { evaluate_test_full_size(state, t.device, t.conv); }));
+  }
+  for (auto* family : families) family->UseManualTime()->Unit(benchmark::kMillisecond);
 }
 
 const bool registered = [] {
@@ -298,12 +323,13 @@ const bool registered = [] {
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond);
   for (const auto conv : {conv_backend::cudnn, conv_backend::reference}) {
-    register_for({device_kind::cpu, conv, {64, 256}, 1280, "epoch_1280"});
+    register_for({device_kind::cpu, conv, {64, 256}, 1280, "epoch_1280", {kernels::precision::fp32}});
   }
   register_scaling({device_kind::cpu, conv_backend::cudnn, 640}, {1, 2}, 64);
   if (kernels::probe_cuda().usable && torch::cuda::is_available()) {
     for (const auto conv : {conv_backend::cudnn, conv_backend::custom}) {
-      register_for({device_kind::cuda, conv, {128, 1024}, 7200, "epoch"});
+      register_for(
+          {device_kind::cuda, conv, {128, 1024}, 7200, "epoch", {kernels::precision::fp32, kernels::precision::tf32}});
     }
     const auto gpus = static_cast<int>(torch::cuda::device_count());
     if (gpus >= 2) {

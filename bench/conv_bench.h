@@ -31,8 +31,10 @@ const char* to_string(conv_pass pass);
 
 kernels::conv2d_shape shape_of(const conv_layer& layer, std::int64_t batch);
 
-// "conv/<layer>/<pass>/<backend>"; Google Benchmark appends "/<batch>" and "/manual_time".
-std::string conv_benchmark_name(const conv_layer& layer, conv_pass pass, const std::string& backend);
+// "conv/<layer>/<pass>/<backend>/<precision>"; Google Benchmark appends "/<batch>" and
+// "/manual_time". The CPU backends compute in fp32 only; the GPU ones run at both precisions.
+std::string conv_benchmark_name(const conv_layer& layer, conv_pass pass, const std::string& backend,
+                                kernels::precision math);
 
 // FLOP: 2 x the multiply-adds, N*K*OH*OW*C*3*3, the same for each pass (each product of the
 // convolution's definition is taken once, whichever way it is summed); the bias and its

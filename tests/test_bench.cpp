@@ -387,8 +387,8 @@ TEST(BenchCli, ShowListAndCompareBenchSnapshots) {
 TEST(BenchCli, ShowPrintsTheScalingCounters) {
   temp_dir dir;
   auto record = make_record(ten);
-  tracking::bench_result scaling{"train/scaling/cpu/cudnn/2/64/iterations:3/manual_time", "trainer",
-                                 "train/scaling/cpu/cudnn/2/64/iterations:3/manual_time", "ms", true, "", false, "", {}};
+  const std::string name = "train/scaling/cpu/cudnn/fp32/2/64/iterations:3/manual_time";
+  tracking::bench_result scaling{name, "trainer", name, "ms", true, "", false, "", {}};
   for (const double efficiency : {0.9, 0.92, 0.96}) {
     scaling.samples.push_back({3, 0.8, 1e-6, {{"efficiency", efficiency}, {"images/s", 1500.0 * efficiency}}});
   }

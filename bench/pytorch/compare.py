@@ -15,7 +15,10 @@ compares with another commit's.
 With --to-accuracy, also the seconds each needs to reach that test accuracy: for trackbench the
 time_to_target_seconds of `train --target` (warm-up included), for the peer the elapsed time at the end of
 the first epoch that reaches it (model set-up, compilation and evaluation included), neither counting
-process start-up.
+process start-up. A peer's time-to-accuracy run at the throughput runs' seed and one of their batch sizes
+would repeat its first throughput run (--stop-at-accuracy only ends a run after the epoch that reaches the
+target), so that run's epochs answer it when they reach the target or number --max-epochs; trackbench's
+`--target` run stops at the target, so it always runs apart from its steady-epoch runs.
 
 --json is rewritten (whole, through a rename) after every run of a side and every verdict, so a comparison cut
 short by a time limit or a failed run leaves what it measured: "complete" stays false and "running" names the
@@ -165,6 +168,19 @@ def pytorch_time_to_target(epochs, accuracy):
     return None
 
 
+def reusable_throughput_run(runs, batch_size, side, seed, throughput_seed, target, max_epochs):
+    """The epochs of the peer's first throughput run at `batch_size` (cut at `max_epochs`) when it is the run a
+    time-to-accuracy run with `seed` would be and answers it: same seed and batch size, and it reached `target`
+    or ran `max_epochs`. Else None."""
+    side_runs = runs.get((batch_size, side))
+    if seed != throughput_seed or not side_runs:
+        return None
+    epochs = side_runs[0][1][:max_epochs]
+    if pytorch_time_to_target(epochs, target) is None and len(epochs) < max_epochs:
+        return None
+    return epochs
+
+
 def parse_cpus(text):
     cpus = set()
     for part in text.split(","):
@@ -275,6 +291,7 @@ def main():
           f"runs of {args.epochs} epochs, the first dropped; {args.min_rounds} to {args.max_rounds} rounds in "
           "alternating order until trackbench versus decides", flush=True)
     runs = {}  # (batch size, side) -> [(round index, epochs)]
+    throughput_seed = args.seed
     with tempfile.TemporaryDirectory() as workdir:
         for batch_size in args.batch_sizes:
             # Filled in as the runs end: "rounds" counts the finished ones, "verdicts" are the latest.
@@ -326,8 +343,11 @@ def main():
             target = to_accuracy / 100.0
             batch_size = args.target_batch_size or args.batch_sizes[0]
             reached = {side: [] for side in args.sides}
+            # Per side, the seeds whose time came from a throughput run rather than a run of its own.
+            reused = {side: [] for side in args.sides}
             results["time_to_accuracy"] = {"accuracy_percent": to_accuracy, "batch_size": batch_size,
-                                           "seeds": args.accuracy_seeds, "seconds_and_epochs": reached}
+                                           "seeds": args.accuracy_seeds, "seconds_and_epochs": reached,
+                                           "seeds_from_throughput_runs": reused}
             for seed in args.accuracy_seeds:
                 args.seed = seed
                 for side in args.sides:
@@ -336,16 +356,22 @@ def main():
                         reached[side].append(trackbench_time_to_target(
                             trackbench_record(args, batch_size, args.max_epochs, workdir, target=target)))
                     else:
-                        reached[side].append(pytorch_time_to_target(
-                            pytorch_epochs(args, side.split(" ", 1)[1], batch_size, args.max_epochs, stop_at=target),
-                            target))
+                        epochs = reusable_throughput_run(runs, batch_size, side, seed, throughput_seed, target,
+                                                         args.max_epochs)
+                        if epochs is None:
+                            epochs = pytorch_epochs(args, side.split(" ", 1)[1], batch_size, args.max_epochs,
+                                                    stop_at=target)
+                        else:
+                            reused[side].append(seed)
+                        reached[side].append(pytorch_time_to_target(epochs, target))
             print(f"seconds to {to_accuracy}% test accuracy, batch {batch_size}, seeds {args.accuracy_seeds} "
                   f"(set-up, training and per-epoch evaluation; epochs needed in brackets):")
             for name, times in reached.items():
                 shown = [f"{r[0]:.1f} s [{r[1]}]" if r else f"not in {args.max_epochs} epochs" for r in times]
                 seconds = [r[0] for r in times if r]
                 median = f"median {statistics.median(seconds):.1f} s" if len(seconds) == len(times) else "no median"
-                print(f"  {name:<24} {', '.join(shown)}; {median}")
+                source = f" (seeds {reused[name]} from the throughput runs)" if reused[name] else ""
+                print(f"  {name:<24} {', '.join(shown)}; {median}{source}")
     results["complete"], results["running"] = True, None
     save(args.json, results)
 

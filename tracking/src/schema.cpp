@@ -380,7 +380,7 @@ const std::vector<field>& bench_data_fields() {
 const std::vector<table_column>& bench_benchmark_columns() {
   using c = column_type;
   static const std::vector<table_column> columns{
-      {"name", c::text, "", "Google Benchmark's name, e.g. train/step/cpu/cudnn/64/manual_time; unique"},
+      {"name", c::text, "", "Google Benchmark's name, e.g. train/step/cpu/cudnn/fp32/64/manual_time; unique"},
       {"suite", c::text, "", "the suite: kernels, trainer, tracking, ... or the executable's file name"},
       {"run_name", c::text, "", "Google Benchmark's run_name (the family and arguments)"},
       {"time_unit", c::text, "", "the unit the suite displays times in: ns, us, ms or s"},
