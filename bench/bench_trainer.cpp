@@ -32,7 +32,8 @@
 //                                                     two or more): 1, 2, 4, 8 ranks up to the GPU
 //                                                     count, one GPU each, over the 7,200 images.
 // device and conv: cpu with cudnn (LibTorch's own convolution: oneDNN) and reference; cuda with
-// cudnn and custom (registered only where a GPU is usable). Precision: fp32 everywhere (the CPU
+// cudnn and custom (registered only where a GPU is usable), and for the training step also
+// custom_v3, the kernels' version that is not yet the default (`train --conv custom_v3`). Precision: fp32 everywhere (the CPU
 // computes nothing else); on the GPU the training step also at tf32 (tensor cores, for the custom
 // kernels, cuDNN and cuBLAS alike, as `train --precision tf32` sets it). Batches: 64 and 256 on
 // the CPU, 128 and 1024 on the GPU, 128 and 512 for Fashion-MNIST. On the GPU the config's other
@@ -56,6 +57,7 @@
 #include <vector>
 
 #include "bench_support.h"
+#include "trackbench/kernels/conv2d.h"
 #include "trackbench/kernels/cuda_device.h"
 #include "trackbench/kernels/precision.h"
 #include "trackbench/tracking/statistics.h"
@@ -85,11 +87,12 @@ dataset sample_cut(std::int64_t train_images, std::int64_t test_images) {
   return data;
 }
 
-train_config config_for(device_kind device, conv_backend conv, std::int64_t batch_size,
+train_config config_for(device_kind device, conv_choice conv, std::int64_t batch_size,
                         kernels::precision precision = kernels::precision::fp32) {
   train_config config;
   config.device = device;
-  config.conv = conv;
+  config.conv = conv.backend;
+  config.conv_version = conv.kernel_version;
   config.batch_size = batch_size;
   config.precision = precision;
   config.validation_fraction = 0.0;
@@ -107,12 +110,13 @@ void set_images_per_second(benchmark::State& state, std::int64_t images_per_iter
 
 // A family's name: what it measures, then device, conv backend and precision, as the kernels
 // suite's GPU rows name backend and precision (conv/<layer>/<pass>/<backend>/<precision>/...).
-std::string benchmark_family(const std::string& kind, device_kind device, conv_backend conv,
+// `conv` is --conv's name: a backend, or custom_vN for a custom kernel version by number.
+std::string benchmark_family(const std::string& kind, device_kind device, const std::string& conv,
                              kernels::precision precision) {
-  return kind + "/" + to_string(device) + "/" + to_string(conv) + "/" + kernels::to_string(precision);
+  return kind + "/" + to_string(device) + "/" + conv + "/" + kernels::to_string(precision);
 }
 
-void train_step(benchmark::State& state, device_kind device, conv_backend conv, kernels::precision precision) {
+void train_step(benchmark::State& state, device_kind device, conv_choice conv, kernels::precision precision) {
   const std::int64_t batch = state.range(0);
   trainer run(config_for(device, conv, batch, precision), sample_cut(batch, 1));
   const auto indices = torch::arange(batch, torch::TensorOptions().dtype(torch::kInt64).device(run.device()));
@@ -165,7 +169,7 @@ void time_epochs(benchmark::State& state, trainer& run) {
 
 // train_epoch evaluates after training; a 100-image test set keeps that (untimed) part short.
 void train_epoch(benchmark::State& state, device_kind device, conv_backend conv, std::int64_t images) {
-  trainer run(config_for(device, conv, state.range(0)), sample_cut(images, 100));
+  trainer run(config_for(device, {conv}, state.range(0)), sample_cut(images, 100));
   time_epochs(state, run);
 }
 
@@ -174,7 +178,7 @@ void train_epoch_full_size(benchmark::State& state, device_kind device, conv_bac
     state.SkipWithError(fashion().reason.c_str());
     return;
   }
-  trainer run(config_for(device, conv, state.range(0)), *fashion().data);
+  trainer run(config_for(device, {conv}, state.range(0)), *fashion().data);
   time_epochs(state, run);
 }
 
@@ -183,7 +187,7 @@ void evaluate_test_full_size(benchmark::State& state, device_kind device, conv_b
     state.SkipWithError(fashion().reason.c_str());
     return;
   }
-  trainer run(config_for(device, conv, 64), *fashion().data);
+  trainer run(config_for(device, {conv}, 64), *fashion().data);
   run.evaluate_test();  // warm-up
   time_each_iteration(state, [&] { benchmark::DoNotOptimize(run.evaluate_test()); });
   set_images_per_second(state, run.test_size());
@@ -191,7 +195,7 @@ void evaluate_test_full_size(benchmark::State& state, device_kind device, conv_b
 
 
 void evaluate_test(benchmark::State& state, device_kind device, conv_backend conv) {
-  trainer run(config_for(device, conv, 64), sample());
+  trainer run(config_for(device, {conv}, 64), sample());
   run.evaluate_test();  // warm-up
   time_each_iteration(state, [&] { benchmark::DoNotOptimize(run.evaluate_test()); });
   set_images_per_second(state, run.test_size());
@@ -225,7 +229,7 @@ std::map<std::tuple<device_kind, conv_backend, std::int64_t>, std::vector<double
 // timed ones; rank 0 leaves the timed epochs' training seconds in the job folder.
 int run_scaling_rank(char** argv) {
   const scaling_case c{parse_device(argv[2]), parse_conv_backend(argv[3]), std::stoll(argv[5])};
-  auto config = config_for(c.device, c.conv, std::stoll(argv[4]));
+  auto config = config_for(c.device, {c.conv}, std::stoll(argv[4]));
   if (c.device == device_kind::cpu) config.threads = 1;  // one core per rank
   trainer run(config, sample_cut(c.images, 100));
   std::ostringstream seconds;
@@ -270,7 +274,7 @@ void train_scaling(benchmark::State& state, const scaling_case& c) {
 
 void register_scaling(const scaling_case& c, const std::vector<int>& ranks, std::int64_t batch) {
   auto* family = benchmark::RegisterBenchmark(
-      benchmark_family("train/scaling", c.device, c.conv, kernels::precision::fp32).c_str(),
+      benchmark_family("train/scaling", c.device, to_string(c.conv), kernels::precision::fp32).c_str(),
       [c](benchmark::State& state) { train_scaling(state, c); });
   for (const int n : ranks) family->Args({n, batch});
   family->Iterations(scaling_epochs)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -288,13 +292,13 @@ struct target {
 void register_for(const target& t) {
   constexpr auto fp32 = kernels::precision::fp32;
   const auto name = [&t](const std::string& kind, kernels::precision precision) {
-    return benchmark_family(kind, t.device, t.conv, precision);
+    return benchmark_family(kind, t.device, to_string(t.conv), precision);
   };
   std::vector<benchmark::internal::Benchmark*> families;
   for (const auto precision : t.step_precisions) {
     auto* step = benchmark::RegisterBenchmark(
         name("train/step", precision).c_str(),
-        [t, precision](benchmark::State& state) { train_step(state, t.device, t.conv, precision); });
+        [t, precision](benchmark::State& state) { train_step(state, t.device, {t.conv}, precision); });
     for (const auto batch : t.batches) step->Arg(batch);
     families.push_back(step);
   }
@@ -330,6 +334,22 @@ const bool registered = [] {
     for (const auto conv : {conv_backend::cudnn, conv_backend::custom}) {
       register_for(
           {device_kind::cuda, conv, {128, 1024}, 7200, "epoch", {kernels::precision::fp32, kernels::precision::tf32}});
+    }
+    // Kernel versions other than the default train by name (--conv custom_vN) until a GPU run
+    // makes one the default: their step runs beside the default's.
+    for (int version = 1; version <= kernels::conv2d_version_count; ++version) {
+      if (version == kernels::conv2d_default_version || version == 1) continue;  // v1 is the naive baseline
+      const auto conv = "custom_v" + std::to_string(version);
+      for (const auto precision : {kernels::precision::fp32, kernels::precision::tf32}) {
+        benchmark::RegisterBenchmark(benchmark_family("train/step", device_kind::cuda, conv, precision).c_str(),
+                                     [conv, precision](benchmark::State& state) {
+                                       train_step(state, device_kind::cuda, parse_conv(conv), precision);
+                                     })
+            ->Arg(128)
+            ->Arg(1024)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+      }
     }
     const auto gpus = static_cast<int>(torch::cuda::device_count());
     if (gpus >= 2) {

@@ -145,9 +145,9 @@ declare -A estimated_seconds=(
                             # kernel times 7 s timed and 3 s besides; a guess of 20 s for the direct
                             # cudnn rows, whose engine search (never timed) runs at each of about 5
                             # calls of a row; 3 s start-up
-  [bench_trainer]=20        # 17 s on the H200 for 10 rows on the sample at 0.2 s, 8.4 s of it timed:
-                            # about 0.2 s a call besides. Now 8 step rows at 0.05 s (2 s timed, about
-                            # 40 calls) and 2 Fashion epoch rows at 512 (3 calls each: a trainer, two
+  [bench_trainer]=23        # 17 s on the H200 for 10 rows on the sample at 0.2 s, 8.4 s of it timed:
+                            # about 0.2 s a call besides. Now 12 step rows (cudnn, custom and
+                            # custom_v3) at 0.05 s (3 s timed, about 60 calls) and 2 Fashion epoch rows at 512 (3 calls each: a trainer, two
                             # 0.25 s epochs, their evaluations), 3 s start-up
   [reproduce_custom]=10     # 5 epochs trained in 2 s, reproduce 3-8 s
   [cuda_graphs_bitwise]=8   # guess: two runs of 2 epochs on the sample
