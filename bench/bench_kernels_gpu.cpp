@@ -169,25 +169,52 @@ kernels::dev::conv_buffers buffers_of(const conv_tensors& t) {
 
 enum class gpu_backend { custom, cudnn_libtorch, cudnn };
 
+// The direct baseline searches every engine when it is built, which takes a while for some
+// shapes, and Google Benchmark calls a row's function several times (to size its iterations,
+// then once per repetition): the row last built keeps its tensors and search for its next call.
+// Held until exit and never destroyed, so no CUDA or cuDNN call runs while the process tears
+// the runtime down.
+struct cudnn_row {
+  std::string key;
+  conv_tensors tensors;
+  std::unique_ptr<kernels::dev::cudnn_baseline> baseline;
+};
+
+const kernels::dev::cudnn_baseline& cudnn_row_baseline(const conv_layer& layer, const kernels::conv2d_shape& shape,
+                                                       conv_pass pass, kernels::precision math) {
+  static auto* row = new cudnn_row;
+  const auto row_name = conv_benchmark_name(layer, pass, "cudnn", math) + "/" + std::to_string(shape.batch);
+  if (row->key != row_name) {
+    *row = cudnn_row{};  // the previous row's memory goes before this one's is taken
+    row->tensors = make_conv_tensors(shape, torch::kCUDA);
+    row->baseline = std::make_unique<kernels::dev::cudnn_baseline>(dev_pass(pass), shape, math,
+                                                                   buffers_of(row->tensors), current_stream());
+    row->key = row_name;
+  }
+  return *row->baseline;
+}
+
 void gpu_benchmark(benchmark::State& state, const conv_layer& layer, conv_pass pass, gpu_backend backend, int version,
                    kernels::precision math) {
   const auto shape = shape_of(layer, state.range(0));
-  const auto t = make_conv_tensors(shape, torch::kCUDA);
   try {
     switch (backend) {
       case gpu_backend::custom: {
+        const auto t = make_conv_tensors(shape, torch::kCUDA);
         const auto floats = kernels::conv2d_backward_weight_workspace_floats(shape, version, math);
         const auto workspace = torch::empty({std::max<std::int64_t>(1, floats)}, t.input.options());
         time_on_gpu(state, [&] { custom_conv(pass, shape, t, workspace, version, math); });
         break;
       }
-      case gpu_backend::cudnn_libtorch:
+      case gpu_backend::cudnn_libtorch: {
+        const auto t = make_conv_tensors(shape, torch::kCUDA);
         at::globalContext().setBenchmarkCuDNN(true);
         at::globalContext().setAllowTF32CuDNN(math == kernels::precision::tf32);
         time_on_gpu(state, [&] { libtorch_conv(pass, t); });
         break;
+      }
       case gpu_backend::cudnn: {
-        const kernels::dev::cudnn_baseline conv(dev_pass(pass), shape, math, buffers_of(t), current_stream());
+        const auto& conv = cudnn_row_baseline(layer, shape, pass, math);
         state.SetLabel(conv.describe());
         // Which route and engine won, for tables that compare rows: 1 frontend, 0 legacy.
         state.counters["cudnn_frontend"] = conv.winner().route == kernels::dev::cudnn_route::frontend ? 1.0 : 0.0;
