@@ -26,9 +26,9 @@
 # (Debian's dataset-fashion-mnist, if installed here) travel in STAGE/data. Every step runs under
 # its own time limit inside a budget of TRACKBENCH_GPU_CHECK_SECONDS (default 290): a step that
 # would start past it is skipped and says so in summary.md; steps run in order of importance, in
-# the order above. Their estimated times (estimated_seconds, below) add up to about 270 s for
+# the order above. Their estimated times (estimated_seconds, below) add up to about 260 s for
 # everything issues 12 and 13 ask of the check, max-autotune aside: that last step starts with
-# about 20 s of the budget left, which is not enough by its (guessed) estimate, so it finishes
+# about 30 s of the budget left, which is not enough by its (guessed) estimate, so it finishes
 # only when the steps before it were quicker than estimated. The whole has not yet been timed
 # on a GPU.
 # TRACKBENCH_GPU_CHECK_BUILD=DIR stages an existing build instead (it must include sm_90).
@@ -131,7 +131,7 @@ staged_environment() {
 # CUDA graphs; steps with graphs should be quicker) where the step or its predecessor ran; what
 # is guessed says so. A peer's run is taken as about 4 s of start-up (python3, torch, CUDA) plus
 # its epochs, a trackbench run as about 2.5 s (start-up, data, `show --json`) plus its epochs. As
-# estimated the steps before vs_pytorch_autotune add up to about 270 s, so within the 290 s
+# estimated the steps before vs_pytorch_autotune add up to about 260 s, so within the 290 s
 # budget that one is cut short. TRACKBENCH_GPU_CHECK_DRY_RUN=1 replays the plan against these
 # estimates.
 declare -A estimated_seconds=(
@@ -140,11 +140,11 @@ declare -A estimated_seconds=(
   [tuning_harness]=40       # guess, never run on a GPU: per pass, layer and batch the CPU reference
                             # on 64 images (about 1 s for conv2), a cuDNN search per precision, 20
                             # timed calls of each version (v1's grad-weight: 60 ms a call at 1024)
-  [bench_kernels]=35        # 72 s on the H200 for 72 rows at 0.1 s: 30 s timed, about 40 us an
+  [bench_kernels]=20        # 72 s on the H200 for 72 rows at 0.1 s: 30 s timed, about 40 us an
                             # iteration besides (L2 flush, sync). Now 80 rows at 0.02 s: by those
-                            # kernel times 7 s timed and 3 s besides; a guess of 20 s for the direct
-                            # cudnn rows, whose engine search (never timed) runs at each of about 5
-                            # calls of a row; 3 s start-up
+                            # kernel times 7 s timed and 3 s besides; a guess of 5 s for the direct
+                            # cudnn rows' engine searches (never timed), one per row (a row keeps
+                            # its search across its calls); 3 s start-up
   [bench_trainer]=23        # 17 s on the H200 for 10 rows on the sample at 0.2 s, 8.4 s of it timed:
                             # about 0.2 s a call besides. Now 12 step rows (cudnn, custom and
                             # custom_v3) at 0.05 s (3 s timed, about 60 calls) and 2 Fashion epoch rows at 512 (3 calls each: a trainer, two
