@@ -150,8 +150,8 @@ command add_train_command(CLI::App& app, const global_options& globals) {
       ->check(CLI::IsMember({"fp32", "tf32"}))
       ->capture_default_str();
   sub->add_option("--cuda-graphs", flags->cuda_graphs,
-                  "On CUDA, capture each step into a CUDA graph once and replay it (not with --optimizer sgd "
-                  "--one-cycle); the CPU ignores it and records off")
+                  "On CUDA, capture each step into a CUDA graph once and replay it (one process; with --nproc and "
+                  "other launchers the steps run eagerly); the CPU ignores it and records off")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   sub->add_option("--target", flags->target,

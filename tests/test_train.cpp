@@ -5,6 +5,7 @@
 #include "support/error_message.h"
 #include "trackbench/kernels/cuda_device.h"
 #include "trackbench/trainer/errors.h"
+#include "trackbench/trainer/device_rate_sgd.h"
 #include "trackbench/trainer/fused_adam.h"
 #include "trackbench/trainer/train.h"
 
@@ -313,6 +314,8 @@ TEST(Train, CudaGraphRunWithSgdMomentumIsBitwiseEqualToTheEagerRunOnGpu) {
   config.optimizer = optimizer_kind::sgd;
   config.learning_rate = 0.01;
   expect_graph_run_equals_eager_run(config);
+  config.one_cycle = true;  // the rate read from the device on replay
+  expect_graph_run_equals_eager_run(config);
 }
 
 TEST(Train, ResumingUnderCudaGraphsIsBitwiseEqualOnGpu) {
@@ -331,7 +334,7 @@ TEST(Train, CudaGraphsApplyOnlyWhereTheyCan) {
   config = gpu_graph_config(true);
   config.optimizer = optimizer_kind::sgd;
   config.one_cycle = true;
-  EXPECT_FALSE(trainer(config, small_sample(100)).uses_cuda_graphs()) << "LibTorch's SGD takes its rate from the host";
+  EXPECT_TRUE(trainer(config, small_sample(100)).uses_cuda_graphs()) << "SGD reads its one-cycle rate from the device";
 }
 
 TEST(Train, Tf32NeedsAGpu) {
@@ -432,6 +435,63 @@ TEST(Train, FusedAdamStepsLikeLibtorchAdam) {
     // Adam moves each weight by about the learning rate per step, whatever the gradient's scale.
     EXPECT_GT((fused[0] - initial).abs().mean().item<double>(), 0.01) << "five steps at lr 0.01 moved the weights";
   }
+}
+
+// Five SGD steps (momentum, weight decay) from the same parameters and gradients, the rate
+// changing each step as the one-cycle schedule changes it: through the options, or, when
+// `device_rate`, through the tensor a captured step reads (the options then say 1.0, which
+// would throw the weights far off).
+std::vector<torch::Tensor> after_five_sgd_steps(torch::optim::SGD& optimizer, std::vector<torch::Tensor>& params,
+                                                const torch::Tensor& device_rate) {
+  const double rates[] = {0.01, 0.03, 0.05, 0.02, 0.004};
+  for (const double rate : rates) {
+    if (device_rate.defined()) {
+      device_rate.fill_(rate);
+    } else {
+      optimizer.param_groups().front().options().set_lr(static_cast<float>(rate));
+    }
+    optimizer.zero_grad();
+    (params[0].sin().sum() + (params[1] * params[1]).sum() * 3).backward();
+    optimizer.step();
+  }
+  return {params[0].detach().clone(), params[1].detach().clone()};
+}
+
+std::vector<torch::Tensor> fresh_sgd_params() {
+  torch::manual_seed(22);
+  return {torch::randn({64, 32, 3, 3}).requires_grad_(), torch::randn({10}).requires_grad_()};
+}
+
+TEST(Train, DeviceRateSgdOnTheCpuIsLibtorchSgd) {
+  const auto options = torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-3);
+  auto ours_params = fresh_sgd_params();
+  device_rate_sgd ours(ours_params, options);
+  auto plain_params = fresh_sgd_params();
+  torch::optim::SGD plain(plain_params, options);
+  const auto a = after_five_sgd_steps(ours, ours_params, {});
+  const auto b = after_five_sgd_steps(plain, plain_params, {});
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+}
+
+TEST(Train, DeviceRateSgdReadsItsRateFromTheTensor) {
+  auto plain_params = fresh_sgd_params();
+  torch::optim::SGD plain(plain_params, torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-3));
+  const auto expected = after_five_sgd_steps(plain, plain_params, {});
+  auto params = fresh_sgd_params();
+  device_rate_sgd ours(params, torch::optim::SGDOptions(1.0).momentum(0.9).weight_decay(1e-3));
+  const auto rate = torch::zeros({}, torch::kFloat32);
+  ours.use_device_rate(rate);
+  for (const auto& param : params) {  // created as zeros, before any step
+    const auto& slot = ours.state().at(param.unsafeGetTensorImpl());
+    EXPECT_EQ(static_cast<const torch::optim::SGDParamState&>(*slot).momentum_buffer().abs().sum().item<double>(), 0.0);
+  }
+  const auto actual = after_five_sgd_steps(ours, params, rate);
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const double worst = (actual[i] - expected[i]).abs().max().item<double>();
+    EXPECT_LT(worst, 1e-5) << "parameter " << i;
+  }
+  const auto initial = fresh_sgd_params();
+  EXPECT_GT((actual[0] - initial[0]).abs().mean().item<double>(), 1e-3) << "the steps moved the weights";
 }
 
 }  // namespace

@@ -215,8 +215,8 @@ const std::vector<field>& config_fields() {
        "absent before version 3 (cuDNN then ran TF32, cuBLAS FP32)",
        3, one_of({"fp32", "tf32"})},
       {"cuda_graphs", t::boolean, "",
-       "the steps ran as CUDA graph replays (--cuda-graphs on, a CUDA device, not SGD with one_cycle); false on "
-       "the CPU; absent before version 3 (no graphs)",
+       "the steps ran as CUDA graph replays (--cuda-graphs on, a CUDA device, one process; before SGD read its rate "
+       "from the device, not SGD with one_cycle); false on the CPU; absent before version 3 (no graphs)",
        3},
       {"target", t::text, "",
        "--target METRIC:VALUE: training stopped after the first epoch whose metric reached VALUE (>= for accuracies, "

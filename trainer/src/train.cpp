@@ -10,6 +10,7 @@
 #include "cuda_graphs.h"
 #include "memory.h"
 #include "trackbench/kernels/normalize.h"
+#include "trackbench/trainer/device_rate_sgd.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/fused_adam.h"
 #include "trackbench/trainer/random.h"
@@ -51,7 +52,7 @@ void synchronize(const torch::Device& device) {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const train_config& config, digit_cnn& model) {
   if (config.optimizer == optimizer_kind::sgd) {
-    return std::make_unique<torch::optim::SGD>(
+    return std::make_unique<device_rate_sgd>(
         model->parameters(),
         torch::optim::SGDOptions(config.learning_rate).momentum(config.momentum).weight_decay(config.weight_decay));
   }
@@ -149,8 +150,7 @@ trainer::~trainer() = default;
 
 bool trainer::uses_cuda_graphs() const {
 #if TRACKBENCH_WITH_CUDA
-  return config_.cuda_graphs && device_.is_cuda() && group_->world_size() == 1 &&
-         !(config_.optimizer == optimizer_kind::sgd && config_.one_cycle);
+  return config_.cuda_graphs && device_.is_cuda() && group_->world_size() == 1;
 #else
   return false;  // a CUDA device needs trackbench's CUDA build, which has the graph code
 #endif

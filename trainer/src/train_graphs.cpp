@@ -3,13 +3,14 @@
 // are undone, and replayed with its inputs copied into static buffers. A replay runs the same
 // kernels on the same values as the eager step it stands for: the dropout masks come from the
 // CUDA generator's philox offsets, which the capture registers and each replay advances as
-// the eager ops would; Adam reads its rate and step counts from float32 device tensors, the
-// same floats eager CUDA steps pass it (fused_adam::step rounds their rate to float32).
+// the eager ops would; Adam reads its rate and step counts from float32 device tensors, SGD its
+// rate, the same floats eager CUDA steps pass them (both round their rate to float32).
 #include <set>
 #include <stdexcept>
 #include <vector>
 
 #include "cuda_graphs.h"
+#include "trackbench/trainer/device_rate_sgd.h"
 #include "trackbench/trainer/fused_adam.h"
 
 #if TRACKBENCH_WITH_CUDA
@@ -90,18 +91,11 @@ void trainer::capture_graphs() {
     restore_state(before);
   }
   // State the first step would create is created now, outside the graph: a capture records
-  // kernels, not a first step's allocations. Zeros give the first step's values exactly
-  // (SGD's momentum buffer: 0 * momentum + grad is grad).
+  // kernels, not a first step's allocations. Both optimizers read the rate from the device.
   if (config_.optimizer == optimizer_kind::adam) {
     static_cast<fused_adam&>(*optimizer_).use_device_scalars(graphs->learning_rate);
-  } else if (config_.momentum != 0.0) {
-    for (const auto& param : model_->parameters()) {
-      auto& slot = optimizer_->state()[param.unsafeGetTensorImpl()];
-      if (slot) continue;
-      auto fresh = std::make_unique<torch::optim::SGDParamState>();
-      fresh->momentum_buffer(torch::zeros_like(param, torch::MemoryFormat::Preserve));
-      slot = std::move(fresh);
-    }
+  } else {
+    static_cast<device_rate_sgd&>(*optimizer_).use_device_rate(graphs->learning_rate);
   }
   optimizer_->zero_grad();
   order_after(caller, side);
