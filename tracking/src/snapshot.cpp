@@ -637,16 +637,15 @@ void make_sidecar_folder(const fs::path& sidecar) {
 
 }  // namespace
 
-void snapshot_writer::commit(run_record after, bool wait_after) {
+void snapshot_writer::commit(bool wait_after) {
   const auto start = std::chrono::steady_clock::now();
   refuse_after_failure();
   wait_for_disk();  // the image buffer and the sidecars' digests come back; an earlier failure surfaces here
   if (!file_) file_ = std::make_unique<in_memory_file>();
-  record_ = after;
   staged_ = false;
   file_->epochs_being_written = record_.epochs.size();
   // The background thread gets what it reads, owned or shared, so training may stage more meanwhile.
-  auto build_and_write = [this, record = std::move(after), digests = digests_, sidecar_sha256 = sidecar_sha256_,
+  auto build_and_write = [this, record = record_, digests = digests_, sidecar_sha256 = sidecar_sha256_,
                           kept_inline = kept_inline_, new_sidecars = std::move(kept_sidecar_), state = state_]() mutable {
     const double cpu_start = thread_cpu_seconds();
     in_memory_file::written done;
@@ -690,8 +689,8 @@ snapshot_writer::snapshot_writer(fs::path path, run_record record) : path_(std::
   record.epochs.clear();
   policy_ = weights_policy_of(record);
   if (fs::exists(path_)) throw snapshot_write_error("snapshot " + path_.string() + " already exists");
-  record_ = record;
-  commit(std::move(record), true);
+  record_ = std::move(record);
+  commit(true);
 }
 
 snapshot_writer::~snapshot_writer() {
@@ -704,7 +703,7 @@ snapshot_writer::~snapshot_writer() {
 }
 
 void snapshot_writer::write_staged() {
-  if (staged_) commit(record_, false);
+  if (staged_) commit(false);
 }
 
 void snapshot_writer::wait() {
@@ -781,11 +780,11 @@ void snapshot_writer::record_target_reached(std::int64_t epoch, double seconds) 
 }
 
 void snapshot_writer::finish(const std::string& status, const std::string& error) {
-  auto after = record_;
-  after.identity["status"] = status;
-  after.identity["error"] = error;
-  after.identity["end_time"] = utc_timestamp();
-  commit(std::move(after), true);
+  refuse_after_failure();
+  record_.identity["status"] = status;
+  record_.identity["error"] = error;
+  record_.identity["end_time"] = utc_timestamp();
+  commit(true);
 }
 
 // ---- snapshot_reader ---------------------------------------------------------------------

@@ -178,9 +178,9 @@ class snapshot_writer {
 
  private:
   struct in_memory_file;  // the images of the last commit and the write in flight
-  // Hands `after`, the kept arrays and the sidecars kept_sidecar_ holds to a background thread,
-  // which builds the snapshot and the sidecars and writes them; the record becomes `after`.
-  void commit(run_record after, bool wait_for_disk);
+  // Hands a copy of the record, the kept arrays and the sidecars kept_sidecar_ holds to a
+  // background thread, which builds the snapshot and the sidecars and writes them.
+  void commit(bool wait_for_disk);
   // Commits what is staged, if anything (without waiting for its write).
   void write_staged();
   void wait_for_disk();
