@@ -290,6 +290,12 @@ bench_record describe_bench(const trainer::dataset& data, const std::string& com
   return record;
 }
 
+namespace {
+// The version of a recorded plain "custom": files written before versions were named ran v2,
+// the default since the first kernels.
+constexpr int recorded_custom_version = 2;
+}  // namespace
+
 trainer::train_config config_from_record(const nlohmann::ordered_json& config) {
   trainer::train_config c;
   try {
@@ -299,7 +305,7 @@ trainer::train_config config_from_record(const nlohmann::ordered_json& config) {
     const auto conv = config.at("conv").get<std::string>();
     const auto choice = trainer::parse_conv(conv);
     c.conv = choice.backend;
-    c.conv_version = conv == "custom" ? trainer::recorded_custom_version : choice.kernel_version;
+    c.conv_version = conv == "custom" ? recorded_custom_version : choice.kernel_version;
     c.optimizer = trainer::parse_optimizer(config.at("optimizer").get<std::string>());
     c.learning_rate = config.at("learning_rate").get<double>();
     c.momentum = config.at("momentum").get<double>();

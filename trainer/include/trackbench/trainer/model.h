@@ -33,9 +33,6 @@ std::vector<std::string> conv_names();
 // What a run records: custom_vN for custom, whatever the version (so a file keeps its meaning
 // when the default changes), the backend's name otherwise.
 std::string conv_name(conv_backend backend, int kernel_version);
-// The version of a recorded plain "custom": files written before versions were named ran v2,
-// the default since the first kernels.
-constexpr int recorded_custom_version = 2;
 
 // Where the backward mask of a ReLU fused into one convolution is applied, when the next
 // layer is a convolution too. The custom op can zero the gradient in the next layer's
