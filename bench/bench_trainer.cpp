@@ -60,7 +60,7 @@
 #include "trackbench/kernels/conv2d.h"
 #include "trackbench/kernels/cuda_device.h"
 #include "trackbench/kernels/precision.h"
-#include "trackbench/tracking/statistics.h"
+#include "trackbench/tracking/analysis/statistics.h"
 #include "trackbench/trainer/datasets.h"
 #include "trackbench/trainer/distributed.h"
 #include "trackbench/trainer/local_job.h"

@@ -18,11 +18,11 @@
 #include "bench_output.h"
 #include "commands.h"
 #include "console.h"
-#include "signals.h"
-#include "trackbench/tracking/bench.h"
-#include "trackbench/tracking/bench_gate.h"
-#include "trackbench/tracking/google_benchmark.h"
-#include "trackbench/tracking/recorder.h"
+#include "trackbench/tracking/recording/stop_signals.h"
+#include "trackbench/tracking/format/bench.h"
+#include "trackbench/tracking/analysis/bench_gate.h"
+#include "trackbench/tracking/format/google_benchmark.h"
+#include "trackbench/tracking/recording/recorder.h"
 #include "trackbench/trainer/datasets.h"
 #include "trackbench/trainer/errors.h"
 
@@ -153,7 +153,7 @@ json run_suite(const suite& s, const bench_flags& flags, const fs::path& json_ou
     if (errno != EINTR) throw std::runtime_error(what + ": waitpid failed: " + std::strerror(errno));
   }
   if (WIFSIGNALED(status)) {
-    if (stop_signal() != 0) throw std::runtime_error("stopped by a signal while " + what + " ran");
+    if (tracking::stop_signal() != 0) throw std::runtime_error("stopped by a signal while " + what + " ran");
     throw std::runtime_error(what + " crashed: " + strsignal(WTERMSIG(status)));
   }
   if (WEXITSTATUS(status) != 0) {
@@ -178,7 +178,7 @@ int bench(const bench_flags& flags, const global_options& globals) {
     throw input_error("--repetitions must be >= 1, got " + std::to_string(flags.repetitions));
   }
   const auto suites = chosen_suites(flags);
-  install_stop_handlers();
+  tracking::install_stop_handlers();
   std::error_code error;
   fs::create_directories(flags.out, error);
   if (!fs::is_directory(flags.out, error)) throw input_error("--out " + flags.out + " is not a folder and cannot be made one");

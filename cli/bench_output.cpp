@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "console.h"
-#include "trackbench/tracking/statistics.h"
+#include "trackbench/tracking/analysis/statistics.h"
 
 namespace trackbench::cli {
 namespace {

@@ -3,7 +3,7 @@
 // the per-benchmark table that `bench` prints at its end and `show` prints for a bench snapshot.
 #include <string>
 
-#include "trackbench/tracking/bench.h"
+#include "trackbench/tracking/format/bench.h"
 
 namespace trackbench::cli {
 

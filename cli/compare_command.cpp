@@ -10,10 +10,10 @@
 #include "commands.h"
 #include "compare_command.h"
 #include "console.h"
-#include "trackbench/tracking/bench_gate.h"
-#include "trackbench/tracking/compare.h"
-#include "trackbench/tracking/guarded_read.h"
-#include "trackbench/tracking/snapshot.h"
+#include "trackbench/tracking/analysis/bench_gate.h"
+#include "trackbench/tracking/analysis/compare.h"
+#include "trackbench/tracking/format/guarded_read.h"
+#include "trackbench/tracking/format/snapshot.h"
 
 namespace trackbench::cli {
 namespace {

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "trackbench/tracking/recording/target.h"
+
 namespace trackbench::cli {
 
 void configure_logging(bool verbose, bool quiet, const std::string& log_file) {
@@ -45,20 +47,6 @@ std::string format_duration(double seconds) {
 }
 
 std::string percent(double fraction) { return fmt::format("{:.2f}%", 100.0 * fraction); }
-
-std::string printable(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += fmt::format("\\x{:02x}", byte);
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 console_observer::console_observer(bool quiet) : quiet_(quiet), terminal_(::isatty(STDERR_FILENO) == 1) {}
 
@@ -129,9 +117,12 @@ void console_observer::on_epoch(const trainer::epoch_metrics& m) {
   std::fflush(stdout);
 }
 
-void print_summary(const trainer::trainer& run, const std::string& dataset_name,
-                   const std::vector<trainer::epoch_metrics>& history, double total_seconds, const std::string& target) {
+void print_run_summary(const trainer::trainer& run, const tracking::run_record& record, double total_seconds,
+                       const std::filesystem::path& snapshot) {
+  const auto& history = record.epochs;
   if (history.empty()) return;
+  const std::string dataset_name = record.data.value("name", std::string());
+  const std::string target = tracking::describe_target(record);
   const auto& last = history.back();
   const auto& config = run.config();
   double images_per_second = 0.0;
@@ -159,6 +150,7 @@ void print_summary(const trainer::trainer& run, const std::string& dataset_name,
   row("mean images/s", fmt::format("{:.0f}", images_per_second));
   row("peak memory (RSS)", format_bytes(static_cast<std::uint64_t>(peak_rss)));
   if (last.peak_cuda_bytes) row("peak CUDA allocated", format_bytes(static_cast<std::uint64_t>(*last.peak_cuda_bytes)));
+  row("snapshot", snapshot.string());
 }
 
 }  // namespace trackbench::cli

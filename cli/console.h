@@ -2,9 +2,11 @@
 // What a person sees during and after a run: logging, a progress bar (plain
 // lines when stderr is not a terminal), per-epoch rows and a summary table.
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "trackbench/tracking/format/snapshot.h"
 #include "trackbench/trainer/train.h"
 
 namespace trackbench::cli {
@@ -30,17 +32,15 @@ class console_observer : public trainer::training_observer {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
-// `target`: tracking::describe_target's line for the run; empty when it has none.
-void print_summary(const trainer::trainer& run, const std::string& dataset_name,
-                   const std::vector<trainer::epoch_metrics>& history, double total_seconds,
-                   const std::string& target);
+// The table after a completed run (tracking::recording_options::on_completed): `record` is
+// what its snapshot at `snapshot` holds, `total_seconds` the whole run.
+void print_run_summary(const trainer::trainer& run, const tracking::run_record& record, double total_seconds,
+                       const std::filesystem::path& snapshot);
 
 std::string format_bytes(std::uint64_t bytes);
 std::string format_duration(double seconds);
 std::string percent(double fraction);
 
-// Text from a file, safe to print to a terminal: control characters become \xNN, so a
-// crafted snapshot cannot send escape sequences.
-std::string printable(const std::string& text);
+using tracking::printable;
 
 }  // namespace trackbench::cli

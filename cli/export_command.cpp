@@ -11,7 +11,7 @@
 #include "commands.h"
 #include "console.h"
 #include "trackbench/interop/mlflow.h"
-#include "trackbench/tracking/guarded_read.h"
+#include "trackbench/tracking/format/guarded_read.h"
 
 namespace trackbench::cli {
 namespace {

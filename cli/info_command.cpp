@@ -5,7 +5,7 @@
 #include "commands.h"
 #include "console.h"
 #include "trackbench/kernels/cuda_device.h"
-#include "trackbench/tracking/environment.h"
+#include "trackbench/tracking/environment/environment.h"
 
 namespace trackbench::cli {
 

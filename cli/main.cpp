@@ -4,7 +4,7 @@
 
 #include "commands.h"
 #include "console.h"
-#include "trackbench/tracking/recorder.h"
+#include "trackbench/tracking/recording/recorder.h"
 #include "trackbench/trainer/errors.h"
 
 namespace {

@@ -5,8 +5,9 @@
 
 #include "commands.h"
 #include "console.h"
-#include "trackbench/tracking/guarded_read.h"
-#include "trackbench/tracking/snapshot.h"
+#include "trackbench/tracking/format/guarded_read.h"
+#include "trackbench/tracking/format/snapshot.h"
+#include "trackbench/tracking/format/snapshot_reader.h"
 
 namespace trackbench::cli {
 namespace {

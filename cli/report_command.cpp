@@ -8,7 +8,7 @@
 #include "commands.h"
 #include "console.h"
 #include "trackbench/interop/report.h"
-#include "trackbench/tracking/guarded_read.h"
+#include "trackbench/tracking/format/guarded_read.h"
 
 namespace trackbench::cli {
 namespace {

@@ -4,13 +4,10 @@
 #include <set>
 
 #include "commands.h"
-#include "launcher.h"
-#include "recorded_run.h"
-#include "trackbench/tracking/guarded_read.h"
-#include "trackbench/tracking/job.h"
-#include "trackbench/tracking/recorder.h"
-#include "trackbench/tracking/snapshot.h"
-#include "trackbench/trainer/distributed.h"
+#include "console.h"
+#include "trackbench/tracking/format/guarded_read.h"
+#include "trackbench/tracking/recording/launch.h"
+#include "trackbench/tracking/recording/recorded_run.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/train.h"
 
@@ -37,55 +34,30 @@ struct train_flags {
 // Flags that may accompany --resume: the rest of the config comes from the snapshot.
 const std::set<std::string> resume_flags{"--resume", "--out", "--tag", "--data-dir", "--nproc"};
 
-recording_options recording(const train_flags& flags, const global_options& globals) {
-  recording_options options;
+tracking::recording_options recording(const train_flags& flags, const global_options& globals,
+                                      console_observer& console) {
+  tracking::recording_options options;
   options.out_dir = flags.out;
-  for (const auto& tag : flags.tags) add_tag(options.tags, tag);
+  for (const auto& tag : flags.tags) tracking::add_tag(options.tags, tag);
   options.command_line = globals.command_line;
-  options.quiet = globals.quiet;
   options.keep_weights = tracking::parse_weights_policy(flags.keep_weights);
+  options.observer = &console;
+  options.on_completed = print_run_summary;
   return options;
 }
 
-int resume_training(const train_flags& flags, const CLI::App& sub, const global_options& globals) {
-  for (const auto* option : sub.get_options()) {
-    if (option->count() > 0 && resume_flags.count(option->get_name()) == 0) {
-      throw input_error(option->get_name() + " cannot be combined with --resume: the run continues with its recorded config");
-    }
-  }
-  const auto parent = tracking::load_run_snapshot(flags.resume, "--resume", tracking::read_depth::arrays);
-  const auto& record = parent.record();
-  if (!tracking::keeps_weights(record)) {
-    throw input_error("--resume " + flags.resume + ": the run was recorded with --keep-weights none, so its snapshot keeps "
-                      "no state to resume from; train it again (with any other --keep-weights, last by default) to be able "
-                      "to resume");
-  }
-  auto config = tracking::config_from_record(record.config);
-  tracking::require_world_size(record.config, trainer::detect_launch().world_size, "--resume " + flags.resume);
-  const auto done = static_cast<std::int64_t>(record.epochs.size());
-  const auto reached = record.identity.find("target_reached_epoch");
-  if (reached != record.identity.end() && reached->get<std::int64_t>() > 0) {
-    throw input_error("--resume " + flags.resume + ": the run reached its target " +
-                      record.config["target"].get<std::string>() + " at epoch " + std::to_string(reached->get<std::int64_t>()) +
-                      " and stopped there; nothing to resume");
-  }
-  if (done >= config.epochs) {
-    throw input_error("--resume " + flags.resume + ": the run already completed all " + std::to_string(config.epochs) +
-                      " epochs; nothing to resume");
-  }
-  const auto data = load_recorded_data(record, config, flags.data_dir, false);
-  tracking::run_origin origin{"resume", record.identity["run_id"].get<std::string>(), done};
-  spdlog::info("resuming run {} ({}) after epoch {} of {}", origin.parent_run_id, tracking::displayed_status(record), done,
-               config.epochs);
-  auto options = recording(flags, globals);
-  options.keep_weights = tracking::weights_policy_of(record);  // the parent's, so the resumed run keeps the same
-  options.target = tracking::target_from_record(record.config);
-  return run_recorded(config, data, origin, &parent, options).exit_code;
-}
-
 int run_training(train_flags& flags, const CLI::App& sub, const global_options& globals) {
-  if (flags.nproc > 1) return run_local_ranks(flags.nproc, without_nproc(globals.arguments));
-  if (!flags.resume.empty()) return resume_training(flags, sub, globals);
+  if (flags.nproc > 1) return tracking::run_local_ranks(flags.nproc, tracking::without_nproc(globals.arguments));
+  console_observer console(globals.quiet);
+  if (!flags.resume.empty()) {
+    for (const auto* option : sub.get_options()) {
+      if (option->count() > 0 && resume_flags.count(option->get_name()) == 0) {
+        throw input_error(option->get_name() + " cannot be combined with --resume: the run continues with its recorded config");
+      }
+    }
+    const auto parent = tracking::load_run_snapshot(flags.resume, "--resume", tracking::read_depth::arrays);
+    return tracking::resume_recorded(parent, flags.resume, flags.data_dir, recording(flags, globals, console)).exit_code;
+  }
   trainer::train_config config = flags.config;
   const auto conv = trainer::parse_conv(flags.conv);
   config.conv = conv.backend;
@@ -98,17 +70,14 @@ int run_training(train_flags& flags, const CLI::App& sub, const global_options& 
   // A directory of IDX files is its own data set unless --dataset names it.
   config.dataset = config.data_dir && sub.count("--dataset") == 0 ? "custom" : flags.dataset;
   trainer::validate(config);
-  auto options = recording(flags, globals);
-  if (options.keep_weights.keep == tracking::weights_policy::kind::best && config.validation_fraction <= 0.0) {
-    throw input_error("--keep-weights best: the best epoch is the one of the highest validation accuracy, and "
-                      "--validation-fraction 0 holds out no validation images; hold some out or keep last");
-  }
+  auto options = recording(flags, globals, console);
+  tracking::check_recording_options(config, options);
   if (sub.count("--target") > 0) options.target = tracking::parse_target(flags.target);
 
   const auto data = trainer::load_dataset(config.dataset, config.data_dir);
   spdlog::info("data set {} from {}: {} train, {} test images", data.name, data.source, data.train.size(),
                data.test.size());
-  return run_recorded(config, data, tracking::run_origin{}, nullptr, options).exit_code;
+  return tracking::run_recorded(config, data, tracking::run_origin{}, nullptr, options).exit_code;
 }
 
 }  // namespace

@@ -12,9 +12,9 @@
 #include "bench_output.h"
 #include "commands.h"
 #include "console.h"
-#include "trackbench/tracking/bench_sides.h"
-#include "trackbench/tracking/google_benchmark.h"
-#include "trackbench/tracking/recorder.h"
+#include "trackbench/tracking/analysis/bench_sides.h"
+#include "trackbench/tracking/format/google_benchmark.h"
+#include "trackbench/tracking/recording/recorder.h"
 #include "trackbench/trainer/datasets.h"
 #include "trackbench/trainer/errors.h"
 

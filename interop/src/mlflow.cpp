@@ -12,7 +12,7 @@
 
 #include "json_text.h"
 #include "rest_client.h"
-#include "trackbench/tracking/compare.h"
+#include "trackbench/tracking/analysis/compare.h"
 
 namespace trackbench::interop {
 namespace {

@@ -8,8 +8,9 @@
 #include <limits>
 
 #include "json_text.h"
-#include "trackbench/tracking/compare.h"
-#include "trackbench/tracking/statistics.h"
+#include "trackbench/tracking/analysis/compare.h"
+#include "trackbench/tracking/analysis/statistics.h"
+#include "trackbench/tracking/recording/target.h"
 
 namespace trackbench::interop {
 namespace {

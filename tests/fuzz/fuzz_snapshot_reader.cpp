@@ -6,9 +6,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "trackbench/tracking/bench.h"
-#include "trackbench/tracking/bench_gate.h"
-#include "trackbench/tracking/snapshot.h"
+#include "trackbench/tracking/format/bench.h"
+#include "trackbench/tracking/analysis/bench_gate.h"
+#include "trackbench/tracking/format/snapshot.h"
+#include "trackbench/tracking/format/snapshot_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::vector<std::uint8_t> image(data, data + size);

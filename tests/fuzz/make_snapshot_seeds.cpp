@@ -15,8 +15,11 @@
 #include "support/sample_records.h"
 #include "support/schema_v1.h"
 #include "support/temp_dir.h"
-#include "trackbench/tracking/bench.h"
-#include "trackbench/tracking/snapshot.h"
+#include "trackbench/tracking/format/bench.h"
+#include "trackbench/tracking/format/snapshot.h"
+#include "trackbench/tracking/format/snapshot_reader.h"
+#include "trackbench/tracking/format/snapshot_writer.h"
+#include "trackbench/tracking/format/weights_policy.h"
 
 namespace trackbench::testing {
 namespace {

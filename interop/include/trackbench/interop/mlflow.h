@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "trackbench/tracking/snapshot.h"
+#include "trackbench/tracking/format/snapshot.h"
 
 namespace trackbench::interop {
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "trackbench/tracking/bench.h"
-#include "trackbench/tracking/snapshot.h"
+#include "trackbench/tracking/format/bench.h"
+#include "trackbench/tracking/format/snapshot.h"
 
 namespace trackbench::interop {
 

@@ -1,0 +1,174 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "trackbench/tracking/analysis/statistics.h"
+
+namespace trackbench::tracking::statistics {
+namespace {
+
+TEST(Statistics, MedianOfOddAndEvenCounts) {
+  EXPECT_DOUBLE_EQ(median({3.0, 1.0, 2.0}), 2.0);
+  EXPECT_DOUBLE_EQ(median({4.0, 1.0, 3.0, 2.0}), 2.5);
+  EXPECT_DOUBLE_EQ(median({7.0}), 7.0);
+  EXPECT_THROW(median({}), std::invalid_argument);
+}
+
+TEST(Statistics, RelativeSpreadIgnoresOneOutlier) {
+  // Median 3; absolute deviations {2, 1, 0, 1, 97} have median 1: 1.4826 * 1 / 3.
+  EXPECT_NEAR(relative_spread({1.0, 2.0, 3.0, 4.0, 100.0}), 1.4826 / 3.0, 1e-12);
+  EXPECT_DOUBLE_EQ(relative_spread({5.0, 5.0, 5.0}), 0.0);
+  EXPECT_DOUBLE_EQ(relative_spread({5.0}), 0.0);
+}
+
+TEST(Statistics, CompleteSeparationOfFiveAgainstFiveIsTwoIn252) {
+  // Of the C(10, 5) = 252 equally likely orderings, one puts all of a below all of b, and one
+  // the reverse: two-sided p = 2/252.
+  const auto result = mann_whitney_u({1, 2, 3, 4, 5}, {6, 7, 8, 9, 10});
+  EXPECT_TRUE(result.exact);
+  EXPECT_DOUBLE_EQ(result.u, 0.0);
+  EXPECT_NEAR(result.p_value, 2.0 / 252.0, 1e-15);
+  const auto reversed = mann_whitney_u({6, 7, 8, 9, 10}, {1, 2, 3, 4, 5});
+  EXPECT_DOUBLE_EQ(reversed.u, 25.0);
+  EXPECT_NEAR(reversed.p_value, 2.0 / 252.0, 1e-15);
+}
+
+TEST(Statistics, SmallSamplesCannotBeSignificant) {
+  // 3 against 3: the most extreme ordering has probability 1/20, so p is at least 2/20.
+  EXPECT_NEAR(mann_whitney_u({1, 2, 3}, {4, 5, 6}).p_value, 0.1, 1e-15);
+  // 4 against 4: 2/70 = 0.0286, the smallest size at which p < 0.05 is possible.
+  EXPECT_NEAR(mann_whitney_u({1, 2, 3, 4}, {5, 6, 7, 8}).p_value, 2.0 / 70.0, 1e-15);
+}
+
+TEST(Statistics, ExactDistributionInTheMiddle) {
+  // 2 against 2: U takes 0, 1, 2, 3, 4 in 1, 1, 2, 1, 1 of the 6 orderings. a = {1, 3} against
+  // b = {2, 4} has ranks 1 and 3, U = 4 - 3 = 1: P(U <= 1) = 2/6, so p = 2 * 2/6.
+  const auto result = mann_whitney_u({1, 3}, {2, 4});
+  EXPECT_DOUBLE_EQ(result.u, 1.0);
+  EXPECT_NEAR(result.p_value, 4.0 / 6.0, 1e-15);
+}
+
+TEST(Statistics, SymmetricSamplesGiveOne) {
+  // Rank sum of a is 1 + 4 + 5 + 8 = 18, U = 18 - 10 = 8 = 4 * 4 / 2, the centre.
+  const auto result = mann_whitney_u({1, 4, 5, 8}, {2, 3, 6, 7});
+  EXPECT_DOUBLE_EQ(result.u, 8.0);
+  EXPECT_DOUBLE_EQ(result.p_value, 1.0);
+  EXPECT_DOUBLE_EQ(mann_whitney_u({1, 4}, {2, 3}).p_value, 1.0);  // U = (1 + 4) - 3 = 2 = 2 * 2 / 2
+}
+
+TEST(Statistics, TiesUseTheNormalApproximationWithTieCorrection) {
+  // a = {1, 2, 2, 3}, b = {2, 3, 3, 4}. Pooled and sorted: 1 | 2 2 2 | 3 3 3 | 4, ranks 1,
+  // 3 (mean of 2..4), 6 (mean of 5..7), 8. a's ranks 1 + 3 + 3 + 6 = 13, U = 13 - 4 * 5 / 2 = 3,
+  // mean 4 * 4 / 2 = 8. Two groups of three ties: sum of t^3 - t = 24 + 24 = 48. Variance
+  // 4 * 4 / 12 * ((8 + 1) - 48 / (8 * 7)) = 10.857; with the continuity correction
+  // z = (|3 - 8| - 0.5) / sqrt(10.857) = 1.3657, p = erfc(z / sqrt(2)) = 0.1720.
+  const auto result = mann_whitney_u({1, 2, 2, 3}, {2, 3, 3, 4});
+  EXPECT_FALSE(result.exact);
+  EXPECT_DOUBLE_EQ(result.u, 3.0);
+  const double variance = 4.0 * 4.0 / 12.0 * (9.0 - 48.0 / 56.0);
+  EXPECT_NEAR(result.p_value, std::erfc(4.5 / std::sqrt(variance) / std::sqrt(2.0)), 1e-12);
+  EXPECT_NEAR(result.p_value, 0.1720, 5e-4);
+}
+
+TEST(Statistics, AllEqualValuesCannotBeToldApart) {
+  const auto result = mann_whitney_u({2, 2, 2, 2}, {2, 2, 2, 2, 2});
+  EXPECT_DOUBLE_EQ(result.p_value, 1.0);
+}
+
+TEST(Statistics, LargeSamplesUseTheNormalApproximation) {
+  std::vector<double> a, b;
+  for (int i = 0; i < 40; ++i) {
+    a.push_back(i);
+    b.push_back(100 + i);
+  }
+  const auto result = mann_whitney_u(a, b);
+  EXPECT_FALSE(result.exact);
+  // z = (800 - 0.5) / sqrt(40 * 40 * 81 / 12) = 7.694: p = erfc(7.694 / sqrt 2).
+  EXPECT_NEAR(result.p_value, std::erfc(799.5 / std::sqrt(1600.0 * 81.0 / 12.0) / std::sqrt(2.0)), 1e-20);
+  EXPECT_LT(result.p_value, 1e-13);
+  EXPECT_THROW(mann_whitney_u({}, {1.0}), std::invalid_argument);
+}
+
+// a_i = 1 + i/64 (i < 64, all below 2) against b_j = 2^j: every ratio differs and they sort by
+// j (descending), then i, so the k-th smallest is known by counting.
+std::pair<std::vector<double>, std::vector<double>> ordered_ratio_samples(int m, int n) {
+  std::vector<double> a, b;
+  for (int i = 0; i < m; ++i) a.push_back(1.0 + i / 64.0);
+  for (int j = 0; j < n; ++j) b.push_back(std::ldexp(1.0, j));
+  return {a, b};
+}
+
+// The ratio a_i / b_j at 0-based position `index` of the sorted ratios of ordered_ratio_samples.
+double ordered_ratio(int m, int n, int index) {
+  const int j = n - 1 - index / m;
+  return std::ldexp(1.0 + (index % m) / 64.0, -j);
+}
+
+TEST(Statistics, RatioIntervalOfFourAgainstFourSpansEveryRatio) {
+  // P(U = 0) = 1/70 <= 0.025 < P(U <= 1) = 2/70: k = 1, the smallest and the largest of the 16
+  // ratios (coverage 68/70). Sorted: 0.5 0.67 1 1 1.33 1.5 2 2 | 2 2 2.67 3 4 4 6 8.
+  const auto interval = ratio_confidence_interval({2, 4, 6, 8}, {1, 2, 3, 4});
+  ASSERT_TRUE(interval.has_value());
+  EXPECT_TRUE(interval->exact);
+  EXPECT_DOUBLE_EQ(interval->low, 0.5);
+  EXPECT_DOUBLE_EQ(interval->high, 8.0);
+  EXPECT_DOUBLE_EQ(interval->estimate, 2.0);
+}
+
+TEST(Statistics, RatioIntervalOfFiveAgainstFiveLeavesOutTwoAtEachEnd) {
+  // U's counts over the 252 orderings start 1, 1, 2, 3: P(U <= 2) = 4/252 <= 0.025 < 7/252, so
+  // k = 3: the 3rd smallest and the 3rd largest of the 25 ratios; the estimate is the 13th.
+  const auto [a, b] = ordered_ratio_samples(5, 5);
+  const auto interval = ratio_confidence_interval(a, b);
+  ASSERT_TRUE(interval.has_value());
+  EXPECT_DOUBLE_EQ(interval->low, ordered_ratio(5, 5, 2));
+  EXPECT_DOUBLE_EQ(interval->high, ordered_ratio(5, 5, 22));
+  EXPECT_DOUBLE_EQ(interval->estimate, ordered_ratio(5, 5, 12));
+}
+
+TEST(Statistics, RatioIntervalOfLargeSamplesUsesTheNormalApproximation) {
+  // 40 against 40: k = floor(800 - 1.96 * sqrt(1600 * 81 / 12) + 0.5) = floor(596.8) = 596.
+  const auto [a, b] = ordered_ratio_samples(40, 40);
+  const auto interval = ratio_confidence_interval(a, b);
+  ASSERT_TRUE(interval.has_value());
+  EXPECT_FALSE(interval->exact);
+  EXPECT_DOUBLE_EQ(interval->low, ordered_ratio(40, 40, 595));
+  EXPECT_DOUBLE_EQ(interval->high, ordered_ratio(40, 40, 1600 - 596));
+}
+
+TEST(Statistics, RatioIntervalLeavesOutOneExactlyWhenTheTestRejects) {
+  // The interval inverts the test: for samples a and c * a' over a range of factors c, 1 lies
+  // outside the 95% interval exactly when the two-sided p is at most 0.05.
+  const std::vector<double> a{1.00, 1.13, 1.27, 1.41, 1.52, 1.68};
+  const std::vector<double> base{1.05, 1.21, 1.33, 1.47, 1.59, 1.74, 1.81};
+  int rejected = 0, kept = 0;
+  for (double factor = 0.61; factor < 1.6; factor += 0.0173) {
+    std::vector<double> b;
+    for (const double value : base) b.push_back(value * factor);
+    const auto test = mann_whitney_u(a, b);
+    ASSERT_TRUE(test.exact);
+    const auto interval = ratio_confidence_interval(a, b);
+    ASSERT_TRUE(interval.has_value());
+    const bool excludes_one = interval->low > 1.0 || interval->high < 1.0;
+    EXPECT_EQ(excludes_one, test.p_value <= 0.05) << "factor " << factor << ", p " << test.p_value;
+    ++(excludes_one ? rejected : kept);
+  }
+  EXPECT_GT(rejected, 0);
+  EXPECT_GT(kept, 0);
+}
+
+TEST(Statistics, RatioIntervalNeedsEnoughPositiveValues) {
+  // 3 against 3: P(U = 0) = 1/20 > 0.025, no interval at 95%; at 80% the extremes.
+  EXPECT_FALSE(ratio_confidence_interval({1, 2, 3}, {4, 5, 6}).has_value());
+  EXPECT_TRUE(ratio_confidence_interval({1, 2, 3}, {4, 5, 6}, 0.80).has_value());
+  EXPECT_THROW(ratio_confidence_interval({}, {1.0}), std::invalid_argument);
+  EXPECT_THROW(ratio_confidence_interval({1, 2, 0}, {1.0}), std::invalid_argument);
+  EXPECT_THROW(ratio_confidence_interval({1, 2, 3}, {1.0, NAN}), std::invalid_argument);
+  EXPECT_THROW(ratio_confidence_interval({1, 2}, {1, 2}, 1.0), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace trackbench::tracking::statistics

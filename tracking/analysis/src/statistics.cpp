@@ -1,0 +1,161 @@
+#include "trackbench/tracking/analysis/statistics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <utility>
+
+namespace trackbench::tracking::statistics {
+namespace {
+
+// counts[u] = how many of the C(m + n, m) orderings of m values against n give U = u: the
+// coefficients of the Gaussian binomial [m + n choose m](q), built with
+// N(i, j) = q^j N(i - 1, j) + N(i, j - 1) (the largest value belongs to the first sample, and
+// then beats all j of the second, or to the second). Doubles: the counts reach C(60, 30) ~ 1.2e17,
+// beyond 2^53, where only their last digits round, which a p-value never sees.
+std::vector<double> u_distribution(std::size_t m, std::size_t n) {
+  // row[j] holds N(i, j) for the current i, each a polynomial of degree i * j.
+  std::vector<std::vector<double>> row(n + 1, std::vector<double>{1.0});  // N(0, j) = 1
+  for (std::size_t i = 1; i <= m; ++i) {
+    std::vector<std::vector<double>> next(n + 1);
+    next[0] = {1.0};  // N(i, 0) = 1
+    for (std::size_t j = 1; j <= n; ++j) {
+      std::vector<double> counts(i * j + 1, 0.0);
+      for (std::size_t u = 0; u < row[j].size(); ++u) counts[u + j] += row[j][u];
+      for (std::size_t u = 0; u < next[j - 1].size(); ++u) counts[u] += next[j - 1][u];
+      next[j] = std::move(counts);
+    }
+    row = std::move(next);
+  }
+  return row[n];
+}
+
+// z with P(|Z| > z) = alpha for a standard normal Z, by bisection on erfc.
+double two_sided_normal_quantile(double alpha) {
+  double low = 0.0, high = 40.0;
+  for (int i = 0; i < 200; ++i) {
+    const double middle = 0.5 * (low + high);
+    (std::erfc(middle / std::sqrt(2.0)) > alpha ? low : high) = middle;
+  }
+  return 0.5 * (low + high);
+}
+
+}  // namespace
+
+double median(std::vector<double> values) {
+  if (values.empty()) throw std::invalid_argument("median of no values");
+  const std::size_t middle = values.size() / 2;
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(middle), values.end());
+  const double upper = values[middle];
+  if (values.size() % 2 == 1) return upper;
+  const double lower = *std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(middle));
+  return 0.5 * (lower + upper);
+}
+
+double relative_spread(const std::vector<double>& values) {
+  if (values.size() < 2) return 0.0;
+  const double center = median(values);
+  if (center == 0.0) return 0.0;
+  std::vector<double> deviations;
+  deviations.reserve(values.size());
+  for (const double value : values) deviations.push_back(std::fabs(value - center));
+  return 1.4826 * median(std::move(deviations)) / std::fabs(center);
+}
+
+mann_whitney_result mann_whitney_u(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.empty() || b.empty()) throw std::invalid_argument("Mann-Whitney U test of an empty sample");
+  const std::size_t m = a.size();
+  const std::size_t n = b.size();
+  const std::size_t total = m + n;
+
+  // Ranks 1..total, tied values sharing the mean of their ranks.
+  std::vector<std::pair<double, bool>> pooled;  // value, from a
+  pooled.reserve(total);
+  for (const double value : a) pooled.emplace_back(value, true);
+  for (const double value : b) pooled.emplace_back(value, false);
+  std::sort(pooled.begin(), pooled.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  double rank_sum_a = 0.0;
+  double tie_term = 0.0;  // sum over groups of tied values of t^3 - t
+  for (std::size_t first = 0; first < total;) {
+    std::size_t last = first;
+    while (last + 1 < total && pooled[last + 1].first == pooled[first].first) ++last;
+    const double rank = 0.5 * static_cast<double>(first + last) + 1.0;
+    for (std::size_t i = first; i <= last; ++i) {
+      if (pooled[i].second) rank_sum_a += rank;
+    }
+    const auto t = static_cast<double>(last - first + 1);
+    tie_term += t * t * t - t;
+    first = last + 1;
+  }
+
+  mann_whitney_result result;
+  const auto md = static_cast<double>(m);
+  const auto nd = static_cast<double>(n);
+  result.u = rank_sum_a - md * (md + 1.0) / 2.0;
+
+  if (tie_term == 0.0 && m <= exact_test_max_size && n <= exact_test_max_size) {
+    const auto counts = u_distribution(m, n);
+    const auto u = static_cast<std::size_t>(std::llround(result.u));
+    double all = 0.0;
+    double at_most = 0.0;
+    for (std::size_t k = 0; k < counts.size(); ++k) {
+      all += counts[k];
+      if (k <= u) at_most += counts[k];
+    }
+    const double at_least = all - at_most + counts[u];
+    result.p_value = std::min(1.0, 2.0 * std::min(at_most, at_least) / all);
+    result.exact = true;
+    return result;
+  }
+
+  const double totald = static_cast<double>(total);
+  const double variance = md * nd / 12.0 * ((totald + 1.0) - tie_term / (totald * (totald - 1.0)));
+  if (variance <= 0.0) return result;  // every value equal: nothing tells the samples apart
+  const double distance = std::max(0.0, std::fabs(result.u - md * nd / 2.0) - 0.5);
+  result.p_value = std::min(1.0, std::erfc(distance / std::sqrt(2.0 * variance)));
+  return result;
+}
+
+std::optional<ratio_interval> ratio_confidence_interval(const std::vector<double>& a, const std::vector<double>& b,
+                                                         double confidence) {
+  if (a.empty() || b.empty()) throw std::invalid_argument("ratio interval of an empty sample");
+  if (!(confidence > 0.0 && confidence < 1.0)) throw std::invalid_argument("confidence must be in (0, 1)");
+  const auto positive = [](double value) { return std::isfinite(value) && value > 0.0; };
+  if (!std::all_of(a.begin(), a.end(), positive) || !std::all_of(b.begin(), b.end(), positive)) {
+    throw std::invalid_argument("ratio interval of a value that is not positive and finite");
+  }
+  const std::size_t m = a.size();
+  const std::size_t n = b.size();
+  const double alpha = 1.0 - confidence;
+
+  // k: how many of the smallest (and of the largest) ratios the interval leaves out, the most
+  // with P(U <= k - 1) <= alpha / 2.
+  ratio_interval result;
+  std::size_t k = 0;
+  if (m <= exact_test_max_size && n <= exact_test_max_size) {
+    const auto counts = u_distribution(m, n);
+    double all = 0.0;
+    for (const double count : counts) all += count;
+    double at_most = 0.0;
+    while (k < counts.size() && (at_most + counts[k]) / all <= alpha / 2.0) at_most += counts[k++];
+    result.exact = true;
+  } else {
+    const double md = static_cast<double>(m), nd = static_cast<double>(n);
+    const double bound = md * nd / 2.0 - two_sided_normal_quantile(alpha) * std::sqrt(md * nd * (md + nd + 1.0) / 12.0) + 0.5;
+    k = bound < 1.0 ? 0 : static_cast<std::size_t>(std::floor(bound));
+  }
+  if (k == 0) return std::nullopt;
+
+  std::vector<double> ratios;
+  ratios.reserve(m * n);
+  for (const double x : a) {
+    for (const double y : b) ratios.push_back(x / y);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  result.estimate = median(ratios);
+  result.low = ratios[k - 1];
+  result.high = ratios[ratios.size() - k];
+  return result;
+}
+
+}  // namespace trackbench::tracking::statistics
