@@ -4,7 +4,8 @@
 // kernels on the same values as the eager step it stands for: the dropout masks come from the
 // CUDA generator's philox offsets, which the capture registers and each replay advances as
 // the eager ops would; Adam reads its rate and step counts from float32 device tensors, SGD its
-// rate, the same floats eager CUDA steps pass them (both round their rate to float32).
+// rate, the same floats eager CUDA steps pass them (both round their rate to float32). Each
+// capture is guarded (graph_capture.h): one that throws is given up, and CUDA stays usable.
 #include <set>
 #include <stdexcept>
 #include <vector>
@@ -104,13 +105,13 @@ void trainer::capture_graphs() {
     for (const auto size : train_sizes) {
       auto graph = std::make_unique<cuda_graphs::train_graph>();
       graph->indices = torch::zeros({size}, on_device(torch::kInt64));
-      graph->graph.capture_begin();
+      graph_capture capture(graph->graph);
       graph->outputs = eager_step(graph->indices);
       // train_epoch's eager bookkeeping, with the step's position read from the device.
       graphs->losses.copy_(torch::where(graphs->step_positions.eq(graphs->step_index), graph->outputs.loss, graphs->losses));
       graphs->loss_sum += graph->outputs.loss.to(torch::kFloat64) * static_cast<double>(size);
       graphs->correct += graph->outputs.correct;
-      graph->graph.capture_end();
+      capture.end();
       graphs->train.emplace(size, std::move(graph));
     }
     const torch::NoGradGuard no_grad;
@@ -119,13 +120,13 @@ void trainer::capture_graphs() {
       auto graph = std::make_unique<cuda_graphs::eval_graph>();
       graph->images = torch::zeros({size, 1, 28, 28}, on_device(torch::kUInt8));
       graph->labels = torch::zeros({size}, on_device(torch::kInt64));
-      graph->graph.capture_begin();
+      graph_capture capture(graph->graph);
       const auto output = model_->forward(normalise(graph->images));
       graphs->eval_loss_sum += torch::nll_loss(output, graph->labels, {}, at::Reduction::Sum).to(torch::kFloat64);
       // The counts bincount gives, without its host read of the largest value.
       const auto codes = graph->labels * class_count + output.argmax(1);
       graphs->eval_confusion += codes.unsqueeze(1).eq(graphs->pair_codes).sum(0);
-      graph->graph.capture_end();
+      capture.end();
       graphs->eval.emplace(size, std::move(graph));
     }
     model_->train();
