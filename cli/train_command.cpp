@@ -22,7 +22,7 @@ struct train_flags {
   std::string optimizer = "adam";
   std::string device = "auto";
   std::string precision = "fp32";
-  std::string cuda_graphs = "on";
+  std::string cuda_graphs = "off";
   std::string target;
   std::string out = "runs";
   std::string keep_weights = "last";
@@ -120,7 +120,8 @@ command add_train_command(CLI::App& app, const global_options& globals) {
       ->capture_default_str();
   sub->add_option("--cuda-graphs", flags->cuda_graphs,
                   "On CUDA, capture each step into a CUDA graph once and replay it (one process; with --nproc and "
-                  "other launchers the steps run eagerly); the CPU ignores it and records off")
+                  "other launchers the steps run eagerly); the CPU ignores it and records off. Default off: not yet "
+                  "checked on a GPU")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   sub->add_option("--target", flags->target,

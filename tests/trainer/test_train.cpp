@@ -1,12 +1,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "support/error_message.h"
+#include "trackbench/kernels/conv2d.h"
 #include "trackbench/kernels/cuda_device.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/device_rate_sgd.h"
 #include "trackbench/trainer/fused_adam.h"
+#include "trackbench/trainer/graph_shapes.h"
 #include "trackbench/trainer/train.h"
 
 namespace trackbench::trainer {
@@ -204,9 +208,7 @@ TEST(Train, AutoDeviceFallsBackToCpuWithoutGpu) {
 }
 
 // Five steps on the GPU with the rate and step counts as host numbers, then as the device
-// tensors a captured step reads (no graph here: the same kernels, op by op). Before the first
-// GPU training (graphs are on by default), so that a capture that fails and leaves its stream
-// capturing cannot fail it too.
+// tensors a captured step reads (no graph here: the same kernels, op by op).
 std::vector<torch::Tensor> after_five_gpu_steps(bool device_scalars) {
   torch::manual_seed(21);
   const auto on_gpu = torch::TensorOptions().device(torch::kCUDA);
@@ -260,10 +262,11 @@ TEST(Train, CustomConvTrainsLikeCudnnOnGpu) {
 
 // The GPU checks of CUDA graphs: a graph run against the same run op by op, bitwise, with a
 // partial last batch, dropout, the one-cycle rate and evaluation all replayed.
-train_config gpu_graph_config(bool graphs) {
+train_config gpu_graph_config(bool graphs, int kernel_version = kernels::conv2d_default_version) {
   auto config = cpu_config();
   config.device = device_kind::cuda;
   config.conv = conv_backend::custom;
+  config.conv_version = kernel_version;
   config.deterministic = true;
   config.cuda_graphs = graphs;
   config.batch_size = 100;  // 576 training images: five full batches and one of 76
@@ -299,29 +302,48 @@ void expect_graph_run_equals_eager_run(train_config config) {
   }
 }
 
+// The default kernels, and v3 (implicit GEMM), whose kernels differ most from the others'.
+constexpr int graphed_kernel_versions[] = {kernels::conv2d_default_version, 3};
+
 TEST(Train, CudaGraphRunIsBitwiseEqualToTheEagerRunOnGpu) {
   const auto cuda = kernels::probe_cuda();
   if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
-  auto config = gpu_graph_config(true);
-  config.one_cycle = true;
-  expect_graph_run_equals_eager_run(config);
+  for (const int version : graphed_kernel_versions) {
+    SCOPED_TRACE("custom_v" + std::to_string(version));
+    auto config = gpu_graph_config(true, version);
+    config.one_cycle = true;
+    expect_graph_run_equals_eager_run(config);
+  }
 }
 
 TEST(Train, CudaGraphRunWithSgdMomentumIsBitwiseEqualToTheEagerRunOnGpu) {
   const auto cuda = kernels::probe_cuda();
   if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
-  auto config = gpu_graph_config(true);
-  config.optimizer = optimizer_kind::sgd;
-  config.learning_rate = 0.01;
-  expect_graph_run_equals_eager_run(config);
-  config.one_cycle = true;  // the rate read from the device on replay
-  expect_graph_run_equals_eager_run(config);
+  for (const int version : graphed_kernel_versions) {
+    SCOPED_TRACE("custom_v" + std::to_string(version));
+    auto config = gpu_graph_config(true, version);
+    config.optimizer = optimizer_kind::sgd;
+    config.learning_rate = 0.01;
+    expect_graph_run_equals_eager_run(config);
+    config.one_cycle = true;  // the rate read from the device on replay
+    expect_graph_run_equals_eager_run(config);
+  }
 }
 
 TEST(Train, ResumingUnderCudaGraphsIsBitwiseEqualOnGpu) {
   const auto cuda = kernels::probe_cuda();
   if (!cuda.usable) GTEST_SKIP() << "no usable CUDA device: " << cuda.reason;
   expect_resume_matches_uninterrupted(gpu_graph_config(true));
+}
+
+// Graphs stay off by default until a committed GPU result shows graph runs bitwise equal to
+// eager runs, and faster.
+TEST(Train, CudaGraphsAreOffByDefault) {
+  EXPECT_FALSE(train_config{}.cuda_graphs);
+  if (!kernels::probe_cuda().usable) return;  // the rest needs a GPU
+  auto config = cpu_config();
+  config.device = device_kind::cuda;
+  EXPECT_FALSE(trainer(config, small_sample(100)).uses_cuda_graphs());
 }
 
 TEST(Train, CudaGraphsApplyOnlyWhereTheyCan) {
@@ -335,6 +357,40 @@ TEST(Train, CudaGraphsApplyOnlyWhereTheyCan) {
   config.optimizer = optimizer_kind::sgd;
   config.one_cycle = true;
   EXPECT_TRUE(trainer(config, small_sample(100)).uses_cuda_graphs()) << "SGD reads its one-cycle rate from the device";
+}
+
+// Every batch a graph run trains or evaluates on has its captured size, and warm-up, which runs
+// each size on the split it names, can slice a batch of that size from it.
+void expect_shapes_cover_every_batch(std::int64_t train_count, std::int64_t validation_count, std::int64_t test_count,
+                                     std::int64_t batch_size, std::int64_t eval_batch_size) {
+  SCOPED_TRACE(::testing::Message() << train_count << " by " << batch_size << "; " << validation_count << " and "
+                                    << test_count << " by " << eval_batch_size);
+  const auto shapes = graph_shapes_for(train_count, validation_count, test_count, batch_size, eval_batch_size);
+  for (std::int64_t begin = 0; begin < train_count; begin += batch_size) {
+    EXPECT_EQ(shapes.train.count(std::min(batch_size, train_count - begin)), 1u) << "training batch at " << begin;
+  }
+  for (const std::int64_t count : {validation_count, test_count}) {
+    for (std::int64_t begin = 0; begin < count; begin += eval_batch_size) {
+      EXPECT_EQ(shapes.evaluation.count(std::min(eval_batch_size, count - begin)), 1u) << "evaluation batch at " << begin;
+    }
+  }
+  for (const auto& [size, split] : shapes.evaluation) {
+    EXPECT_LE(size, split == evaluation_split::validation ? validation_count : test_count) << "warm-up batch " << size;
+  }
+}
+
+TEST(Train, GraphShapesCoverEveryBatchOnASplitThatHasIt) {
+  // A validation remainder (1500 in batches of 1000 leave 500) larger than the whole test set
+  // (300): only the validation split has a batch of 500.
+  const auto shapes = graph_shapes_for(576, 1500, 300, 100, 1000);
+  EXPECT_EQ(shapes.train, (std::set<std::int64_t>{76, 100}));
+  const std::map<std::int64_t, evaluation_split> expected{
+      {300, evaluation_split::test}, {500, evaluation_split::validation}, {1000, evaluation_split::validation}};
+  EXPECT_EQ(shapes.evaluation, expected);
+  expect_shapes_cover_every_batch(576, 1500, 300, 100, 1000);
+  expect_shapes_cover_every_batch(600, 0, 1000, 100, 1000);  // no remainders, no validation
+  expect_shapes_cover_every_batch(50, 20, 2000, 64, 1000);   // a batch larger than the split
+  expect_shapes_cover_every_batch(54000, 6000, 10000, 64, 1000);
 }
 
 TEST(Train, Tf32NeedsAGpu) {
@@ -471,6 +527,50 @@ TEST(Train, DeviceRateSgdOnTheCpuIsLibtorchSgd) {
   const auto a = after_five_sgd_steps(ours, ours_params, {});
   const auto b = after_five_sgd_steps(plain, plain_params, {});
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+}
+
+// With its rate on the device, a momentum buffer starts from zeros, as a captured step's does:
+// the first step's buffer is 0 * momentum + update, which eager CUDA steps compute too. It
+// equals the update but for a zero gradient's sign, which LibTorch's SGD (a clone) keeps.
+TEST(Train, DeviceRateSgdStartsItsMomentumFromZeros) {
+  const auto first_buffer = [](torch::optim::SGD& optimizer, torch::Tensor& param) {
+    optimizer.zero_grad();
+    (param * torch::tensor({-0.0f, 0.25f, -4.0f})).sum().backward();  // the gradient: -0, 0.25, -4
+    optimizer.step();
+    return static_cast<const torch::optim::SGDParamState&>(*optimizer.state().at(param.unsafeGetTensorImpl()))
+        .momentum_buffer();
+  };
+  const auto options = torch::optim::SGDOptions(1.0).momentum(0.9);
+  auto param = torch::tensor({1.0f, -2.0f, 3.0f}).requires_grad_();
+  device_rate_sgd ours(std::vector<torch::Tensor>{param}, options);
+  ours.use_device_rate(torch::full({}, 0.5f));
+  const auto buffer = first_buffer(ours, param);
+  EXPECT_TRUE(torch::equal(buffer, torch::tensor({0.0f, 0.25f, -4.0f}))) << buffer;
+  EXPECT_FALSE(std::signbit(buffer[0].item<float>())) << "0 * momentum + -0 is +0";
+  EXPECT_TRUE(torch::equal(param.detach(), torch::tensor({1.0f, -2.125f, 5.0f}))) << "parameter minus half the buffer";
+
+  auto plain_param = torch::tensor({1.0f, -2.0f, 3.0f}).requires_grad_();
+  torch::optim::SGD plain(std::vector<torch::Tensor>{plain_param}, options);
+  EXPECT_TRUE(std::signbit(first_buffer(plain, plain_param)[0].item<float>())) << "LibTorch's clone keeps -0";
+}
+
+// One device rate serves every parameter, so an optimizer of several groups, each with a rate
+// of its own, is refused before anything changes.
+TEST(Train, DeviceRatesRefuseSeveralParameterGroups) {
+  auto params = fresh_sgd_params();
+  const std::vector<torch::optim::OptimizerParamGroup> groups{torch::optim::OptimizerParamGroup({params[0]}),
+                                                              torch::optim::OptimizerParamGroup({params[1]})};
+  const auto rate = torch::full({}, 0.01f);
+  device_rate_sgd sgd(groups, torch::optim::SGDOptions(0.01).momentum(0.9));
+  const auto sgd_message = error_message<c10::Error>([&] { sgd.use_device_rate(rate); });
+  EXPECT_NE(sgd_message.find("use_device_rate reads one rate for every parameter, so it takes one parameter group; "
+                             "this optimizer has 2"), std::string::npos) << sgd_message;
+  EXPECT_TRUE(sgd.state().empty()) << "no momentum buffers created";
+  fused_adam adam(groups, torch::optim::AdamOptions(0.01));
+  const auto adam_message = error_message<c10::Error>([&] { adam.use_device_scalars(rate); });
+  EXPECT_NE(adam_message.find("use_device_scalars reads one rate for every parameter, so it takes one parameter "
+                              "group; this optimizer has 2"), std::string::npos) << adam_message;
+  EXPECT_TRUE(adam.state().empty()) << "no Adam state created";
 }
 
 TEST(Train, DeviceRateSgdReadsItsRateFromTheTensor) {

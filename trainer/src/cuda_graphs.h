@@ -2,7 +2,7 @@
 // What a CUDA run's captured graphs hold (trainer::prepare captures them in train_graphs.cpp):
 // one graph per training batch size (the full batch and the last, partial one) and per
 // evaluation batch size, each with the static buffers a replay reads and writes, in the
-// graph's own memory pool or allocated before capture.
+// graph's own memory pool (one each) or allocated before capture.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include "trackbench/trainer/train.h"
 
 #if TRACKBENCH_WITH_CUDA
-#include <ATen/cuda/CUDAGraph.h>
+#include "graph_capture.h"
 #endif
 
 namespace trackbench::trainer {
@@ -20,12 +20,12 @@ namespace trackbench::trainer {
 struct trainer::cuda_graphs {
 #if TRACKBENCH_WITH_CUDA
   struct train_graph {
-    at::cuda::CUDAGraph graph;
+    capturable_graph graph;
     torch::Tensor indices;  // int64 [batch]: positions in the training split, copied in before a replay
     step_result outputs;    // the step's loss and correct count
   };
   struct eval_graph {
-    at::cuda::CUDAGraph graph;
+    capturable_graph graph;
     torch::Tensor images;  // uint8 [batch, 1, 28, 28], copied in before a replay
     torch::Tensor labels;  // int64 [batch]
   };

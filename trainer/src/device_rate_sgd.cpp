@@ -11,6 +11,12 @@ const torch::optim::SGDOptions& checked_options(const torch::optim::OptimizerPar
   return options;
 }
 
+std::unique_ptr<torch::optim::SGDParamState> zero_momentum(const torch::Tensor& param) {
+  auto fresh = std::make_unique<torch::optim::SGDParamState>();
+  fresh->momentum_buffer(torch::zeros_like(param, torch::MemoryFormat::Preserve));
+  return fresh;
+}
+
 }  // namespace
 
 torch::Tensor device_rate_sgd::step(LossClosure closure) {
@@ -35,13 +41,14 @@ torch::Tensor device_rate_sgd::step(LossClosure closure) {
         auto& slot = state()[param.unsafeGetTensorImpl()];
         if (!slot) {
           TORCH_CHECK(!learning_rate_.defined(), "device_rate_sgd: a parameter without state after use_device_rate");
-          auto fresh = std::make_unique<torch::optim::SGDParamState>();
-          fresh->momentum_buffer(torch::clone(update).detach());
-          slot = std::move(fresh);
-        } else {
-          static_cast<torch::optim::SGDParamState&>(*slot).momentum_buffer().mul_(options.momentum()).add_(update);
+          slot = zero_momentum(param);
         }
-        update = static_cast<torch::optim::SGDParamState&>(*slot).momentum_buffer();
+        // From zeros, the first step's buffer is 0 * momentum + update, as a replay computes it
+        // from the buffer use_device_rate created (LibTorch's SGD clones the update instead,
+        // which keeps the sign of a zero gradient).
+        auto& buffer = static_cast<torch::optim::SGDParamState&>(*slot).momentum_buffer();
+        buffer.mul_(options.momentum()).add_(update);
+        update = buffer;
       }
       param.addcmul_(update, rate, -1);
     }
@@ -50,17 +57,14 @@ torch::Tensor device_rate_sgd::step(LossClosure closure) {
 }
 
 void device_rate_sgd::use_device_rate(torch::Tensor learning_rate) {
+  TORCH_CHECK(param_groups().size() == 1, "device_rate_sgd: use_device_rate reads one rate for every parameter, so it "
+              "takes one parameter group; this optimizer has ", param_groups().size());
   const torch::NoGradGuard no_grad;
   learning_rate_ = std::move(learning_rate);
-  for (auto& group : param_groups()) {
-    if (checked_options(group).momentum() == 0.0) continue;
-    for (auto& param : group.params()) {
-      auto& slot = state()[param.unsafeGetTensorImpl()];
-      if (slot) continue;
-      auto fresh = std::make_unique<torch::optim::SGDParamState>();
-      fresh->momentum_buffer(torch::zeros_like(param, torch::MemoryFormat::Preserve));
-      slot = std::move(fresh);
-    }
+  if (checked_options(param_groups().front()).momentum() == 0.0) return;
+  for (auto& param : param_groups().front().params()) {
+    auto& slot = state()[param.unsafeGetTensorImpl()];
+    if (!slot) slot = zero_momentum(param);
   }
 }
 

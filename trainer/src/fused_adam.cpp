@@ -67,6 +67,8 @@ torch::Tensor fused_adam::step(LossClosure closure) {
 }
 
 void fused_adam::use_device_scalars(torch::Tensor learning_rate) {
+  TORCH_CHECK(param_groups().size() == 1, "fused_adam: use_device_scalars reads one rate for every parameter, so it "
+              "takes one parameter group; this optimizer has ", param_groups().size());
   const torch::NoGradGuard no_grad;
   learning_rate_ = std::move(learning_rate);
   device_steps_.clear();

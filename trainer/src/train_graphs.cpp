@@ -4,14 +4,14 @@
 // kernels on the same values as the eager step it stands for: the dropout masks come from the
 // CUDA generator's philox offsets, which the capture registers and each replay advances as
 // the eager ops would; Adam reads its rate and step counts from float32 device tensors, SGD its
-// rate, the same floats eager CUDA steps pass them (both round their rate to float32).
-#include <set>
+// rate, the same floats eager CUDA steps pass them (both round their rate to float32). Each
+// capture is guarded (graph_capture.h): one that throws is given up, and CUDA stays usable.
 #include <stdexcept>
-#include <vector>
 
 #include "cuda_graphs.h"
 #include "trackbench/trainer/device_rate_sgd.h"
 #include "trackbench/trainer/fused_adam.h"
+#include "trackbench/trainer/graph_shapes.h"
 
 #if TRACKBENCH_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -60,14 +60,8 @@ void trainer::capture_graphs() {
   graphs->eval_confusion = torch::zeros({class_count * class_count}, on_device(torch::kInt64));
   graphs->pair_codes = torch::arange(class_count * class_count, on_device(torch::kInt64));
 
-  std::set<std::int64_t> train_sizes{std::min(config_.batch_size, train_size())};
-  if (train_size() % config_.batch_size != 0) train_sizes.insert(train_size() % config_.batch_size);
-  std::set<std::int64_t> eval_sizes;
-  for (const auto* split : {&validation_, &test_}) {
-    const std::int64_t count = split->labels.size(0);
-    if (count >= config_.eval_batch_size) eval_sizes.insert(config_.eval_batch_size);
-    if (count % config_.eval_batch_size != 0) eval_sizes.insert(count % config_.eval_batch_size);
-  }
+  const auto shapes = graph_shapes_for(train_size(), validation_size(), test_size(), config_.batch_size,
+                                       config_.eval_batch_size);
 
   const auto caller = c10::cuda::getCurrentCUDAStream(device_.index());
   const auto side = c10::cuda::getStreamFromPool(false, device_.index());
@@ -77,14 +71,17 @@ void trainer::capture_graphs() {
     const auto before = capture_state(0);
     const c10::cuda::CUDAStreamGuard on_side(side);
     model_->train();
-    for (const auto size : train_sizes) {
+    for (const auto size : shapes.train) {
       const auto indices = torch::arange(size, on_device(torch::kInt64));
       for (int i = 0; i < warmup_steps; ++i) eager_step(indices);
     }
     {
       const torch::NoGradGuard no_grad;
       model_->eval();
-      for (const auto size : eval_sizes) model_->forward(normalise(test_.images.slice(0, 0, std::min(size, test_size()))));
+      for (const auto& [size, split] : shapes.evaluation) {
+        const auto& images = (split == evaluation_split::validation ? validation_ : test_).images;
+        model_->forward(normalise(images.slice(0, 0, size)));
+      }
       model_->train();
     }
     side.synchronize();
@@ -101,31 +98,32 @@ void trainer::capture_graphs() {
   order_after(caller, side);
   {
     const c10::cuda::CUDAStreamGuard on_side(side);
-    for (const auto size : train_sizes) {
+    for (const auto size : shapes.train) {
       auto graph = std::make_unique<cuda_graphs::train_graph>();
       graph->indices = torch::zeros({size}, on_device(torch::kInt64));
-      graph->graph.capture_begin();
+      graph_capture capture(graph->graph);
       graph->outputs = eager_step(graph->indices);
       // train_epoch's eager bookkeeping, with the step's position read from the device.
       graphs->losses.copy_(torch::where(graphs->step_positions.eq(graphs->step_index), graph->outputs.loss, graphs->losses));
       graphs->loss_sum += graph->outputs.loss.to(torch::kFloat64) * static_cast<double>(size);
       graphs->correct += graph->outputs.correct;
-      graph->graph.capture_end();
+      capture.end();
       graphs->train.emplace(size, std::move(graph));
     }
     const torch::NoGradGuard no_grad;
     model_->eval();
-    for (const auto size : eval_sizes) {
+    for (const auto& shape : shapes.evaluation) {
+      const std::int64_t size = shape.first;
       auto graph = std::make_unique<cuda_graphs::eval_graph>();
       graph->images = torch::zeros({size, 1, 28, 28}, on_device(torch::kUInt8));
       graph->labels = torch::zeros({size}, on_device(torch::kInt64));
-      graph->graph.capture_begin();
+      graph_capture capture(graph->graph);
       const auto output = model_->forward(normalise(graph->images));
       graphs->eval_loss_sum += torch::nll_loss(output, graph->labels, {}, at::Reduction::Sum).to(torch::kFloat64);
       // The counts bincount gives, without its host read of the largest value.
       const auto codes = graph->labels * class_count + output.argmax(1);
       graphs->eval_confusion += codes.unsqueeze(1).eq(graphs->pair_codes).sum(0);
-      graph->graph.capture_end();
+      capture.end();
       graphs->eval.emplace(size, std::move(graph));
     }
     model_->train();

@@ -22,7 +22,8 @@ class fused_adam : public torch::optim::Adam {
   // device, which the caller fills before each step). Missing state is created as the first
   // step would create it (zeros, step 0), so that a capture allocates nothing that must outlive
   // it. The step counts are float32 tensors either way, and host-scalar steps on CUDA round the
-  // rate to float32 as this tensor holds it, so the results are the same bits as before.
+  // rate to float32 as this tensor holds it, so the results are the same bits as before. One
+  // rate for every parameter: an optimizer of several parameter groups is refused (c10::Error).
   void use_device_scalars(torch::Tensor learning_rate);
   // Copies the device step counts back into the parameters' states, which capture reads.
   void sync_host_steps();

@@ -65,9 +65,9 @@ class trainer {
   // it after restore_state; train_epoch, train_step and evaluate_test call it when it has not
   // run. Its time adds to warmup_seconds().
   void prepare();
-  // Whether the steps run as CUDA graph replays: config cuda_graphs on a CUDA device, except
-  // SGD with --one-cycle, whose LibTorch update takes the rate as a host number a replay cannot
-  // change.
+  // Whether the steps run as CUDA graph replays: config cuda_graphs on a CUDA device, in a run of
+  // one process (data-parallel steps run eagerly). Both optimizers, with or without --one-cycle,
+  // read their rate from the device on replay.
   bool uses_cuda_graphs() const;
 
   // Trains epoch `epoch` (1-based) and evaluates. Throws training_error on a non-finite loss.
