@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "trackbench/tracking/format/bench.h"
 #include "trackbench/tracking/analysis/bench_gate.h"
+#include "trackbench/tracking/format/bench.h"
 
 namespace trackbench::cli {
 

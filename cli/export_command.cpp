@@ -12,6 +12,7 @@
 #include "console.h"
 #include "trackbench/interop/mlflow.h"
 #include "trackbench/tracking/format/guarded_read.h"
+#include "trackbench/tracking/format/snapshot_reader.h"
 
 namespace trackbench::cli {
 namespace {

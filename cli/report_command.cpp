@@ -9,6 +9,7 @@
 #include "console.h"
 #include "trackbench/interop/report.h"
 #include "trackbench/tracking/format/guarded_read.h"
+#include "trackbench/tracking/format/snapshot_reader.h"
 
 namespace trackbench::cli {
 namespace {

@@ -9,13 +9,13 @@
 #include "bench_output.h"
 #include "commands.h"
 #include "console.h"
+#include "trackbench/tracking/analysis/compare.h"
 #include "trackbench/tracking/format/bench.h"
 #include "trackbench/tracking/format/guarded_read.h"
-#include "trackbench/tracking/analysis/compare.h"
 #include "trackbench/tracking/format/snapshot.h"
-#include "trackbench/tracking/recording/target.h"
 #include "trackbench/tracking/format/snapshot_reader.h"
 #include "trackbench/tracking/format/weights_policy.h"
+#include "trackbench/tracking/recording/target.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::cli {

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "console.h"
 #include "trackbench/tracking/format/guarded_read.h"
+#include "trackbench/tracking/format/weights_policy.h"
 #include "trackbench/tracking/recording/launch.h"
 #include "trackbench/tracking/recording/recorded_run.h"
 #include "trackbench/trainer/errors.h"

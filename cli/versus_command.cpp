@@ -5,18 +5,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <memory>
 
 #include "bench_output.h"
 #include "commands.h"
 #include "console.h"
-#include "trackbench/tracking/analysis/bench_sides.h"
-#include "trackbench/tracking/format/google_benchmark.h"
-#include "trackbench/tracking/recording/recorder.h"
-#include "trackbench/trainer/datasets.h"
-#include "trackbench/trainer/errors.h"
+#include "trackbench/tracking/recording/versus.h"
 
 namespace trackbench::cli {
 namespace {
@@ -36,17 +30,6 @@ struct versus_flags {
   bool as_json = false;
 };
 
-json read_samples(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw input_error(path + ": cannot read the file (expected Google Benchmark JSON)");
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  try {
-    return json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw input_error(path + ": not JSON: " + e.what());
-  }
-}
-
 json optional_json(const std::optional<double>& value) { return value ? json(*value) : json(nullptr); }
 
 // "1.02 ms (981/s)": the median time per iteration and, when reported, the median rate.
@@ -61,29 +44,14 @@ std::string interval_cell(const tracking::side_comparison& c) {
 }
 
 int versus(const versus_flags& flags, const global_options& globals) {
-  const auto document = read_samples(flags.samples);
-  auto results = tracking::parse_google_benchmark(document, flags.suite, flags.samples);
-  if (results.empty()) throw input_error(flags.samples + ": holds no benchmark samples");
-  std::error_code error;
-  fs::create_directories(flags.out, error);
-  if (!fs::is_directory(flags.out, error)) throw input_error("--out " + flags.out + " is not a folder and cannot be made one");
-
-  std::size_t most = 0;
-  for (const auto& result : results) most = std::max(most, result.samples.size());
-  const auto data = trainer::load_dataset(
-      flags.dataset, flags.data_dir.empty() ? std::nullopt : std::optional<fs::path>(flags.data_dir));
-  auto record = tracking::describe_bench(data, globals.command_line, "", static_cast<int>(std::max<std::size_t>(most, 1)));
-  record.benchmarks = std::move(results);
-  // Judged before anything is written, so a file whose sides do not pair leaves no snapshot.
-  std::vector<std::pair<std::string, std::vector<tracking::side_comparison>>> judged;
-  for (const auto& base : flags.base_sides) {
-    judged.emplace_back(base, tracking::compare_sides(record, base, flags.new_side, flags.min_change_percent / 100));
-  }
-  record.identity["end_time"] = tracking::utc_timestamp();
+  tracking::versus_options options{flags.samples, flags.new_side, flags.base_sides, flags.suite,
+                                   flags.dataset, flags.data_dir, flags.out, flags.min_change_percent / 100,
+                                   globals.command_line};
+  const auto outcome = tracking::record_versus(options);
+  const auto& record = outcome.record;
+  const auto& judged = outcome.judged;
   const std::string bench_id = record.identity["bench_id"].get<std::string>();
-  const fs::path path = fs::path(flags.out) / (bench_id + ".h5");
-  tracking::write_bench_snapshot(path, record);
-
+  const auto& path = outcome.snapshot;
   const auto label_of = [&](const std::string& name) {
     const auto found = std::find_if(record.benchmarks.begin(), record.benchmarks.end(),
                                     [&](const auto& result) { return result.name == name; });

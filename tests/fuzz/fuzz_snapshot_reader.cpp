@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "trackbench/tracking/format/bench.h"
 #include "trackbench/tracking/analysis/bench_gate.h"
+#include "trackbench/tracking/format/bench.h"
 #include "trackbench/tracking/format/snapshot.h"
 #include "trackbench/tracking/format/snapshot_reader.h"
 

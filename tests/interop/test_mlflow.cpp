@@ -18,6 +18,7 @@
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "trackbench/interop/mlflow.h"
+#include "trackbench/tracking/format/snapshot_reader.h"
 
 extern char** environ;
 

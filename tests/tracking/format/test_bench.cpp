@@ -10,9 +10,10 @@
 #include "support/process.h"
 #include "support/sample_records.h"
 #include "support/temp_dir.h"
-#include "trackbench/tracking/format/bench.h"
 #include "trackbench/tracking/analysis/bench_gate.h"
+#include "trackbench/tracking/format/bench.h"
 #include "trackbench/tracking/format/google_benchmark.h"
+#include "trackbench/tracking/format/snapshot_writer.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::tracking {

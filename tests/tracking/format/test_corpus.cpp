@@ -25,6 +25,8 @@
 #include "support/schema_v1.h"
 #include "support/temp_dir.h"
 #include "trackbench/tracking/format/guarded_read.h"
+#include "trackbench/tracking/format/snapshot_reader.h"
+#include "trackbench/tracking/format/snapshot_writer.h"
 
 namespace trackbench::tracking {
 namespace {

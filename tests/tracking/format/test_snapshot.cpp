@@ -18,13 +18,13 @@
 #include "support/schema_v1.h"
 #include "support/temp_dir.h"
 #include "trackbench/tracking/format/guarded_read.h"
-#include "trackbench/tracking/recording/recorder.h"
 #include "trackbench/tracking/format/snapshot.h"
 #include "trackbench/tracking/format/snapshot_reader.h"
 #include "trackbench/tracking/format/snapshot_writer.h"
 #include "trackbench/tracking/format/weights_policy.h"
-#include "trackbench/trainer/model.h"
+#include "trackbench/tracking/recording/recorder.h"
 #include "trackbench/trainer/errors.h"
+#include "trackbench/trainer/model.h"
 #include "trackbench/trainer/train.h"
 
 namespace trackbench::tracking {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "trackbench/tracking/format/weights_policy.h"
 #include "trackbench/tracking/recording/recorded_run.h"
 
 namespace trackbench::tracking {

@@ -2,6 +2,7 @@
 
 #include "support/sample_records.h"
 #include "support/temp_dir.h"
+#include "trackbench/tracking/format/snapshot_reader.h"
 #include "trackbench/tracking/format/snapshot_writer.h"
 #include "trackbench/tracking/recording/reproduce.h"
 
@@ -9,6 +10,10 @@ namespace trackbench::tracking {
 namespace {
 
 using json = nlohmann::ordered_json;
+using testing::make_metrics;
+using testing::make_parameters;
+using testing::make_state;
+using testing::sample_run_record;
 
 // A completed two-epoch snapshot of the sample record, its config changed by `config` and
 // epoch 2's test loss and accuracy by `loss_change` and `accuracy_change`.

@@ -8,8 +8,8 @@
 #include <map>
 #include <regex>
 
-#include "trackbench/tracking/format/schema.h"
 #include "trackbench/tracking/analysis/statistics.h"
+#include "trackbench/tracking/format/schema.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::tracking {

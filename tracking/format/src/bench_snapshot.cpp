@@ -6,9 +6,9 @@
 #include <set>
 
 #include "hdf5_io.h"
-#include "trackbench/tracking/format/schema.h"
 #include "snapshot_io.h"
 #include "trackbench/tracking/format/google_benchmark.h"
+#include "trackbench/tracking/format/schema.h"
 
 namespace trackbench::tracking {
 namespace {

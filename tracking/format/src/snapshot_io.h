@@ -16,8 +16,8 @@
 #include <memory>
 
 #include "hdf5_io.h"
-#include "trackbench/trainer/checksum.h"
 #include "trackbench/tracking/format/schema.h"
+#include "trackbench/trainer/checksum.h"
 
 namespace trackbench::tracking::snapshot_io {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "trackbench/tracking/format/bench.h"
 #include "trackbench/tracking/analysis/bench_gate.h"
 #include "trackbench/tracking/analysis/statistics.h"
+#include "trackbench/tracking/format/bench.h"
 
 namespace trackbench::tracking {
 

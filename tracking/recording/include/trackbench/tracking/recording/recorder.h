@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "trackbench/tracking/format/bench.h"
-#include "trackbench/tracking/recording/target.h"
 #include "trackbench/tracking/format/snapshot.h"
 #include "trackbench/tracking/format/snapshot_writer.h"
 #include "trackbench/tracking/format/weights_policy.h"
+#include "trackbench/tracking/recording/target.h"
 #include "trackbench/trainer/train.h"
 
 namespace trackbench::tracking {
