@@ -1,3 +1,4 @@
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -9,9 +10,13 @@ namespace trackbench::kernels::detail {
 namespace v3 {
 namespace {
 
+// Forward and grad-input operands. A[m, red] = x[n, c, y+i-p, x+j-p] with m = (n, y, x) and
+// red = (c, i, j) over the GEMM's input channels C; B[red, k] = the weight of output channel k.
+// flipped: the weight is the layer's [C][K][R][R] read at [c][k][R-1-i][R-1-j] (grad-input).
+// Which thread gathers which element: conv2d_v3_layout.h's conv_a_element (A) and
+// step_major_element (B).
 template <class T, int R, bool flipped>
 struct conv_operands {
-  static constexpr int a_step_stride = threads / T::rows;
   const float* weight;
   const float* image = nullptr;  // this thread's A row's image, or nullptr past the last row
   int C, K, H, W, P, red;
@@ -21,7 +26,7 @@ struct conv_operands {
   __device__ conv_operands(const float* input, const float* weight_, int C_, int K_, int H_, int W_, int P_, int OH,
                            int OW, index_t M, index_t row0, int col0_)
       : weight(weight_), C(C_), K(K_), H(H_), W(W_), P(P_), red(C_ * R * R), col0(col0_) {
-    const index_t m = row0 + threadIdx.x % T::rows;
+    const index_t m = row0 + conv_a_element(T::rows, threadIdx.x, 0).index;
     if (m < M) {
       const index_t n = m / (static_cast<index_t>(OH) * OW);
       const int position = static_cast<int>(m - n * OH * OW);
@@ -35,7 +40,7 @@ struct conv_operands {
     const int tid = threadIdx.x;
 #pragma unroll
     for (int q = 0; q < T::a_per_thread; ++q) {
-      const int r = step * block_red + tid / T::rows + a_step_stride * q;
+      const int r = step * block_red + conv_a_element(T::rows, tid, q).step;
       float v = 0.0f;
       if (image != nullptr && r < red) {
         const int c = r / (R * R), tap = r - c * (R * R), i = tap / R, j = tap - i * R;
@@ -44,10 +49,10 @@ struct conv_operands {
       }
       a[q] = v;
     }
-    const int r = step * block_red + tid % block_red;
+    const int r = step * block_red + step_major_element(tid, 0).step;
 #pragma unroll
     for (int q = 0; q < T::b_per_thread; ++q) {
-      const int k = col0 + tid / block_red + 16 * q;
+      const int k = col0 + step_major_element(tid, q).index;
       float v = 0.0f;
       if (r < red && k < K) {
         if (flipped) {
@@ -67,11 +72,13 @@ struct conv_operands {
     const int tid = threadIdx.x;
 #pragma unroll
     for (int q = 0; q < T::a_per_thread; ++q) {
-      s.a[stage][tid / T::rows + a_step_stride * q][tid % T::rows] = operand<tf32>(a[q]);
+      const element e = conv_a_element(T::rows, tid, q);
+      s.a[stage][e.step][shared_position(e.step, e.index, tf32)] = operand<tf32>(a[q]);
     }
 #pragma unroll
     for (int q = 0; q < T::b_per_thread; ++q) {
-      s.b[stage][tid % block_red][tid / block_red + 16 * q] = operand<tf32>(b[q]);
+      const element e = step_major_element(tid, q);
+      s.b[stage][e.step][shared_position(e.step, e.index, tf32)] = operand<tf32>(b[q]);
     }
   }
 };
@@ -117,9 +124,8 @@ __global__ void __launch_bounds__(threads, 2)
 // grad-weight operands, over the reduction slice [first, last) of m = (n, y, x).
 // A[red, r] = input[n, c, y+i-p, x+j-p] for r = (c, i, j) < C*R*R, 1 for r = C*R*R (the bias
 // row), 0 beyond; B[red, k] = grad_output[n, k, y, x]. Thread t handles reduction step t % 16
-// of every stage (a warp reads 16 consecutive positions: coalesced), A rows t / 16 + 16q and
-// B columns t / 16 + 16q. Its position advances by 16 each stage, so it is kept as (n, y, x)
-// and stepped, not divided out again.
+// of every stage and A rows and B columns t / 16 + 16q (step_major_element). Its position
+// advances by 16 each stage, so it is kept as (n, y, x) and stepped, not divided out again.
 template <class T, int R>
 struct weight_operands {
   const float* input;
@@ -133,7 +139,8 @@ struct weight_operands {
   __device__ weight_operands(const float* input_, const float* grad_output_, int C_, int K_, int H_, int W_, int P_,
                              int OH_, int OW_, index_t first, index_t last_, int row0_, int col0_)
       : input(input_), grad_output(grad_output_), C(C_), K(K_), H(H_), W(W_), P(P_), OH(OH_), OW(OW_),
-        red(C_ * R * R), row0(row0_), col0(col0_), m(first + threadIdx.x % block_red), last(last_) {
+        red(C_ * R * R), row0(row0_), col0(col0_), m(first + step_major_element(threadIdx.x, 0).step),
+        last(last_) {
     const index_t plane = static_cast<index_t>(OH) * OW;
     n = m / plane;
     const int position = static_cast<int>(m - n * plane);
@@ -158,7 +165,7 @@ struct weight_operands {
     const int tid = threadIdx.x;
 #pragma unroll
     for (int q = 0; q < T::a_per_thread; ++q) {
-      const int r = row0 + tid / block_red + 16 * q;
+      const int r = row0 + step_major_element(tid, q).index;
       float v = 0.0f;
       if (valid && r < red) {
         const int c = r / (R * R), tap = r - c * (R * R), i = tap / R, j = tap - i * R;
@@ -171,7 +178,7 @@ struct weight_operands {
     }
 #pragma unroll
     for (int q = 0; q < T::b_per_thread; ++q) {
-      const int k = col0 + tid / block_red + 16 * q;
+      const int k = col0 + step_major_element(tid, q).index;
       b[q] = valid && k < K ? __ldg(grad_output + ((n * K + k) * OH + y) * OW + x) : 0.0f;
     }
   }
@@ -182,11 +189,13 @@ struct weight_operands {
     const int tid = threadIdx.x;
 #pragma unroll
     for (int q = 0; q < T::a_per_thread; ++q) {
-      s.a[stage][tid % block_red][tid / block_red + 16 * q] = operand<tf32>(a[q]);
+      const element e = step_major_element(tid, q);
+      s.a[stage][e.step][shared_position(e.step, e.index, tf32)] = operand<tf32>(a[q]);
     }
 #pragma unroll
     for (int q = 0; q < T::b_per_thread; ++q) {
-      s.b[stage][tid % block_red][tid / block_red + 16 * q] = operand<tf32>(b[q]);
+      const element e = step_major_element(tid, q);
+      s.b[stage][e.step][shared_position(e.step, e.index, tf32)] = operand<tf32>(b[q]);
     }
   }
 };
@@ -355,10 +364,17 @@ weight_split plan_weight_split(const conv2d_shape& s) {
 }
 
 // tf32 needs the tensor cores' TF32 mode, sm_80 and newer.
+// The device's compute capability is read once per device: this runs before every tf32 launch.
 void require_tf32_support() {
+  constexpr int cached_devices = 64;
+  static std::atomic<int> majors[cached_devices];  // 0 until read (every GPU's major is >= 1)
   int device = 0, major = 0;
   CUDA_CHECK(cudaGetDevice(&device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  if (device < cached_devices) major = majors[device].load(std::memory_order_relaxed);
+  if (major == 0) {
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    if (device < cached_devices) majors[device].store(major, std::memory_order_relaxed);
+  }
   if (major < 8) {
     throw std::invalid_argument("conv2d v3: tf32 needs a GPU of compute capability 8.0 or newer; this one is " +
                                 std::to_string(major) + ".x (use fp32)");

@@ -2,6 +2,7 @@
 // v3's implicit-GEMM core, included by conv2d_v3.cu alone: its tiles, the tensor-core MMA and
 // the main loop every pass shares.
 #include "conv2d_device.cuh"
+#include "conv2d_v3_layout.h"
 
 namespace trackbench::kernels::detail {
 
@@ -34,32 +35,29 @@ namespace trackbench::kernels::detail {
 //   with zero fill of out-of-image taps as cheaply, and the gather is the irregular part.)
 //   Shared rows are padded by 8 floats: the tensor-core fragment reads (lanes differ by
 //   row t = lane % 4 and column g = lane / 4) then hit 32 distinct banks, as 8*t + g does,
-//   and rows stay 16-byte aligned for the CUDA-core path's float4 reads.
+//   and rows stay 16-byte aligned for the CUDA-core path's float4 reads. Each group of 4
+//   steps is shifted within the padding (conv2d_v3_layout.h's shared_skew), so the stores
+//   of 16 steps from a warp spread over the banks too.
 //   Operands are rounded to TF32 once, when stored to shared memory, not per fragment read.
 // Determinism: each result is one thread's (or one MMA lane's) running sum over the reduction
 // in a fixed order; the grad-weight slices are sized from the shape alone and added in order;
 // the tile is chosen from the shape alone.
 namespace v3 {
 
-constexpr int threads = 256;
-constexpr int block_red = 16;
-
 template <int rows_, int cols_>
 struct tile_shape {
   static constexpr int rows = rows_, cols = cols_;
   static_assert(rows * cols == threads * 32, "32 results per thread");
   static_assert(rows % 32 == 0 && cols % 32 == 0 && threads % rows == 0, "whole warp tiles, whole A rows");
-  static constexpr int a_stride = rows + 8;
-  static constexpr int b_stride = cols + 8;
+  static constexpr int a_stride = shared_stride(rows);
+  static constexpr int b_stride = shared_stride(cols);
   // Gathered elements per thread and stage.
   static constexpr int a_per_thread = rows * block_red / threads;
   static constexpr int b_per_thread = cols * block_red / threads;
-  // CUDA-core thread grid: rows_per_thread / 2 = 4 rows in each half of the tile.
-  static constexpr int thread_rows = rows / 8;  // threads along the rows
-  static constexpr int warps_m = rows / 32;     // tensor-core warp grid
+  static constexpr int warps_m = rows / 32;  // tensor-core warp grid
   struct __align__(16) shared {
-    float a[2][block_red][a_stride];  // [stage][reduction step][row]
-    float b[2][block_red][b_stride];  // [stage][reduction step][col]
+    float a[2][block_red][a_stride];  // [stage][reduction step][shared_position(step, row)]
+    float b[2][block_red][b_stride];  // [stage][reduction step][shared_position(step, col)]
   };
 };
 using wide = tile_shape<128, 64>;
@@ -98,32 +96,19 @@ __device__ __forceinline__ void mma_tf32(float& d0, float& d1, float& d2, float&
 #endif
 }
 
-// Which results a thread holds: acc[i * cols + j] is block-local row row(i), column col(j).
-// CUDA cores: thread (tm = tid % thread_rows, tn = tid / thread_rows) owns rows 4tm..4tm+3
-//   and rows/2+4tm..rows/2+4tm+3 (two float4 reads per step, contiguous across the threads
-//   of a warp with one tn) and columns 4tn..4tn+3.
-// Tensor cores: warp w owns the 32 x 32 tile at rows 32*(w % warps_m), columns
-//   32*(w / warps_m); row slot i = 2*mt + h is its row 16*mt + 8*h + g, column slot
-//   j = 2*nt + e its column 8*nt + 2*t + e.
+// Which results a thread holds: acc[i * cols + j] is block-local row row(i), column col(j)
+// (conv2d_v3_layout.h's mma_result_* and fma_result_*).
 template <class T, bool tf32>
 struct thread_tile {
   static constexpr int rows = tf32 ? 4 : 8;
   static constexpr int cols = tf32 ? 8 : 4;
   __device__ static int row(int i) {
     const int tid = threadIdx.x;
-    if (tf32) {
-      const int warp = tid / 32, lane = tid % 32;
-      return (warp % T::warps_m) * 32 + (i / 2) * 16 + (i % 2) * 8 + lane / 4;
-    }
-    return (i < 4 ? 0 : T::rows / 2) + (tid % T::thread_rows) * 4 + i % 4;
+    return tf32 ? mma_result_row(T::warps_m, tid / 32, tid % 32, i) : fma_result_row(T::rows, tid, i);
   }
   __device__ static int col(int j) {
     const int tid = threadIdx.x;
-    if (tf32) {
-      const int warp = tid / 32, lane = tid % 32;
-      return (warp / T::warps_m) * 32 + (j / 2) * 8 + (lane % 4) * 2 + j % 2;
-    }
-    return (tid / T::thread_rows) * 4 + j;
+    return tf32 ? mma_result_col(T::warps_m, tid / 32, tid % 32, j) : fma_result_col(T::rows, tid, j);
   }
 };
 
@@ -132,42 +117,44 @@ template <class T, bool tf32>
 __device__ __forceinline__ void multiply_stage(const typename T::shared& s, int stage, float (&acc)[32]) {
   const int tid = threadIdx.x;
   if (tf32) {
-    const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-    const int row0 = (warp % T::warps_m) * 32 + g, col0 = (warp / T::warps_m) * 32 + g;
+    const int warp = tid / 32, lane = tid % 32;
 #pragma unroll
     for (int k8 = 0; k8 < block_red; k8 += 8) {
       unsigned a[2][4], b[4][2];
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
-        const int r = row0 + mt * 16;
-        a[mt][0] = __float_as_uint(s.a[stage][k8 + t][r]);
-        a[mt][1] = __float_as_uint(s.a[stage][k8 + t][r + 8]);
-        a[mt][2] = __float_as_uint(s.a[stage][k8 + t + 4][r]);
-        a[mt][3] = __float_as_uint(s.a[stage][k8 + t + 4][r + 8]);
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const element e = a_fragment_element(T::warps_m, warp, lane, k8, mt, r);
+          a[mt][r] = __float_as_uint(s.a[stage][e.step][shared_position(e.step, e.index, true)]);
+        }
       }
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt) {
-        b[nt][0] = __float_as_uint(s.b[stage][k8 + t][col0 + nt * 8]);
-        b[nt][1] = __float_as_uint(s.b[stage][k8 + t + 4][col0 + nt * 8]);
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const element e = b_fragment_element(T::warps_m, warp, lane, k8, nt, r);
+          b[nt][r] = __float_as_uint(s.b[stage][e.step][shared_position(e.step, e.index, true)]);
+        }
       }
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
-          // Row slots 2mt (h = 0) and 2mt+1 (h = 1); column slots 2nt (e = 0) and 2nt+1.
-          float* top = acc + (2 * mt) * 8 + 2 * nt;
-          float* bottom = acc + (2 * mt + 1) * 8 + 2 * nt;
-          mma_tf32(top[0], top[1], bottom[0], bottom[1], a[mt][0], a[mt][1], a[mt][2], a[mt][3], b[nt][0], b[nt][1]);
+          mma_tf32(acc[mma_accumulator(mt, nt, 0)], acc[mma_accumulator(mt, nt, 1)], acc[mma_accumulator(mt, nt, 2)],
+                   acc[mma_accumulator(mt, nt, 3)], a[mt][0], a[mt][1], a[mt][2], a[mt][3], b[nt][0], b[nt][1]);
         }
       }
     }
   } else {
-    const int tm = tid % T::thread_rows, tn = tid / T::thread_rows;
+    const int lo_row = fma_result_row(T::rows, tid, 0), hi_row = fma_result_row(T::rows, tid, 4);
+    const int col = fma_result_col(T::rows, tid, 0);
 #pragma unroll
     for (int k = 0; k < block_red; ++k) {
-      const float4 lo = *reinterpret_cast<const float4*>(&s.a[stage][k][tm * 4]);
-      const float4 hi = *reinterpret_cast<const float4*>(&s.a[stage][k][T::rows / 2 + tm * 4]);
-      const float4 bv = *reinterpret_cast<const float4*>(&s.b[stage][k][tn * 4]);
+      // Rows (columns) 4q..4q+3 of one step are contiguous: the skew moves the step's whole row.
+      const float4 lo = *reinterpret_cast<const float4*>(&s.a[stage][k][shared_position(k, lo_row, false)]);
+      const float4 hi = *reinterpret_cast<const float4*>(&s.a[stage][k][shared_position(k, hi_row, false)]);
+      const float4 bv = *reinterpret_cast<const float4*>(&s.b[stage][k][shared_position(k, col, false)]);
       const float a[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
       const float b[4] = {bv.x, bv.y, bv.z, bv.w};
 #pragma unroll
@@ -199,11 +186,6 @@ __device__ void gemm(Operands& operands, int steps, typename T::shared& s, float
     __syncthreads();
   }
 }
-
-// Forward and grad-input operands. A[m, red] = x[n, c, y+i-p, x+j-p] with m = (n, y, x) and
-// red = (c, i, j) over the GEMM's input channels C; B[red, k] = the weight of output channel k.
-// flipped: the weight is the layer's [C][K][R][R] read at [c][k][R-1-i][R-1-j] (grad-input).
-// Thread t gathers A row t % rows at reduction steps t / rows + (threads / rows) * q (a warp
 
 }  // namespace v3
 }  // namespace trackbench::kernels::detail
