@@ -67,6 +67,13 @@ fe::NumericalNote_t to_frontend(cudnn_note note) {
                                          : fe::NumericalNote_t::DOWN_CONVERT_INPUTS;
 }
 
+fe::BehaviorNote_t to_frontend(cudnn_behavior behavior) {
+  switch (behavior) {
+    case cudnn_behavior::runtime_compilation: return fe::BehaviorNote_t::RUNTIME_COMPILATION;
+  }
+  return fe::BehaviorNote_t::NOT_SET;
+}
+
 // A cuDNN graph of the pass: the convolution node, and for forward optionally the bias add.
 struct graph_spec {
   const char* name;
@@ -233,6 +240,8 @@ struct cudnn_baseline::state {
   void add_frontend_candidates(const conv2d_shape& shape, precision math) {
     std::vector<fe::NumericalNote_t> excluded;
     for (const auto note : excluded_notes(math)) excluded.push_back(to_frontend(note));
+    std::vector<fe::BehaviorNote_t> excluded_behavior;
+    for (const auto behavior : excluded_behaviors()) excluded_behavior.push_back(to_frontend(behavior));
     std::set<std::string> seen;
     for (const auto& spec : graph_specs(pass)) {
       try {
@@ -242,6 +251,7 @@ struct cudnn_baseline::state {
         check(graph->create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::B, fe::HeurMode_t::FALLBACK}),
               "create_execution_plans");
         graph->deselect_numeric_notes(excluded);
+        graph->deselect_behavior_notes(excluded_behavior);
         graph->deselect_workspace_greater_than(max_workspace_bytes);
         check(graph->check_support(), "check_support");
         check(graph->build_plans(fe::BuildPlanPolicy_t::ALL), "build_plans");

@@ -12,7 +12,8 @@
 //     nvidia-cudnn-frontend): forward as conv_fprop with the bias add fused into the graph, and
 //     as conv_fprop followed by cudnnAddTensor; grad-input as conv_dgrad; grad-weight as
 //     conv_wgrad followed by cudnnConvolutionBackwardBias. Engine configs from heuristics modes
-//     A, B and FALLBACK, the engines of excluded_notes(precision) left out (cudnn_search.h),
+//     A, B and FALLBACK, the engines of excluded_notes(precision) and excluded_behaviors() left
+//     out (cudnn_search.h: no runtime-compiled engines),
 //     every remaining config built into a plan;
 //   legacy: every algorithm cudnnFind*AlgorithmEx runs successfully, math type CUDNN_FMA_MATH
 //     at fp32, CUDNN_TENSOR_OP_MATH at tf32; the bias as in the frontend route.

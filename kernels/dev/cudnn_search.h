@@ -32,6 +32,14 @@ inline std::vector<cudnn_note> excluded_notes(precision math) {
   return {cudnn_note::tensor_core, cudnn_note::down_convert_inputs};
 }
 
+// The behaviour notes of cuDNN's engines (cudnnBackendBehaviorNote_t) the search leaves out at
+// every precision: an engine that compiles its kernels at run time (through NVRTC) costs seconds
+// per plan and fails where the loader cannot find the wheel's NVRTC, and the project ships no
+// such engine's code, so it is no baseline a trainer would get without that cost.
+enum class cudnn_behavior { runtime_compilation };
+
+inline std::vector<cudnn_behavior> excluded_behaviors() { return {cudnn_behavior::runtime_compilation}; }
+
 // One way to run the pass, and what timing it gave.
 struct cudnn_candidate {
   cudnn_route route = cudnn_route::frontend;

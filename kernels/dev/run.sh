@@ -89,10 +89,12 @@ build() {
   # The kernels and the cuDNN baseline compile once into objects the three drivers share;
   # make-style, by timestamp (of the source and of the headers beside it and in kernels/include).
   local objects=() source object
-  for source in kernels/src/conv2d.cu kernels/src/conv2d.cpp kernels/src/precision.cpp kernels/dev/cudnn_baseline.cpp; do
+  for source in kernels/src/conv2d.cu kernels/src/conv2d_v1.cu kernels/src/conv2d_v2.cu kernels/src/conv2d_v3.cu \
+    kernels/src/conv2d.cpp kernels/src/precision.cpp kernels/dev/cudnn_baseline.cpp; do
     object="$out/$(basename "${source/./_}").sm_$arch.o"
     if [ ! -f "$object" ] || [ "$root/$source" -nt "$object" ] ||
-      [ -n "$(find "$root/kernels/include" "$root/$(dirname "$source")" -newer "$object" -name '*.h' | head -n1)" ]; then
+      [ -n "$(find "$root/kernels/include" "$root/$(dirname "$source")" -newer "$object" \( -name '*.h' -o -name '*.cuh' \) |
+        head -n1)" ]; then
       say "compiling $source for sm_$arch"
       "$nvcc" "${flags[@]}" -c "$root/$source" -o "$object"
     fi

@@ -33,6 +33,11 @@ TEST(CudnnBaseline, Tf32AdmitsTensorCoresButNotInputsBelowTf32) {
   EXPECT_TRUE(excludes(precision::tf32, cudnn_note::down_convert_inputs));
 }
 
+TEST(CudnnBaseline, EveryPrecisionLeavesOutRuntimeCompiledEngines) {
+  const auto behaviors = excluded_behaviors();
+  EXPECT_NE(std::find(behaviors.begin(), behaviors.end(), cudnn_behavior::runtime_compilation), behaviors.end());
+}
+
 TEST(CudnnBaseline, MedianOfOddAndEvenCounts) {
   EXPECT_DOUBLE_EQ(median_us({30.0, 10.0, 20.0}), 20.0);
   EXPECT_DOUBLE_EQ(median_us({40.0, 10.0, 30.0, 20.0}), 25.0);

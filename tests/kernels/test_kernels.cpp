@@ -3,12 +3,15 @@
 
 #include <cmath>
 #include <iostream>
+#include <random>
+#include <vector>
 
 #include "support/cudnn_tf32.h"
 #include "support/error_message.h"
 #include "trackbench/kernels/conv2d.h"
 #include "trackbench/kernels/cuda_device.h"
 #include "trackbench/kernels/normalize.h"
+#include "cuda/v3_layout_model.h"
 
 namespace trackbench::kernels {
 namespace {
@@ -375,6 +378,93 @@ TEST(ConvKernels, CudaVersionsAreBitwiseDeterministic) {
           EXPECT_TRUE(torch::equal(again.input, first.input)) << what;
           EXPECT_TRUE(torch::equal(again.weight, first.weight)) << what;
           EXPECT_TRUE(torch::equal(again.bias, first.bias)) << what;
+        }
+      }
+    }
+  }
+}
+
+
+// ---- v3's index maps, emulated lane by lane on the host (cuda/v3_layout_model.h) ----
+
+namespace v3 = detail::v3;
+using namespace v3_model;
+
+TEST(ConvKernelsV3Layout, GemmThroughTheKernelsMapsMatchesAPlainProduct) {
+  std::mt19937 generator(11);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (const auto& tile : v3_tiles) {
+    for (const bool tf32 : {true, false}) {
+      for (const int steps : {1, 2, 5}) {
+        const int red = steps * v3::block_red;
+        std::vector<float> a(static_cast<std::size_t>(tile.rows) * red), b(static_cast<std::size_t>(red) * tile.cols);
+        for (auto& v : a) v = uniform(generator);
+        for (auto& v : b) v = uniform(generator);
+        std::vector<double> expected(static_cast<std::size_t>(tile.rows) * tile.cols, 0.0);
+        for (int m = 0; m < tile.rows; ++m) {
+          for (int k = 0; k < red; ++k) {
+            for (int n = 0; n < tile.cols; ++n) {
+              expected[m * tile.cols + n] += double{a[m * red + k]} * b[k * tile.cols + n];
+            }
+          }
+        }
+        const auto actual = emulate_v3_gemm(tile, tf32, steps, a, b);
+        const auto worst =
+            compare(actual.data(), expected.data(), static_cast<std::int64_t>(expected.size()), 1e-5, 1e-5);
+        const auto what = std::to_string(tile.rows) + "x" + std::to_string(tile.cols) +
+                          (tile.forward_a ? " forward A" : " grad-weight A") +
+                          (tf32 ? " tensor cores" : " CUDA cores") + ", " + std::to_string(red) + " reduction steps";
+        std::cout << what << ": worst abs " << worst.abs << ", worst rel " << worst.rel << "\n";
+        EXPECT_TRUE(worst.within) << what << ": worst abs " << worst.abs << ", worst rel " << worst.rel;
+      }
+    }
+  }
+}
+
+// Shared-memory bank conflicts of every warp-wide store and tensor-core fragment read, as the
+// layout's comment claims them: fragment reads and tensor-core stores conflict-free, CUDA-core
+// stores at most 2-way (their skew stays a multiple of 4 for the float4 reads).
+TEST(ConvKernelsV3Layout, StoresAndFragmentReadsSpreadOverTheBanks) {
+  for (const auto& tile : v3_tiles) {
+    const shared_model s(tile);
+    const int warps_m = tile.rows / 32;
+    for (const bool tf32 : {true, false}) {
+      const auto what = std::to_string(tile.rows) + "x" + std::to_string(tile.cols) +
+                        (tile.forward_a ? " forward A" : " grad-weight A") + (tf32 ? " tf32" : " fp32");
+      for (int stage = 0; stage < 2; ++stage) {
+        for (int warp = 0; warp < v3::threads / 32; ++warp) {
+          for (int q = 0; q < tile.rows * v3::block_red / v3::threads; ++q) {
+            std::vector<int> offsets;
+            for (int lane = 0; lane < 32; ++lane) {
+              const auto e = a_store_element(tile, warp * 32 + lane, q);
+              offsets.push_back(s.a_offset(stage, e.step, v3::shared_position(e.step, e.index, tf32)));
+            }
+            EXPECT_LE(bank_ways(offsets), tf32 || tile.forward_a ? 1 : 2) << what << ": A store " << q;
+          }
+          for (int q = 0; q < tile.cols * v3::block_red / v3::threads; ++q) {
+            std::vector<int> offsets;
+            for (int lane = 0; lane < 32; ++lane) {
+              const auto e = v3::step_major_element(warp * 32 + lane, q);
+              offsets.push_back(s.b_offset(stage, e.step, v3::shared_position(e.step, e.index, tf32)));
+            }
+            EXPECT_LE(bank_ways(offsets), tf32 ? 1 : 2) << what << ": B store " << q;
+          }
+          if (!tf32) continue;
+          for (int k8 = 0; k8 < v3::block_red; k8 += 8) {
+            for (int t = 0; t < 4; ++t) {  // mt or nt
+              for (int r = 0; r < 4; ++r) {
+                std::vector<int> a_reads, b_reads;
+                for (int lane = 0; lane < 32; ++lane) {
+                  const auto ea = v3::a_fragment_element(warps_m, warp, lane, k8, t % 2, r);
+                  a_reads.push_back(s.a_offset(stage, ea.step, v3::shared_position(ea.step, ea.index, true)));
+                  const auto eb = v3::b_fragment_element(warps_m, warp, lane, k8, t, r % 2);
+                  b_reads.push_back(s.b_offset(stage, eb.step, v3::shared_position(eb.step, eb.index, true)));
+                }
+                EXPECT_EQ(bank_ways(a_reads), 1) << what << ": A fragment read";
+                EXPECT_EQ(bank_ways(b_reads), 1) << what << ": B fragment read";
+              }
+            }
+          }
         }
       }
     }

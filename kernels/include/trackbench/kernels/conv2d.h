@@ -27,7 +27,7 @@
 //     same with one "tap". Slices are fixed in size, so the order of every sum depends on
 //     the shape only, never on the GPU or the launch.
 //   v3 (implicit GEMM): every pass as one matrix product whose operands are gathered from
-//     the tensors on the fly (conv2d.cu explains the tiles). Forward: M = N*OH*OW rows,
+//     the tensors on the fly (conv2d_v3_gemm.cuh explains the tiles). Forward: M = N*OH*OW rows,
 //     N = K columns, a reduction over C*R*R. grad-input: the same kernel on grad_output with
 //     the flipped kernel (see v2), optionally masked by the layer input's ReLU. grad-weight
 //     and grad-bias: a product K x (C*R*R + 1) reduced over N*OH*OW (the bias is the column
