@@ -11,7 +11,7 @@
 #include "trackbench/kernels/conv2d.h"
 #include "trackbench/kernels/cuda_device.h"
 #include "trackbench/kernels/normalize.h"
-#include "cuda/v3_layout_model.h"
+#include "kernels/v3_layout_model.h"
 
 namespace trackbench::kernels {
 namespace {
@@ -385,7 +385,7 @@ TEST(ConvKernels, CudaVersionsAreBitwiseDeterministic) {
 }
 
 
-// ---- v3's index maps, emulated lane by lane on the host (cuda/v3_layout_model.h) ----
+// ---- v3's index maps, emulated lane by lane on the host (kernels/v3_layout_model.h) ----
 
 namespace v3 = detail::v3;
 using namespace v3_model;

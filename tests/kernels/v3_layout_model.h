@@ -11,7 +11,7 @@
 #include <map>
 #include <vector>
 
-#include "../../kernels/src/conv2d_v3_layout.h"
+#include "conv2d_v3_layout.h"
 
 namespace trackbench::kernels::v3_model {
 
