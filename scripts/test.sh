@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, build, and run every test. Skipped tests are listed with their reasons.
+# Set up everything (scripts/setup.sh: every package, the test and benchmark tools, the whole
+# build), then run every test. Skipped tests are listed with their reasons. .ci/run calls it.
 # Usage: scripts/test.sh [release|debug]
 set -euo pipefail
 preset="${1:-release}"
