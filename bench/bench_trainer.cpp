@@ -37,7 +37,7 @@
 // computes nothing else); on the GPU the training step also at tf32 (tensor cores, for the custom
 // kernels, cuDNN and cuBLAS alike, as `train --precision tf32` sets it). Batches: 64 and 256 on
 // the CPU, 128 and 1024 on the GPU, 128 and 512 for Fashion-MNIST. On the GPU the config's other
-// defaults apply: CUDA graphs on (a step is a replay, captured before the clock). Counter:
+// defaults apply: CUDA graphs off (eager steps) until a GPU run has checked them. Counter:
 // images/s. Time: the wall clock per iteration, after a GPU synchronisation.
 // On the 2-core CI machine (AMD EPYC, shared with other builds) the suite took 5 min 24 s with
 // --benchmark_repetitions=3 --benchmark_min_time=0.05, 4 min of it the reference backend;
