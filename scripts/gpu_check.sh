@@ -109,11 +109,42 @@ stage() {
   fi
   cp "$build/CMakeCache.txt" "$stage_dir/build-cache.txt"  # what was built, and how
   { git -C "$root" rev-parse HEAD && git -C "$root" status --porcelain | sed 's/^/changed: /'; } >"$stage_dir/commit.txt" 2>&1
+  check_stage "$stage_dir" || { say "staging is incomplete"; exit 1; }
   say "staged $(du -sh "$stage_dir" | cut -f1) in $stage_dir: $(ls "$stage_dir/lib" | wc -l) libraries"
   # With Fashion-MNIST the folder is about 100 MB; as one xz archive (binaries compress about
   # 3 times, the data not at all) it is about half that, which is what travels to the GPU machine.
   tar -C "$(dirname "$stage_dir")" -cf - "$(basename "$stage_dir")" | xz -T0 -6 >"$stage_dir.tar.xz"
   say "archived as $stage_dir.tar.xz ($(du -sh "$stage_dir.tar.xz" | cut -f1)); there: tar -xJf it, then run"
+}
+
+# Every file a step of run needs, relative to the stage: checked at the end of stage and before
+# run's first step, so a stage missing one fails here, naming it, not on the GPU machine.
+staged_files() {
+  local binary pass file
+  for binary in "${binaries[@]}"; do echo "bin/$binary"; done
+  for pass in forward backward_input backward_weight; do echo "dev/$pass"; done
+  echo scripts/read_snapshot.py
+  echo bench/pytorch/compare.py
+  echo bench/pytorch/train_mnist.py
+  for file in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    echo "data/mnist-sample/$file"
+  done
+  echo cudnn_frontend/include/cudnn_frontend.h
+  echo build-cache.txt
+  echo commit.txt
+}
+
+check_stage() {
+  local stage_dir="$1" file missing=0
+  while read -r file; do
+    if [ ! -e "$stage_dir/$file" ]; then
+      say "the stage $stage_dir lacks $file"
+      missing=1
+    elif [ "${file%%/*}" = bin ] || [ "${file%%/*}" = dev ]; then
+      [ -x "$stage_dir/$file" ] || { say "the stage's $file is not executable"; missing=1; }
+    fi
+  done < <(staged_files)
+  return "$missing"
 }
 
 # The environment a staged binary runs in: our libraries, then LibTorch's from python3's torch,
@@ -375,6 +406,7 @@ run() {
   stage_dir="$(cd "$1" && pwd)"
   mkdir -p "$2"
   out="$(cd "$2" && pwd)"
+  check_stage "$stage_dir" || { say "refusing to run an incomplete stage"; exit 1; }
   [ -n "$dry_run" ] || staged_environment "$stage_dir"
   local bin="$stage_dir/bin" data="$stage_dir/data"
   local status=0
