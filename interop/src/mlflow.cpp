@@ -13,6 +13,7 @@
 #include "json_text.h"
 #include "rest_client.h"
 #include "trackbench/tracking/analysis/compare.h"
+#include "trackbench/tracking/format/schema.h"
 
 namespace trackbench::interop {
 namespace {
@@ -136,7 +137,7 @@ json run_metrics(const tracking::run_record& record, const std::map<std::string,
     for (auto& metric : by_key[key]) metrics.push_back(std::move(metric));
   }
   // Values the run records once (warm-up, time to its --target), at step 0, when it has them.
-  for (const std::string key : {"warmup_seconds", "target_reached_epoch", "time_to_target_seconds"}) {
+  for (const auto& key : tracking::schema::run_level_metrics()) {
     const auto value = tracking::summary_metric(record, key);
     if (!value || logged.count(key) > 0) continue;
     metrics.push_back({{"key", key}, {"value", *value}, {"timestamp", start}, {"step", 0}});

@@ -41,7 +41,6 @@ void check_recording_options(const trainer::train_config& config, const recordin
 recorded_run run_recorded(const trainer::train_config& config, const trainer::dataset& data,
                           const run_origin& origin, const snapshot_reader* parent,
                           const recording_options& options, int last_epoch) {
-  check_recording_options(config, options);
   install_stop_handlers();  // from here on a signal stops the run cleanly
   const auto start = std::chrono::steady_clock::now();
   trainer::trainer run(config, data);

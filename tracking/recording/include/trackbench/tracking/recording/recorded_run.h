@@ -35,7 +35,8 @@ struct recording_options {
 };
 
 // Refuses options that cannot record what they ask for (input_error naming the flag): best
-// weights without a validation split.
+// weights without a validation split. train calls it before loading data; resume and reproduce
+// take the policy of a record that passed it.
 void check_recording_options(const trainer::train_config& config, const recording_options& options);
 
 struct recorded_run {
