@@ -48,9 +48,8 @@ json optional_json(const std::optional<double>& value) { return value ? json(*va
 int compare(const compare_flags& flags) {
   if (flags.snapshots.size() < 2) throw input_error("compare needs at least two snapshots");
   if (flags.snapshots.size() > 26) throw input_error("compare takes at most 26 snapshots");
-  std::vector<tracking::loaded_snapshot> loaded;
-  for (const auto& path : flags.snapshots) loaded.push_back(tracking::load_snapshot(path));
-  const auto is_bench = [](const tracking::loaded_snapshot& s) { return s.bench.has_value(); };
+  const auto loaded = tracking::read_every_snapshot_record({flags.snapshots.begin(), flags.snapshots.end()});
+  const auto is_bench = [](const tracking::snapshot_record& s) { return s.bench.has_value(); };
   const auto first_bench = std::find_if(loaded.begin(), loaded.end(), is_bench);
   if (first_bench != loaded.end()) {
     const auto first_run = std::find_if_not(loaded.begin(), loaded.end(), is_bench);
@@ -76,7 +75,7 @@ int compare(const compare_flags& flags) {
     rules.push_back(tracking::parse_rule(text));
   }
   std::vector<const tracking::run_record*> runs;
-  for (const auto& snapshot : loaded) runs.push_back(&snapshot.run->record());
+  for (const auto& snapshot : loaded) runs.push_back(&*snapshot.run);
 
   const auto differences = tracking::differing_fields(runs);
   const auto outcomes = tracking::check_rules(runs, rules);

@@ -9,7 +9,6 @@
 #include "console.h"
 #include "trackbench/interop/report.h"
 #include "trackbench/tracking/format/guarded_read.h"
-#include "trackbench/tracking/format/snapshot_reader.h"
 
 namespace trackbench::cli {
 namespace {
@@ -22,26 +21,19 @@ struct report_flags {
 };
 
 int report(const report_flags& flags) {
-  std::vector<tracking::snapshot_reader> readers;
-  std::vector<std::string> run_paths, bench_paths;
-  std::vector<tracking::bench_record> bench_records;
-  for (const auto& path : flags.snapshots) {
-    auto loaded = tracking::load_snapshot(path);
-    if (loaded.bench) {
-      bench_records.push_back(std::move(*loaded.bench));
-      bench_paths.push_back(path);
+  const auto loaded = tracking::read_every_snapshot_record({flags.snapshots.begin(), flags.snapshots.end()});
+  std::vector<interop::report_run> runs;
+  std::vector<interop::report_bench> benches;
+  for (const auto& snapshot : loaded) {
+    if (snapshot.bench) {
+      benches.push_back({snapshot.path, &*snapshot.bench});
     } else {
-      readers.push_back(std::move(*loaded.run));
-      run_paths.push_back(path);
+      runs.push_back({snapshot.path, &*snapshot.run});
     }
   }
-  if (readers.size() > 26 || bench_records.size() > 26) {
+  if (runs.size() > 26 || benches.size() > 26) {
     throw input_error("report takes at most 26 run snapshots and 26 bench snapshots");
   }
-  std::vector<interop::report_run> runs;
-  for (std::size_t i = 0; i < readers.size(); ++i) runs.push_back({run_paths[i], &readers[i].record()});
-  std::vector<interop::report_bench> benches;
-  for (std::size_t i = 0; i < bench_records.size(); ++i) benches.push_back({bench_paths[i], &bench_records[i]});
   const auto page = interop::html_report(runs, tracking::utc_timestamp(), benches);
 
   // Written beside the target and renamed over it, so a reader never sees half a page.

@@ -152,10 +152,9 @@ std::string bench_list_line(const tracking::bench_record& record) {
                                      tracking::count_of(static_cast<std::int64_t>(samples), "sample")));
 }
 
-std::string list_line(const fs::path& path) {
-  const auto loaded = tracking::load_snapshot(path);
-  if (loaded.bench) return bench_list_line(*loaded.bench);
-  const auto& record = loaded.run->record();
+std::string list_line(const tracking::snapshot_record& snapshot) {
+  if (snapshot.bench) return bench_list_line(*snapshot.bench);
+  const auto& record = *snapshot.run;
   const std::string accuracy = record.epochs.empty() ? "-" : percent(record.epochs.back().test.accuracy);
   double seconds = 0.0;
   for (const auto& epoch : record.epochs) seconds += epoch.epoch_seconds;
@@ -184,15 +183,15 @@ int list(const std::string& folder) {
   fmt::print("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8} {:>10}  {}\n", "kind", "id", "status", "data set", "epochs", "test_acc",
              "time", "to target", "started (UTC)");
   int unreadable = 0;
-  for (const auto& file : files) {
-    try {
-      fmt::print("{}\n", list_line(file));
-    } catch (const tracking::snapshot_error& e) {
-      // Listed in its place, so the table shows which file it is; the reason goes to stderr.
-      fmt::print("{:<5} {:<32} {:<11}\n", "?", printable(file.filename().string()), "UNREADABLE");
-      spdlog::error("{}", printable(e.what()));
-      ++unreadable;
+  for (const auto& snapshot : tracking::read_snapshot_records(files)) {
+    if (snapshot.error.empty()) {
+      fmt::print("{}\n", list_line(snapshot));
+      continue;
     }
+    // Listed in its place, so the table shows which file it is; the reason goes to stderr.
+    fmt::print("{:<5} {:<32} {:<11}\n", "?", printable(fs::path(snapshot.path).filename().string()), "UNREADABLE");
+    spdlog::error("{}", printable(snapshot.error));
+    ++unreadable;
   }
   if (files.empty()) spdlog::info("no snapshots (*.h5) in {}", folder);
   return unreadable > 0 ? 2 : 0;

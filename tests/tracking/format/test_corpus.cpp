@@ -302,6 +302,39 @@ TEST_F(CorpusTest, EveryDamagedFileReadsAsTheGoodOneOrIsRefused) {
   std::cout << corpus.size() << " damaged files, slowest " << slowest << " s:\n";
   for (const auto& [outcome, count] : outcomes) std::cout << "  " << count << " " << outcome << "\n";
 
+  // The whole corpus again, in one batch of record reads (ls, compare, report, history): each
+  // file's record as the good file's or an error naming that file, none lost or mixed up.
+  std::vector<fs::path> paths;
+  for (const auto& file : corpus) paths.push_back(folder / (file.name + ".h5"));
+  const auto records = read_snapshot_records(paths, corpus_limits);
+  ASSERT_EQ(records.size(), corpus.size());
+  std::map<std::string, int> batch_outcomes;
+  for (std::size_t i = 0; i < corpus.size(); ++i) {
+    const auto& file = corpus[i];
+    SCOPED_TRACE(file.name);
+    const auto& read = records[i];
+    EXPECT_EQ(read.path, paths[i].string());
+    if (read.error.empty()) {
+      // As text, as seen() compares (a NaN is never equal to itself as JSON).
+      const auto text = [](const json& document) { return document.dump(-1, ' ', false, json::error_handler_t::replace); };
+      const auto good = load_snapshot(dir_ / (file.base + ".h5"));
+      const bool same = read.bench ? good.bench && text(to_json(*read.bench)) == text(to_json(*good.bench))
+                                   : good.run && text(to_json(*read.run)) == text(to_json(good.run->record()));
+      EXPECT_TRUE(same || file.base == "unchecksummed-v2") << "a record read, but not as the good file's: a silent change";
+      // Sidecars hold weights only: the record of a file whose sidecar is damaged is intact.
+      EXPECT_TRUE(file.refusal_must_name.empty() || file.base == "good-sidecars") << "an out-of-range value was accepted";
+      ++batch_outcomes[file.base + (same ? ": record read as the good file's" : ": changed (unchecksummed)")];
+    } else {
+      EXPECT_EQ(read.error.rfind(paths[i].string() + ": ", 0), 0u) << "the error does not start with the file: " << read.error;
+      if (!file.refusal_must_name.empty() && file.base != "good-sidecars") {
+        EXPECT_NE(read.error.find(file.refusal_must_name), std::string::npos) << read.error;
+      }
+      ++batch_outcomes[file.base + ": refused"];
+    }
+  }
+  std::cout << "the same files in one batch of record reads:\n";
+  for (const auto& [outcome, count] : batch_outcomes) std::cout << "  " << count << " " << outcome << "\n";
+
   // A file HDF5 loops on ends `show` within its limit, exit 2, even under `timeout 20`.
   if (hanging.empty()) return;
   const auto shown = testing::run_command("timeout 20 '" + std::string(TRACKBENCH_EXECUTABLE) + "' show '" +

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include <system_error>
 
 #include "hdf5_io.h"
+#include "record_codec.h"
 #include "snapshot_io.h"
 
 namespace trackbench::tracking {
@@ -53,7 +55,8 @@ void write_all(int fd, const std::string& bytes) {
   }
 }
 
-[[noreturn]] void child(int report, pid_t parent, std::uint64_t memory_limit, const std::function<std::string()>& parse) {
+// What every reader child does first.
+void enter_child(pid_t parent, std::uint64_t memory_limit) {
   // Dies with the parent (a killed command must not leave a spinning reader behind).
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(127);
@@ -63,6 +66,10 @@ void write_all(int fd, const std::string& bytes) {
   ::setrlimit(RLIMIT_CORE, &no_core);
   const rlimit memory{memory_limit, memory_limit};
   ::setrlimit(RLIMIT_AS, &memory);
+}
+
+[[noreturn]] void child(int report, pid_t parent, std::uint64_t memory_limit, const std::function<std::string()>& parse) {
+  enter_child(parent, memory_limit);
   std::string message;
   try {
     message = parsed + parse();
@@ -88,13 +95,55 @@ std::string signal_name(int number) {
 
 std::string mebibytes(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
+// Why a child that read `name` gave no result: the same words for a single and a batch read.
+std::string timed_out_message(const std::string& name, double seconds) {
+  std::ostringstream limit;
+  limit << std::setprecision(3) << seconds;
+  return name + ": reading it took longer than " + limit.str() +
+         " s, so it was stopped (HDF5 loops forever on some corrupt files): the file is corrupt";
+}
+
+std::string died_message(const std::string& name, int status) {
+  if (WIFSIGNALED(status)) {
+    return name + ": reading it crashed HDF5 (" + signal_name(WTERMSIG(status)) + "), so the file is corrupt or crafted";
+  }
+  return name + ": the reader ended without a result (exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+         ")";
+}
+
+std::string out_of_memory_message(const std::string& name, std::uint64_t memory_bytes) {
+  return name + ": reading it needed more than " + mebibytes(memory_bytes) + " of memory, so the file is corrupt";
+}
+
+pid_t fork_reader(int pipe_fds[2]) {
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int error = errno;
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    throw std::system_error(error, std::generic_category(), "fork");
+  }
+  return pid;
+}
+
+int reap(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
 }  // namespace
 
 read_limits default_read_limits(std::uint64_t file_bytes) {
   return {5.0 + static_cast<double>(file_bytes) / 25e6, (std::uint64_t{1} << 30) + 4 * file_bytes};
 }
 
-std::vector<std::uint8_t> read_snapshot_bytes(const fs::path& path) {
+namespace {
+
+// The size of a snapshot file, refusing what cannot be one.
+std::uint64_t snapshot_file_size(const fs::path& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
     const int error = errno;
@@ -105,8 +154,15 @@ std::vector<std::uint8_t> read_snapshot_bytes(const fs::path& path) {
   if (static_cast<std::uint64_t>(info.st_size) > max_file_bytes) {
     throw snapshot_error(path.string() + ": " + std::to_string(info.st_size) + " bytes is larger than a snapshot can be (16 GiB)");
   }
+  return static_cast<std::uint64_t>(info.st_size);
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> read_snapshot_bytes(const fs::path& path) {
+  const auto size = snapshot_file_size(path);
   std::ifstream in(path, std::ios::binary);
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(info.st_size));
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
   if (!in || !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()))) {
     throw snapshot_error(path.string() + ": cannot read the file: " + std::strerror(errno));
   }
@@ -115,16 +171,9 @@ std::vector<std::uint8_t> read_snapshot_bytes(const fs::path& path) {
 
 std::string run_guarded(const std::string& name, const read_limits& limits, const std::function<std::string()>& parse) {
   int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
   const std::uint64_t memory_limit = address_space_in_use() + limits.memory_bytes;
   const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int error = errno;
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
-    throw std::system_error(error, std::generic_category(), "fork");
-  }
+  const pid_t pid = fork_reader(pipe_fds);
   if (pid == 0) {
     ::close(pipe_fds[0]);
     child(pipe_fds[1], parent, memory_limit, parse);
@@ -152,24 +201,10 @@ std::string run_guarded(const std::string& name, const read_limits& limits, cons
   }
   ::close(pipe_fds[0]);
   if (timed_out) ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = reap(pid);
 
-  std::ostringstream seconds;
-  seconds << std::setprecision(3) << limits.seconds;
-  if (timed_out) {
-    throw snapshot_error(name + ": reading it took longer than " + seconds.str() +
-                         " s, so it was stopped (HDF5 loops forever on some corrupt files): the file is corrupt");
-  }
-  if (WIFSIGNALED(status)) {
-    throw snapshot_error(name + ": reading it crashed HDF5 (" + signal_name(WTERMSIG(status)) +
-                         "), so the file is corrupt or crafted");
-  }
-  if (report.empty()) {
-    throw snapshot_error(name + ": the reader ended without a result (exit status " +
-                         std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
-  }
+  if (timed_out) throw snapshot_error(timed_out_message(name, limits.seconds));
+  if (WIFSIGNALED(status) || report.empty()) throw snapshot_error(died_message(name, status));
   const std::string rest = report.substr(1);
   switch (report.front()) {
     case parsed:
@@ -177,8 +212,7 @@ std::string run_guarded(const std::string& name, const read_limits& limits, cons
     case refused:
       throw snapshot_error(rest);
     case out_of_memory:
-      throw snapshot_error(name + ": reading it needed more than " + mebibytes(limits.memory_bytes) +
-                           " of memory, so the file is corrupt");
+      throw snapshot_error(out_of_memory_message(name, limits.memory_bytes));
     default:
       throw snapshot_error(name + ": reading it failed: " + rest);
   }
@@ -232,6 +266,164 @@ snapshot_reader load_run_snapshot(const fs::path& path, const std::string& comma
     throw snapshot_error(path.string() + ": is a bench snapshot; " + command + " takes run snapshots");
   }
   return std::move(*loaded.run);
+}
+
+namespace {
+
+// A batch child's report is a stream of frames: a kind, the file's index in the batch and a
+// payload. `started` comes before each file, so a crash or a hang is charged to that file.
+enum class frame : char { started = 'S', run = 'R', bench = 'B', refused = 'E', out_of_memory = 'M', failed = 'X' };
+constexpr std::size_t frame_header_bytes = 1 + 4 + 8;
+// A record's size is bounded by the schema (a diff is cut to 1 MiB); this bounds the parent's
+// buffer should a child ever misbehave.
+constexpr std::uint64_t max_frame_payload = std::uint64_t{256} << 20;
+
+void write_frame(int fd, frame kind, std::uint32_t index, const std::string& payload) {
+  std::string header(frame_header_bytes, '\0');
+  header[0] = static_cast<char>(kind);
+  const std::uint64_t size = payload.size();
+  std::memcpy(&header[1], &index, sizeof index);
+  std::memcpy(&header[5], &size, sizeof size);
+  write_all(fd, header + payload);
+}
+
+// Parses paths[first..] straight from disk: the record only, validated as snapshot_reader and
+// read_bench_snapshot validate it, no weight or state array read.
+[[noreturn]] void batch_child(int report, pid_t parent, std::uint64_t memory_limit, const std::vector<fs::path>& paths,
+                              std::size_t first) {
+  enter_child(parent, memory_limit);
+  for (std::size_t i = first; i < paths.size(); ++i) {
+    const auto index = static_cast<std::uint32_t>(i);
+    write_frame(report, frame::started, index, "");
+    try {
+      snapshot_file_size(paths[i]);
+      if (snapshot_schema(paths[i]) == bench_schema_name) {
+        write_frame(report, frame::bench, index, record_codec::encode(read_bench_snapshot(paths[i])));
+      } else {
+        write_frame(report, frame::run, index, record_codec::encode(snapshot_reader(paths[i]).record()));
+      }
+    } catch (const snapshot_error& e) {
+      write_frame(report, frame::refused, index, e.what());
+    } catch (const std::bad_alloc&) {
+      write_frame(report, frame::out_of_memory, index, "");
+      ::_exit(0);  // the heap may be in no state to go on
+    } catch (const std::exception& e) {
+      write_frame(report, frame::failed, index, e.what());
+    } catch (...) {
+      write_frame(report, frame::failed, index, "unknown exception");
+    }
+  }
+  ::_exit(0);
+}
+
+// Runs one child over paths[first..] and fills `out` as its frames come. Returns the index of
+// the first file it did not settle (paths.size() when it settled all): a file that crashed,
+// hung or exhausted the memory is settled as an error, the child gone with it.
+std::size_t read_batch(const std::vector<fs::path>& paths, std::size_t first, const std::vector<read_limits>& limits,
+                       std::vector<snapshot_record>& out) {
+  std::uint64_t memory_bytes = 0;
+  for (std::size_t i = first; i < paths.size(); ++i) memory_bytes = std::max(memory_bytes, limits[i].memory_bytes);
+  int pipe_fds[2];
+  const std::uint64_t memory_limit = address_space_in_use() + memory_bytes;
+  const pid_t parent = ::getpid();
+  const pid_t pid = fork_reader(pipe_fds);
+  if (pid == 0) {
+    ::close(pipe_fds[0]);
+    batch_child(pipe_fds[1], parent, memory_limit, paths, first);
+  }
+  ::close(pipe_fds[1]);
+
+  using clock = std::chrono::steady_clock;
+  std::size_t next = first;  // the first file not settled
+  auto deadline = clock::now() + std::chrono::duration<double>(limits[first].seconds);
+  std::string buffer;
+  char chunk[1 << 16];
+  bool timed_out = false, memory_out = false, garbled = false;
+  while (!memory_out && !garbled) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd wait{pipe_fds[0], POLLIN, 0};
+    const int ready = ::poll(&wait, 1, static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1000)));
+    if (ready <= 0) continue;
+    const ssize_t got = ::read(pipe_fds[0], chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    buffer.append(chunk, static_cast<std::size_t>(got));
+    std::size_t used = 0;
+    while (buffer.size() - used >= frame_header_bytes) {
+      std::uint32_t index = 0;
+      std::uint64_t size = 0;
+      std::memcpy(&index, &buffer[used + 1], sizeof index);
+      std::memcpy(&size, &buffer[used + 5], sizeof size);
+      if (index != next || size > max_frame_payload) {
+        garbled = true;
+        break;
+      }
+      if (buffer.size() - used - frame_header_bytes < size) break;
+      const auto kind = static_cast<frame>(buffer[used]);
+      const std::string payload = buffer.substr(used + frame_header_bytes, size);
+      used += frame_header_bytes + size;
+      auto& result = out[next];
+      switch (kind) {
+        case frame::started:
+          deadline = clock::now() + std::chrono::duration<double>(limits[next].seconds);
+          continue;
+        case frame::run:
+          result.run = record_codec::decode_run(payload);
+          break;
+        case frame::bench:
+          result.bench = record_codec::decode_bench(payload);
+          break;
+        case frame::refused:
+          result.error = payload;
+          break;
+        case frame::out_of_memory:
+          result.error = out_of_memory_message(result.path, limits[next].memory_bytes);
+          memory_out = true;
+          break;
+        default:
+          result.error = result.path + ": reading it failed: " + payload;
+      }
+      ++next;
+      // Between files the child only writes: a file's own limit starts with its `started`.
+      if (next < paths.size()) deadline = clock::now() + std::chrono::duration<double>(limits[next].seconds);
+    }
+    buffer.erase(0, used);
+  }
+  ::close(pipe_fds[0]);
+  if (timed_out || garbled) ::kill(pid, SIGKILL);
+  const int status = reap(pid);
+  if (garbled) throw std::logic_error("a guarded reader's report is out of order");
+  if (memory_out || next == paths.size()) return next;
+  // The child is gone without settling paths[next], the only file it was reading.
+  out[next].error = timed_out ? timed_out_message(out[next].path, limits[next].seconds) : died_message(out[next].path, status);
+  return next + 1;
+}
+
+}  // namespace
+
+std::vector<snapshot_record> read_snapshot_records(const std::vector<fs::path>& paths, const std::optional<read_limits>& limits) {
+  std::vector<snapshot_record> out(paths.size());
+  std::vector<read_limits> per_file(paths.size());
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    out[i].path = paths[i].string();
+    std::error_code error;
+    const auto size = fs::file_size(paths[i], error);
+    per_file[i] = limits ? *limits : default_read_limits(error ? 0 : size);
+  }
+  for (std::size_t next = 0; next < paths.size();) next = read_batch(paths, next, per_file, out);
+  return out;
+}
+
+std::vector<snapshot_record> read_every_snapshot_record(const std::vector<fs::path>& paths) {
+  auto records = read_snapshot_records(paths);
+  for (const auto& record : records) {
+    if (!record.error.empty()) throw snapshot_error(record.error);
+  }
+  return records;
 }
 
 }  // namespace trackbench::tracking

@@ -55,4 +55,27 @@ loaded_snapshot load_snapshot(const std::filesystem::path& path, read_depth dept
 snapshot_reader load_run_snapshot(const std::filesystem::path& path, const std::string& command,
                                   read_depth depth = read_depth::record);
 
+// A snapshot's record, without its weights and resume state: what ls, compare, report and
+// history need. Exactly one of run, bench and error is set; error is the snapshot_error's
+// message, naming the file.
+struct snapshot_record {
+  std::string path;
+  std::optional<run_record> run;
+  std::optional<bench_record> bench;
+  std::string error;
+};
+
+// Reads the records of many snapshots, each fully validated (layout, the record's own
+// digest, the weights' metadata: a hostile file is still an error naming it) but without
+// reading a weight or the resume state. A guarded child parses a whole batch straight from
+// the files and hands each record back; this process never parses the files itself. A crash,
+// a hang or a blown limit is charged to the one file being parsed, and a new child goes on
+// with the rest. Results are in the order of `paths`. Per file the limits are
+// default_read_limits of its size unless `limits` is given.
+std::vector<snapshot_record> read_snapshot_records(const std::vector<std::filesystem::path>& paths,
+                                                   const std::optional<read_limits>& limits = std::nullopt);
+// The same for a command that needs every one of them: throws the first unreadable file's
+// snapshot_error.
+std::vector<snapshot_record> read_every_snapshot_record(const std::vector<std::filesystem::path>& paths);
+
 }  // namespace trackbench::tracking
