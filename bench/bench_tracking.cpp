@@ -10,6 +10,13 @@
 //                                           state. Three iterations each: the set-up writes k-1 sidecars.
 //   snapshot/show/50_epochs/manual_time     what `trackbench show --json` does on a 50-epoch snapshot
 //   snapshot/compare/50_epochs/manual_time  what `trackbench compare` computes for two of them
+//   snapshot/read_records/<n>/manual_time   read_snapshot_records over n copies (n = 10, 100, 1000) of a
+//                                           default snapshot of the real run (3 epochs, --keep-weights last:
+//                                           14 MB, the weights and Adam's state inside): what ls, compare,
+//                                           report and history read. Counter seconds/file.
+//   snapshot/ls/<n>/manual_time             the whole `trackbench ls` command over the same folder, start-up
+//                                           included (found beside this suite in the build or the install;
+//                                           skipped when it is not there). Counter seconds/file.
 //   hash/sha256/train_images/manual_time    trainer::sha256_hex, the SHA-256 data files are checked
 //                                           with, over the embedded sample's 8,000 training images
 //   hash/data_content_sha256/mnist-sample/manual_time
@@ -20,12 +27,16 @@
 // settings, set-up included (one training epoch on 640 images, two 50-epoch snapshots of 215 MB).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 #include "bench_support.h"
 #include "support/temp_dir.h"
 #include "trackbench/tracking/analysis/compare.h"
+#include "trackbench/tracking/format/guarded_read.h"
 #include "trackbench/tracking/format/snapshot.h"
 #include "trackbench/tracking/format/snapshot_reader.h"
 #include "trackbench/tracking/format/snapshot_writer.h"
@@ -180,6 +191,82 @@ void compare(benchmark::State& state) {
   });
 }
 
+// Folders of 10, 100 and 1000 copies of one default-size snapshot (copies, not links: each
+// file's metadata is its own in the page cache), made once and kept for the suite.
+class snapshot_folders {
+ public:
+  fs::path folder(std::int64_t count) {
+    const fs::path path = dir_ / std::to_string(count);
+    if (fs::exists(path)) return path;
+    const fs::path original = dir_ / "original.h5";
+    if (!fs::exists(original)) {
+      auto record = real_epoch().record;
+      record.config["keep_weights"] = "last";
+      snapshot_writer writer(original, record);
+      append_copies(writer, 3);
+      writer.finish("completed", "");
+    }
+    fs::create_directory(path);
+    for (std::int64_t i = 0; i < count; ++i) fs::copy_file(original, path / ("run-" + std::to_string(10000 + i) + ".h5"));
+    return path;
+  }
+
+ private:
+  testing::temp_dir dir_;
+};
+
+snapshot_folders& folders() {
+  static snapshot_folders value;
+  return value;
+}
+
+std::vector<fs::path> snapshots_in(const fs::path& folder) {
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(folder)) paths.push_back(entry.path());
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+void set_seconds_per_file(benchmark::State& state) {
+  // Rate of files, inverted: the manual time per file.
+  state.counters["seconds/file"] = benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void read_records(benchmark::State& state) {
+  const auto paths = snapshots_in(folders().folder(state.range(0)));
+  time_each_iteration(state, [&] {
+    for (const auto& record : read_snapshot_records(paths)) {
+      if (!record.run) throw std::runtime_error(record.path + " did not read: " + record.error);
+    }
+  });
+  set_seconds_per_file(state);
+}
+
+// The trackbench executable of this build or install: cli/trackbench beside bench/ in a build
+// tree, bin/trackbench above libexec/trackbench/ in an install.
+std::optional<fs::path> trackbench_executable() {
+  const auto self = fs::read_symlink("/proc/self/exe").parent_path();
+  for (const auto& candidate : {self.parent_path() / "cli" / "trackbench", self.parent_path().parent_path() / "bin" / "trackbench"}) {
+    if (fs::is_regular_file(candidate)) return candidate;
+  }
+  return std::nullopt;
+}
+
+void ls_command(benchmark::State& state) {
+  const auto executable = trackbench_executable();
+  if (!executable) {
+    state.SkipWithError("no trackbench executable beside this suite");
+    return;
+  }
+  const auto command =
+      "'" + executable->string() + "' -q ls '" + folders().folder(state.range(0)).string() + "' > /dev/null";
+  time_each_iteration(state, [&] {
+    if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
+  });
+  set_seconds_per_file(state);
+}
+
 void set_megabytes_per_second(benchmark::State& state, std::int64_t bytes) {
   state.counters["MB/s"] =
       benchmark::Counter(static_cast<double>(bytes) / 1e6, benchmark::Counter::kIsIterationInvariantRate);
@@ -212,6 +299,10 @@ const bool registered = [] {
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("snapshot/show/50_epochs", show)->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("snapshot/compare/50_epochs", compare)->UseManualTime()->Unit(benchmark::kMillisecond);
+  for (auto* read : {benchmark::RegisterBenchmark("snapshot/read_records", read_records),
+                     benchmark::RegisterBenchmark("snapshot/ls", ls_command)}) {
+    read->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Unit(benchmark::kMillisecond);
+  }
   benchmark::RegisterBenchmark("hash/sha256/train_images", hash_train_images)
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond);

@@ -342,6 +342,10 @@ bench_record read_bench_snapshot(const std::vector<std::uint8_t>& image, const s
   return read_with(name, [&] { return snapshot_io::open_image(image); });
 }
 
+bench_record read_bench_record(hdf5::id file, const std::string& name) {
+  return read_with(name, [&] { return std::move(file); });
+}
+
 std::string snapshot_schema(const fs::path& path) {
   std::error_code error;
   if (!fs::is_regular_file(path, error)) throw snapshot_error(path.string() + ": no such snapshot file");

@@ -18,9 +18,11 @@
 #include <new>
 #include <sstream>
 #include <system_error>
+#include <thread>
 
 #include "hdf5_io.h"
 #include "record_codec.h"
+#include "record_readers.h"
 #include "snapshot_io.h"
 
 namespace trackbench::tracking {
@@ -290,17 +292,26 @@ void write_frame(int fd, frame kind, std::uint32_t index, const std::string& pay
 // Parses paths[first..] straight from disk: the record only, validated as snapshot_reader and
 // read_bench_snapshot validate it, no weight or state array read.
 [[noreturn]] void batch_child(int report, pid_t parent, std::uint64_t memory_limit, const std::vector<fs::path>& paths,
-                              std::size_t first) {
+                              std::size_t first, std::size_t end) {
   enter_child(parent, memory_limit);
-  for (std::size_t i = first; i < paths.size(); ++i) {
+  for (std::size_t i = first; i < end; ++i) {
     const auto index = static_cast<std::uint32_t>(i);
     write_frame(report, frame::started, index, "");
     try {
       snapshot_file_size(paths[i]);
-      if (snapshot_schema(paths[i]) == bench_schema_name) {
-        write_frame(report, frame::bench, index, record_codec::encode(read_bench_snapshot(paths[i])));
+      const std::string name = paths[i].string();
+      hdf5::id file;
+      std::string schema;
+      try {
+        file = snapshot_io::open_file(paths[i]);
+        schema = snapshot_io::read_schema(file.get());
+      } catch (const hdf5::error& e) {
+        throw snapshot_error(name + ": " + e.what());
+      }
+      if (schema == bench_schema_name) {
+        write_frame(report, frame::bench, index, record_codec::encode(read_bench_record(std::move(file), name)));
       } else {
-        write_frame(report, frame::run, index, record_codec::encode(snapshot_reader(paths[i]).record()));
+        write_frame(report, frame::run, index, record_codec::encode(read_run_record(std::move(file), name)));
       }
     } catch (const snapshot_error& e) {
       write_frame(report, frame::refused, index, e.what());
@@ -316,20 +327,20 @@ void write_frame(int fd, frame kind, std::uint32_t index, const std::string& pay
   ::_exit(0);
 }
 
-// Runs one child over paths[first..] and fills `out` as its frames come. Returns the index of
-// the first file it did not settle (paths.size() when it settled all): a file that crashed,
-// hung or exhausted the memory is settled as an error, the child gone with it.
-std::size_t read_batch(const std::vector<fs::path>& paths, std::size_t first, const std::vector<read_limits>& limits,
-                       std::vector<snapshot_record>& out) {
+// Runs one child over paths[first, end) and fills `out` as its frames come. Returns the index
+// of the first file it did not settle (`end` when it settled all): a file that crashed, hung or
+// exhausted the memory is settled as an error, the child gone with it.
+std::size_t read_batch(const std::vector<fs::path>& paths, std::size_t first, std::size_t end,
+                       const std::vector<read_limits>& limits, std::vector<snapshot_record>& out) {
   std::uint64_t memory_bytes = 0;
-  for (std::size_t i = first; i < paths.size(); ++i) memory_bytes = std::max(memory_bytes, limits[i].memory_bytes);
+  for (std::size_t i = first; i < end; ++i) memory_bytes = std::max(memory_bytes, limits[i].memory_bytes);
   int pipe_fds[2];
   const std::uint64_t memory_limit = address_space_in_use() + memory_bytes;
   const pid_t parent = ::getpid();
   const pid_t pid = fork_reader(pipe_fds);
   if (pid == 0) {
     ::close(pipe_fds[0]);
-    batch_child(pipe_fds[1], parent, memory_limit, paths, first);
+    batch_child(pipe_fds[1], parent, memory_limit, paths, first, end);
   }
   ::close(pipe_fds[1]);
 
@@ -339,7 +350,9 @@ std::size_t read_batch(const std::vector<fs::path>& paths, std::size_t first, co
   std::string buffer;
   char chunk[1 << 16];
   bool timed_out = false, memory_out = false, garbled = false;
-  while (!memory_out && !garbled) {
+  // Ends when every file is settled, not at the end of the pipe: a child forked meanwhile on
+  // another thread may hold this pipe's write end open.
+  while (!memory_out && !garbled && next < end) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
     if (left.count() <= 0) {
       timed_out = true;
@@ -389,7 +402,7 @@ std::size_t read_batch(const std::vector<fs::path>& paths, std::size_t first, co
       }
       ++next;
       // Between files the child only writes: a file's own limit starts with its `started`.
-      if (next < paths.size()) deadline = clock::now() + std::chrono::duration<double>(limits[next].seconds);
+      if (next < end) deadline = clock::now() + std::chrono::duration<double>(limits[next].seconds);
     }
     buffer.erase(0, used);
   }
@@ -397,7 +410,7 @@ std::size_t read_batch(const std::vector<fs::path>& paths, std::size_t first, co
   if (timed_out || garbled) ::kill(pid, SIGKILL);
   const int status = reap(pid);
   if (garbled) throw std::logic_error("a guarded reader's report is out of order");
-  if (memory_out || next == paths.size()) return next;
+  if (memory_out || next == end) return next;
   // The child is gone without settling paths[next], the only file it was reading.
   out[next].error = timed_out ? timed_out_message(out[next].path, limits[next].seconds) : died_message(out[next].path, status);
   return next + 1;
@@ -414,7 +427,35 @@ std::vector<snapshot_record> read_snapshot_records(const std::vector<fs::path>& 
     const auto size = fs::file_size(paths[i], error);
     per_file[i] = limits ? *limits : default_read_limits(error ? 0 : size);
   }
-  for (std::size_t next = 0; next < paths.size();) next = read_batch(paths, next, per_file, out);
+  // Parsing is the cost (HDF5's, a few milliseconds a file), so the files are shared out to
+  // one child per core, each child on its own thread here; a handful of files take one child.
+  constexpr std::size_t files_per_child_at_least = 16;
+  const std::size_t children = std::clamp<std::size_t>(paths.size() / files_per_child_at_least, 1,
+                                                       std::max(1u, std::thread::hardware_concurrency()));
+  const auto read_slice = [&](std::size_t slice) {
+    const std::size_t end = paths.size() * (slice + 1) / children;
+    for (std::size_t next = paths.size() * slice / children; next < end;) next = read_batch(paths, next, end, per_file, out);
+  };
+  std::vector<std::exception_ptr> failures(children);
+  std::vector<std::thread> threads;
+  for (std::size_t slice = 1; slice < children; ++slice) {
+    threads.emplace_back([&, slice] {
+      try {
+        read_slice(slice);
+      } catch (...) {
+        failures[slice] = std::current_exception();
+      }
+    });
+  }
+  try {
+    read_slice(0);
+  } catch (...) {
+    failures[0] = std::current_exception();
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& failure : failures) {
+    if (failure) std::rethrow_exception(failure);
+  }
   return out;
 }
 

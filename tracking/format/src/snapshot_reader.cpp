@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "record_readers.h"
 #include "snapshot_layout.h"
 #include "snapshot_reader_impl.h"
 #include "trackbench/tracking/format/schema.h"
@@ -358,6 +359,10 @@ snapshot_reader::snapshot_reader(const fs::path& path) {
 
 snapshot_reader::snapshot_reader(const std::vector<std::uint8_t>& image, const std::string& name) {
   impl_ = open_snapshot(name, [&] { return snapshot_io::open_image(image); });
+}
+
+run_record read_run_record(hdf5::id file, const std::string& name) {
+  return std::move(open_snapshot(name, [&] { return std::move(file); })->record);
 }
 
 snapshot_reader::~snapshot_reader() = default;
