@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   std::vector<command> commands{add_train_command(app, globals), add_show_command(app),
                                 add_ls_command(app),                add_compare_command(app),
                                 add_reproduce_command(app, globals), add_export_command(app),
-                                add_pack_command(app),
+                                add_pack_command(app),              add_history_command(app),
                                 add_report_command(app),            add_bench_command(app, globals),
                                 add_versus_command(app, globals),   add_info_command(app)};
   for (auto& data_command : add_data_commands(app)) commands.push_back(std::move(data_command));

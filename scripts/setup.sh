@@ -102,6 +102,16 @@ if ! $only_training; then
     fi
   fi
 
+  # The test of `trackbench history --junit` reads the file with a real JUnit reader.
+  if ! "$python" -c "import junitparser" 2>/dev/null; then
+    if [ "$python" = "$venv/bin/python" ]; then
+      say "installing junitparser into $venv"
+      "$venv/bin/python" -m pip install --quiet junitparser
+    else
+      say "warning: $python has no junitparser; the JUnit reader's test will be skipped"
+    fi
+  fi
+
   # The cuDNN frontend is header-only C++; its wheel also carries a Python API whose dependencies
   # (the CUTLASS DSL and more, hundreds of MB) the headers do not need: --no-deps. Into our venv
   # even when torch came from another Python, so that CMake and kernels/dev/run.sh find it there.

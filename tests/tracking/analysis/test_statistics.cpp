@@ -170,5 +170,24 @@ TEST(Statistics, RatioIntervalNeedsEnoughPositiveValues) {
   EXPECT_THROW(ratio_confidence_interval({1, 2}, {1, 2}, 1.0), std::invalid_argument);
 }
 
+TEST(Statistics, WelchTestMatchesScipy) {
+  // scipy.stats.ttest_ind(a, b, equal_var=False) gives these t, degrees of freedom and p.
+  const auto equal_variances = welch_t_test({1, 2, 3, 4, 5}, {6, 7, 8, 9, 10});
+  EXPECT_DOUBLE_EQ(equal_variances.t, -5.0);
+  EXPECT_NEAR(equal_variances.degrees_of_freedom, 8.0, 1e-12);
+  EXPECT_NEAR(equal_variances.p_value, 0.0010528257933665399, 1e-12);
+  const auto unequal = welch_t_test({19.1, 20.3, 18.7, 21.0}, {22.5, 24.1, 23.0, 25.2, 21.9, 24.4});
+  EXPECT_NEAR(unequal.t, -5.070356082277806, 1e-12);
+  EXPECT_NEAR(unequal.degrees_of_freedom, 7.354912758864101, 1e-10);
+  EXPECT_NEAR(unequal.p_value, 0.0012458977836712654, 1e-12);
+  EXPECT_NEAR(welch_t_test({1, 2, 3}, {1.5, 2.5, 3.5, 2.0}).p_value, 0.6291595910817386, 1e-12);
+}
+
+TEST(Statistics, WelchTestOfConstantSamples) {
+  EXPECT_EQ(welch_t_test({2, 2, 2}, {2, 2}).p_value, 1.0);
+  EXPECT_EQ(welch_t_test({2, 2, 2}, {3, 3}).p_value, 0.0);
+  EXPECT_THROW(welch_t_test({1}, {1, 2}), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace trackbench::tracking::statistics

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 
@@ -38,6 +39,40 @@ double two_sided_normal_quantile(double alpha) {
     (std::erfc(middle / std::sqrt(2.0)) > alpha ? low : high) = middle;
   }
   return 0.5 * (low + high);
+}
+
+// The continued fraction of the regularized incomplete beta function I_x(a, b), evaluated
+// with the modified Lentz method; converges fast for x < (a + 1) / (a + b + 2).
+double incomplete_beta_fraction(double a, double b, double x) {
+  constexpr double tiny = 1e-300;
+  const auto guarded = [](double value) { return std::fabs(value) < tiny ? tiny : value; };
+  double c = 1.0;
+  double d = 1.0 / guarded(1.0 - (a + b) * x / (a + 1.0));
+  double result = d;
+  for (int m = 1; m <= 500; ++m) {
+    const double md = static_cast<double>(m);
+    // The even and the odd step of the fraction's terms.
+    const double even = md * (b - md) * x / ((a + 2.0 * md - 1.0) * (a + 2.0 * md));
+    d = 1.0 / guarded(1.0 + even * d);
+    c = guarded(1.0 + even / c);
+    result *= d * c;
+    const double odd = -(a + md) * (a + b + md) * x / ((a + 2.0 * md) * (a + 2.0 * md + 1.0));
+    d = 1.0 / guarded(1.0 + odd * d);
+    c = guarded(1.0 + odd / c);
+    const double step = d * c;
+    result *= step;
+    if (std::fabs(step - 1.0) < 1e-15) break;
+  }
+  return result;
+}
+
+// I_x(a, b), using the symmetry I_x(a, b) = 1 - I_{1-x}(b, a) where the fraction converges slowly.
+double regularized_incomplete_beta(double a, double b, double x) {
+  if (x <= 0.0) return 0.0;
+  if (x >= 1.0) return 1.0;
+  const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
+  if (x < (a + 1.0) / (a + b + 2.0)) return std::exp(log_front) * incomplete_beta_fraction(a, b, x) / a;
+  return 1.0 - std::exp(log_front) * incomplete_beta_fraction(b, a, 1.0 - x) / b;
 }
 
 }  // namespace
@@ -155,6 +190,38 @@ std::optional<ratio_interval> ratio_confidence_interval(const std::vector<double
   result.estimate = median(ratios);
   result.low = ratios[k - 1];
   result.high = ratios[ratios.size() - k];
+  return result;
+}
+
+welch_result welch_t_test(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() < 2 || b.size() < 2) throw std::invalid_argument("Welch t-test of a sample with fewer than two values");
+  const auto mean_and_variance = [](const std::vector<double>& values) {
+    double mean = 0.0;
+    for (const double value : values) mean += value;
+    mean /= static_cast<double>(values.size());
+    double squares = 0.0;
+    for (const double value : values) squares += (value - mean) * (value - mean);
+    return std::make_pair(mean, squares / static_cast<double>(values.size() - 1));
+  };
+  const auto [mean_a, variance_a] = mean_and_variance(a);
+  const auto [mean_b, variance_b] = mean_and_variance(b);
+  const double share_a = variance_a / static_cast<double>(a.size());
+  const double share_b = variance_b / static_cast<double>(b.size());
+  const double squared_error = share_a + share_b;
+  welch_result result;
+  if (squared_error == 0.0) {
+    // Both constant: the means either are the same or differ with certainty.
+    result.p_value = mean_a == mean_b ? 1.0 : 0.0;
+    result.t = mean_a == mean_b ? 0.0 : std::copysign(std::numeric_limits<double>::infinity(), mean_a - mean_b);
+    return result;
+  }
+  result.t = (mean_a - mean_b) / std::sqrt(squared_error);
+  result.degrees_of_freedom =
+      squared_error * squared_error /
+      (share_a * share_a / static_cast<double>(a.size() - 1) + share_b * share_b / static_cast<double>(b.size() - 1));
+  const double nu = result.degrees_of_freedom;
+  // P(|T| > |t|) for Student's t with nu degrees of freedom is I_{nu / (nu + t^2)}(nu / 2, 1 / 2).
+  result.p_value = regularized_incomplete_beta(nu / 2.0, 0.5, nu / (nu + result.t * result.t));
   return result;
 }
 

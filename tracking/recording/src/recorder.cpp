@@ -236,6 +236,29 @@ code_state capture_code() {
   return code;
 }
 
+std::vector<std::string> git_ancestry(const std::string& dir, const std::vector<std::string>& commits) {
+  std::string arguments = "rev-list --topo-order --reverse --ignore-missing";
+  bool any = false;
+  for (const auto& commit : commits) {
+    // Commits come from snapshot files: only hex digits reach the command line.
+    if (commit.size() < 4 || commit.size() > 64 || commit.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
+    arguments += " " + commit;
+    any = true;
+  }
+  if (!any) return {};
+  const auto listed = run_git(dir, arguments, std::numeric_limits<std::size_t>::max());
+  if (!listed.ok) return {};
+  std::vector<std::string> order;
+  std::size_t begin = 0;
+  while (begin < listed.text.size()) {
+    const auto end = listed.text.find('\n', begin);
+    order.push_back(listed.text.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return order;
+}
+
 run_record describe_run(const trainer::trainer& run, const trainer::dataset& data, const run_origin& origin,
                         const std::string& command_line, const nlohmann::ordered_json& tags,
                         const weights_policy& keep_weights, const std::optional<run_target>& target) {

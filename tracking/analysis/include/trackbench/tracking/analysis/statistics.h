@@ -1,7 +1,8 @@
 #pragma once
 // Robust statistics for benchmark samples: the median, a spread that one outlier cannot
 // inflate, and the two-sided Mann-Whitney U test, which assumes no distribution (timings are
-// skewed and heavy-tailed, so a t-test's normality would not hold).
+// skewed and heavy-tailed, so a t-test's normality would not hold), and Welch's t-test, which
+// the change-point detection of a history applies to segments of per-commit medians.
 #include <cstddef>
 #include <optional>
 #include <vector>
@@ -49,5 +50,17 @@ struct ratio_interval {
 // finite, or confidence is not in (0, 1).
 std::optional<ratio_interval> ratio_confidence_interval(const std::vector<double>& a, const std::vector<double>& b,
                                                          double confidence = 0.95);
+
+struct welch_result {
+  double t = 0.0;                   // (mean(a) - mean(b)) / its standard error
+  double degrees_of_freedom = 0.0;  // Welch-Satterthwaite
+  double p_value = 1.0;             // two-sided
+};
+
+// Welch's two-sided t-test of a against b (unequal variances): p from Student's t distribution
+// with the Welch-Satterthwaite degrees of freedom. Two constant samples give p = 1 when their
+// means are equal and p = 0 when not. Throws std::invalid_argument when a sample has fewer than
+// two values.
+welch_result welch_t_test(const std::vector<double>& a, const std::vector<double>& b);
 
 }  // namespace trackbench::tracking::statistics

@@ -35,6 +35,12 @@ struct code_state {
 inline constexpr std::size_t max_stored_diff = 1 << 20;
 code_state capture_code();
 
+// The ancestry of `commits` in the git checkout `dir`, oldest first, in one `git rev-list
+// --topo-order --reverse` (every ancestor, so points of one branch line up); commits the checkout
+// does not know, and text that is not a hexadecimal commit, are left out. Empty when `dir` is not
+// a checkout or git is missing.
+std::vector<std::string> git_ancestry(const std::string& dir, const std::vector<std::string>& commits);
+
 // SHA-256 over the decoded data (train images, train labels, test images, test labels), so the
 // same digits match however their files are compressed.
 std::string data_content_sha256(const trainer::dataset& data);
