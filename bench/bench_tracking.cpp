@@ -17,6 +17,10 @@
 //   snapshot/ls/<n>/manual_time             the whole `trackbench ls` command over the same folder, start-up
 //                                           included (found beside this suite in the build or the install;
 //                                           skipped when it is not there). Counter seconds/file.
+//   snapshot/history/<n>/manual_time        the whole `trackbench history` command over n bench snapshots
+//                                           (n = 10, 100, 500) of one machine, each two benchmarks of ten
+//                                           repetitions (as tests/support/sample_records.h makes them) with
+//                                           a seeded 1% noise, in start-time order. Counter seconds/file.
 //   hash/sha256/train_images/manual_time    trainer::sha256_hex, the SHA-256 data files are checked
 //                                           with, over the embedded sample's 8,000 training images
 //   hash/data_content_sha256/mnist-sample/manual_time
@@ -32,8 +36,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <random>
 
 #include "bench_support.h"
+#include "support/sample_records.h"
 #include "support/temp_dir.h"
 #include "trackbench/tracking/analysis/compare.h"
 #include "trackbench/tracking/format/guarded_read.h"
@@ -191,10 +197,33 @@ void compare(benchmark::State& state) {
   });
 }
 
+std::string two_digits(std::int64_t value) { return (value < 10 ? "0" : "") + std::to_string(value); }
+
 // Folders of 10, 100 and 1000 copies of one default-size snapshot (copies, not links: each
-// file's metadata is its own in the page cache), made once and kept for the suite.
+// file's metadata is its own in the page cache), and of bench snapshots, made once and kept for
+// the suite.
 class snapshot_folders {
  public:
+  fs::path bench_folder(std::int64_t count) {
+    const fs::path path = dir_ / ("bench-" + std::to_string(count));
+    if (fs::exists(path)) return path;
+    fs::create_directory(path);
+    std::mt19937_64 random(20261207);
+    std::normal_distribution<double> noise(1.0, 0.01);
+    for (std::int64_t i = 0; i < count; ++i) {
+      std::vector<double> times(10);
+      for (auto& time : times) time = 1e-3 * noise(random);
+      auto record = testing::sample_bench_record(times);
+      const std::string stamp = "2026-11-" + std::to_string(10 + i / 3600) + "T" + two_digits(i / 60 % 60) + ":" +
+                                two_digits(i % 60) + ":00.000Z";
+      record.identity["start_time"] = stamp;
+      record.identity["end_time"] = stamp;
+      record.identity["bench_id"] = "20261110T" + std::to_string(100000 + i) + ".000Z-0badf00d";
+      write_bench_snapshot(path / ("bench-" + std::to_string(10000 + i) + ".h5"), record);
+    }
+    return path;
+  }
+
   fs::path folder(std::int64_t count) {
     const fs::path path = dir_ / std::to_string(count);
     if (fs::exists(path)) return path;
@@ -253,18 +282,24 @@ std::optional<fs::path> trackbench_executable() {
   return std::nullopt;
 }
 
-void ls_command(benchmark::State& state) {
+// Times `trackbench ARGUMENTS > /dev/null`, which must succeed.
+void time_command(benchmark::State& state, const std::string& arguments) {
   const auto executable = trackbench_executable();
   if (!executable) {
     state.SkipWithError("no trackbench executable beside this suite");
     return;
   }
-  const auto command =
-      "'" + executable->string() + "' -q ls '" + folders().folder(state.range(0)).string() + "' > /dev/null";
+  const auto command = "'" + executable->string() + "' -q " + arguments + " > /dev/null";
   time_each_iteration(state, [&] {
     if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
   });
   set_seconds_per_file(state);
+}
+
+void ls_command(benchmark::State& state) { time_command(state, "ls '" + folders().folder(state.range(0)).string() + "'"); }
+
+void history_command(benchmark::State& state) {
+  time_command(state, "history '" + folders().bench_folder(state.range(0)).string() + "'");
 }
 
 void set_megabytes_per_second(benchmark::State& state, std::int64_t bytes) {
@@ -303,6 +338,12 @@ const bool registered = [] {
                      benchmark::RegisterBenchmark("snapshot/ls", ls_command)}) {
     read->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
+  benchmark::RegisterBenchmark("snapshot/history", history_command)
+      ->Arg(10)
+      ->Arg(100)
+      ->Arg(500)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("hash/sha256/train_images", hash_train_images)
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond);

@@ -135,7 +135,7 @@ std::vector<junit_case> junit_cases(const tracking::history_report& report) {
 }
 
 int history(const history_flags& flags) {
-  const auto inputs = tracking::load_history_inputs(tracking::history_files(flags.inputs));
+  const auto inputs = tracking::read_snapshot_records(tracking::history_files(flags.inputs));
   tracking::history_options options;
   options.benchmark_pattern = flags.benchmark;
   options.metric = flags.metric;

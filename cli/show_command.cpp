@@ -174,12 +174,7 @@ std::string list_line(const tracking::snapshot_record& snapshot) {
 int list(const std::string& folder) {
   std::error_code error;
   if (!fs::is_directory(folder, error)) throw input_error("ls: " + folder + " is not a folder");
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(folder)) {
-    const auto name = entry.path().filename().string();
-    if (entry.is_regular_file() && entry.path().extension() == ".h5" && name.front() != '.') files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
+  const auto files = tracking::snapshot_files_in(folder);
   fmt::print("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8} {:>10}  {}\n", "kind", "id", "status", "data set", "epochs", "test_acc",
              "time", "to target", "started (UTC)");
   int unreadable = 0;

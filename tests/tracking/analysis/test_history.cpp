@@ -146,7 +146,7 @@ TEST(History, UnreadableFilesKeepTheirError) {
   testing::temp_dir dir;
   testing::write_file(dir / "not-a-snapshot.h5", {'n', 'o', 't'});
   write_bench_snapshot(dir / "good.h5", testing::sample_bench_record({1e-3, 1.1e-3}));
-  const auto inputs = load_history_inputs(history_files({dir.path().string()}));
+  const auto inputs = read_snapshot_records(history_files({dir.path().string()}));
   ASSERT_EQ(inputs.size(), 2U);
   EXPECT_TRUE(inputs[0].bench.has_value());
   EXPECT_NE(inputs[1].error.find("not-a-snapshot.h5"), std::string::npos) << inputs[1].error;

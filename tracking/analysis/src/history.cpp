@@ -124,13 +124,8 @@ std::vector<fs::path> history_files(const std::vector<std::string>& arguments) {
   for (const auto& argument : arguments) {
     std::error_code error;
     if (fs::is_directory(argument, error)) {
-      std::vector<fs::path> found;
-      for (const auto& entry : fs::directory_iterator(argument)) {
-        const auto name = entry.path().filename().string();
-        if (entry.is_regular_file() && entry.path().extension() == ".h5" && name.front() != '.') found.push_back(entry.path());
-      }
+      const auto found = snapshot_files_in(argument);
       if (found.empty()) throw input_error("history: " + argument + " holds no snapshots (*.h5)");
-      std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());
     } else if (fs::exists(argument, error)) {
       files.emplace_back(argument);
@@ -139,23 +134,6 @@ std::vector<fs::path> history_files(const std::vector<std::string>& arguments) {
     }
   }
   return files;
-}
-
-std::vector<history_input> load_history_inputs(const std::vector<fs::path>& paths) {
-  std::vector<history_input> inputs;
-  for (const auto& path : paths) {
-    history_input input;
-    input.path = path.string();
-    try {
-      auto loaded = load_snapshot(path);
-      if (loaded.run) input.run = loaded.run->record();
-      input.bench = std::move(loaded.bench);
-    } catch (const snapshot_error& e) {
-      input.error = e.what();
-    }
-    inputs.push_back(std::move(input));
-  }
-  return inputs;
 }
 
 std::vector<std::string> recorded_commits(const std::vector<history_input>& inputs) {

@@ -459,6 +459,16 @@ std::vector<snapshot_record> read_snapshot_records(const std::vector<fs::path>& 
   return out;
 }
 
+std::vector<fs::path> snapshot_files_in(const fs::path& folder) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    const auto name = entry.path().filename().string();
+    if (entry.is_regular_file() && entry.path().extension() == ".h5" && name.front() != '.') files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 std::vector<snapshot_record> read_every_snapshot_record(const std::vector<fs::path>& paths) {
   auto records = read_snapshot_records(paths);
   for (const auto& record : records) {

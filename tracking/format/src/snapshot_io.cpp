@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <regex>
 #include <set>
 #include <system_error>
 
@@ -146,8 +145,25 @@ std::vector<std::string> attribute_names(hid_t object, const std::string& what) 
 }
 
 bool plain_name(const std::string& name) {
-  static const std::regex pattern("[A-Za-z0-9_.+-]{1,128}");
-  return name != "." && name != ".." && std::regex_match(name, pattern);
+  const auto allowed = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '+' ||
+           c == '-';
+  };
+  return !name.empty() && name.size() <= 128 && name != "." && name != ".." && std::all_of(name.begin(), name.end(), allowed);
+}
+
+bool decimal_digits(const std::string& text, std::size_t fewest, std::size_t most) {
+  return text.size() >= fewest && text.size() <= most &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::optional<std::string> component_under(const std::string& path, const std::string& parent) {
+  if (path.size() <= parent.size() + 1 || path.compare(0, parent.size(), parent) != 0 || path[parent.size()] != '/') {
+    return std::nullopt;
+  }
+  auto name = path.substr(parent.size() + 1);
+  if (name.find('/') != std::string::npos) return std::nullopt;
+  return name;
 }
 
 void fsync_directory(const fs::path& dir) {
@@ -340,11 +356,9 @@ void check_links(hid_t file, const std::function<std::optional<object_kind>(cons
 std::optional<object_kind> section_kind(const std::string& path, const std::vector<schema::field>& data_fields) {
   static const std::set<std::string> groups{"environment", "environment/gpus", "code", "data", "data/files"};
   if (groups.count(path) > 0) return object_kind::group;
-  static const std::regex gpu("environment/gpus/[0-9]{1,3}");
-  static const std::regex data_file("data/files/[^/]+");
-  if (std::regex_match(path, gpu)) return object_kind::group;
-  if (std::regex_match(path, data_file)) {
-    return plain_name(path.substr(path.rfind('/') + 1)) ? std::optional(object_kind::group) : std::nullopt;
+  if (const auto gpu = component_under(path, "environment/gpus"); gpu && decimal_digits(*gpu, 1, 3)) return object_kind::group;
+  if (const auto file = component_under(path, "data/files")) {
+    return plain_name(*file) ? std::optional(object_kind::group) : std::nullopt;
   }
   if (path == "code/diff") return object_kind::dataset;
   for (const auto& field : data_fields) {

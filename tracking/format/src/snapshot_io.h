@@ -89,6 +89,11 @@ std::vector<std::string> children(hid_t group);
 std::vector<std::string> attribute_names(hid_t object, const std::string& what);
 // Names a user, the model or a benchmark chose: [A-Za-z0-9_.+-]{1,128}, not "." or "..".
 bool plain_name(const std::string& name);
+// `text` is `fewest` to `most` decimal digits. (Layout checks run for every object of every file
+// a listing reads, so they match by hand rather than with std::regex.)
+bool decimal_digits(const std::string& text, std::size_t fewest, std::size_t most);
+// The last component of `path` when `path` is `parent`/NAME with NAME one non-empty component.
+std::optional<std::string> component_under(const std::string& path, const std::string& parent);
 
 // Reads exactly the schema's fields of one group, refusing attributes it does not define;
 // fields added after the file's schema `version` (schema::field::since) are neither expected

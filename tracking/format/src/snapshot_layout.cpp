@@ -20,6 +20,10 @@ hdf5::element to_hdf5(element_type type) {
   return hdf5::element::float32;
 }
 
+bool is_epoch_group(const std::string& name) {
+  return name.rfind("epoch_", 0) == 0 && snapshot_io::decimal_digits(name.substr(6), 4, 6);
+}
+
 std::string epoch_group(std::int64_t epoch) {
   char name[32];
   std::snprintf(name, sizeof name, "epoch_%04lld", static_cast<long long>(epoch));

@@ -23,6 +23,8 @@ inline constexpr std::int64_t digest_bytes = 32;
 hdf5::element to_hdf5(element_type type);
 // "epoch_0003": the group of an epoch's weights, and its sidecar's file name.
 std::string epoch_group(std::int64_t epoch);
+// Whether `name` is such a group's name: epoch_ and 4 to 6 digits.
+bool is_epoch_group(const std::string& name);
 // 32 bytes as 64 hex digits.
 std::string to_hex(const std::uint8_t* bytes);
 // 64 hex digits into 32 bytes; an empty text (no digest) into zeros.

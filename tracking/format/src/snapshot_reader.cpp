@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <regex>
 #include <set>
 
 #include "record_readers.h"
@@ -17,6 +16,7 @@ namespace fs = std::filesystem;
 using namespace snapshot_layout;
 using snapshot_io::attribute_names;
 using snapshot_io::children;
+using snapshot_io::component_under;
 using snapshot_io::object_kind;
 using snapshot_io::open_group;
 using snapshot_io::plain_name;
@@ -32,12 +32,12 @@ std::optional<object_kind> schema_kind(const std::string& path) {
   if (path.rfind("parameter_sha256/", 0) == 0) {
     return plain_name(path.substr(path.find('/') + 1)) ? std::optional(object_kind::dataset) : std::nullopt;
   }
-  static const std::regex weights_epoch("weights/epoch_[0-9]{4,6}");
-  static const std::regex weight("weights/epoch_[0-9]{4,6}/[^/]+");
-  static const std::regex optimizer("state/optimizer/[^/]+");
-  if (std::regex_match(path, weights_epoch)) return object_kind::group;
-  if (std::regex_match(path, weight) || std::regex_match(path, optimizer)) {
-    return plain_name(path.substr(path.rfind('/') + 1)) ? std::optional(object_kind::dataset) : std::nullopt;
+  if (const auto group = component_under(path, "weights"); group && is_epoch_group(*group)) return object_kind::group;
+  const auto slash = path.rfind('/');
+  const bool weight = slash != std::string::npos && component_under(path.substr(0, slash), "weights") &&
+                      is_epoch_group(path.substr(8, slash - 8));
+  if (const auto name = component_under(path, weight ? path.substr(0, slash) : "state/optimizer")) {
+    return plain_name(*name) ? std::optional(object_kind::dataset) : std::nullopt;
   }
   if (path == "state/rng/cpu" || path == "state/rng/cuda") return object_kind::dataset;
   if (path == "metrics/test_confusion" || path == "metrics/validation_confusion") return object_kind::dataset;
@@ -176,9 +176,7 @@ void snapshot_reader::impl::read_weights_layout(hid_t weights) {
   const std::set<int> kept(kept_list.begin(), kept_list.end());
   const std::string because = " (config keep_weights " + to_string(policy) + ")";
   for (const auto& group_name : children(weights)) {
-    static const std::regex pattern("epoch_([0-9]{4,6})");
-    std::smatch match;
-    const int epoch = std::regex_match(group_name, match, pattern) ? std::stoi(match[1].str()) : 0;
+    const int epoch = is_epoch_group(group_name) ? std::stoi(group_name.substr(6)) : 0;
     if (epoch < 1 || epoch > epochs || group_name != epoch_group(epoch)) {
       throw hdf5::error("weights/" + group_name + " is not an epoch of the run (" + std::to_string(epochs) + " completed)");
     }

@@ -11,25 +11,18 @@
 #include "trackbench/tracking/analysis/change_points.h"
 #include "trackbench/tracking/analysis/statistics.h"
 #include "trackbench/tracking/format/bench.h"
+#include "trackbench/tracking/format/guarded_read.h"
 #include "trackbench/tracking/format/snapshot.h"
 
 namespace trackbench::tracking {
 
 // One file given to history: its record (run or bench), or why it could not be read.
-struct history_input {
-  std::string path;
-  std::optional<run_record> run;
-  std::optional<bench_record> bench;
-  std::string error;  // empty when read
-};
+using history_input = snapshot_record;
 
-// The snapshot files named: a folder stands for its *.h5 files (hidden ones left out), in name
-// order. Throws input_error for a path that does not exist or a folder without snapshots.
+// The snapshot files named, to read with read_snapshot_records(): a folder stands for its
+// snapshot_files_in(). Throws input_error for a path that does not exist or a folder without
+// snapshots.
 std::vector<std::filesystem::path> history_files(const std::vector<std::string>& arguments);
-
-// Each file read as an untrusted snapshot (guarded_read.h); an unreadable one keeps its error
-// instead of stopping the others.
-std::vector<history_input> load_history_inputs(const std::vector<std::filesystem::path>& paths);
 
 // The commits the records were made at (code.commit), each once, in input order; "unknown" left out.
 std::vector<std::string> recorded_commits(const std::vector<history_input>& inputs);

@@ -55,6 +55,9 @@ loaded_snapshot load_snapshot(const std::filesystem::path& path, read_depth dept
 snapshot_reader load_run_snapshot(const std::filesystem::path& path, const std::string& command,
                                   read_depth depth = read_depth::record);
 
+// The snapshots in `folder`: its regular *.h5 files, hidden ones left out, in name order.
+std::vector<std::filesystem::path> snapshot_files_in(const std::filesystem::path& folder);
+
 // A snapshot's record, without its weights and resume state: what ls, compare, report and
 // history need. Exactly one of run, bench and error is set; error is the snapshot_error's
 // message, naming the file.
