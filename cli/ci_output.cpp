@@ -3,26 +3,14 @@
 #include <fstream>
 
 #include "console.h"
+#include "trackbench/interop/markup.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::cli {
 namespace {
 
 // XML 1.0 allows no control characters but tab, line feed and carriage return.
-std::string xml_escaped(const std::string& text) {
-  std::string out;
-  for (const char c : printable(text)) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+std::string xml_escaped(const std::string& text) { return interop::escape_markup(printable(text)); }
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "json_text.h"
+#include "trackbench/interop/markup.h"
 #include "trackbench/tracking/analysis/compare.h"
 #include "trackbench/tracking/analysis/statistics.h"
 #include "trackbench/tracking/recording/target.h"
@@ -22,22 +23,6 @@ std::string label(std::size_t index) { return std::string(1, static_cast<char>('
 std::string colour(std::size_t index) { return palette[index % palette.size()]; }
 
 // Snapshots are shared files: every text from them is escaped before it reaches the page.
-std::string escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 struct series {
   std::string name;
   std::string colour;
@@ -68,7 +53,7 @@ std::string line_chart(const std::string& id, const std::string& title, const st
       y_max = std::max(y_max, y);
     }
   }
-  std::string out = fmt::format("<figure class=\"chart line\" id=\"{}\"><figcaption>{}</figcaption>\n", id, escape(title));
+  std::string out = fmt::format("<figure class=\"chart line\" id=\"{}\"><figcaption>{}</figcaption>\n", id, escape_markup(title));
   if (!std::isfinite(y_min)) return out + "<p>No completed epoch records it.</p></figure>\n";
   const double pad = y_max > y_min ? (y_max - y_min) * 0.08 : std::max(std::abs(y_max) * 0.1, 1e-3);
   y_min = from_zero && y_min >= 0 ? 0.0 : y_min - pad;
@@ -77,7 +62,7 @@ std::string line_chart(const std::string& id, const std::string& title, const st
   const auto px = [&](double x) { return left + (x_max > x_min ? (x - x_min) / x_span * plot_width : plot_width / 2); };
   const auto py = [&](double y) { return top + (y_max - y) / (y_max - y_min) * plot_height; };
 
-  out += fmt::format("<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\">\n", width, height, escape(title));
+  out += fmt::format("<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\">\n", width, height, escape_markup(title));
   const double y_step = tick_step(y_max - y_min, 5);
   for (double y = std::ceil(y_min / y_step) * y_step; y <= y_max; y += y_step) {
     out += fmt::format("<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>"
@@ -93,7 +78,7 @@ std::string line_chart(const std::string& id, const std::string& title, const st
   out += fmt::format("<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">epoch</text>\n", left + plot_width / 2,
                      height - 6);
   out += fmt::format("<text class=\"axis\" transform=\"translate(14 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                     top + plot_height / 2, escape(unit));
+                     top + plot_height / 2, escape_markup(unit));
   double legend_y = top + 8;
   for (const auto& line : lines) {
     if (line.points.empty()) continue;
@@ -103,12 +88,12 @@ std::string line_chart(const std::string& id, const std::string& title, const st
     out += fmt::format("<polyline class=\"series\" stroke=\"{}\"{} points=\"{}\"/>\n", line.colour, dash, coordinates);
     for (const auto& [x, y] : line.points) {
       out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"><title>{}, epoch {}: {:.6g}</title></circle>\n",
-                         px(x), py(y), line.colour, escape(line.name), x, y);
+                         px(x), py(y), line.colour, escape_markup(line.name), x, y);
     }
     out += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>"
                        "<text class=\"legend\" x=\"{}\" y=\"{:.1f}\">{}</text>\n",
                        width - right + 12, width - right + 40, legend_y, legend_y, line.colour, dash, width - right + 46,
-                       legend_y + 4, escape(line.name));
+                       legend_y + 4, escape_markup(line.name));
     legend_y += 18;
   }
   return out + "</svg></figure>\n";
@@ -198,11 +183,11 @@ std::string runs_table(const std::vector<report_run>& runs) {
     out += fmt::format(
         "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td>{}</td><td>{}</td>"
         "<td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-        colour(r), label(r), escape(text_of(record.identity["run_id"])), escape(tracking::displayed_status(record)),
-        escape(text_of(record.data["name"])), record.epochs.size(), text_of(record.config["epochs"]), accuracy,
-        escape(text_of(record.config["device_used"])), escape(text_of(record.config["conv"])),
-        escape(record.config.value("precision", std::string("-"))), escape(target.empty() ? "-" : target), warmup,
-        escape(text_of(record.identity["start_time"])), escape(runs[r].path));
+        colour(r), label(r), escape_markup(text_of(record.identity["run_id"])), escape_markup(tracking::displayed_status(record)),
+        escape_markup(text_of(record.data["name"])), record.epochs.size(), text_of(record.config["epochs"]), accuracy,
+        escape_markup(text_of(record.config["device_used"])), escape_markup(text_of(record.config["conv"])),
+        escape_markup(record.config.value("precision", std::string("-"))), escape_markup(target.empty() ? "-" : target), warmup,
+        escape_markup(text_of(record.identity["start_time"])), escape_markup(runs[r].path));
   }
   return out + "</tbody></table>\n";
 }
@@ -217,8 +202,8 @@ std::string differences_table(const std::vector<report_run>& runs) {
   for (std::size_t r = 0; r < runs.size(); ++r) out += "<th>" + label(r) + "</th>";
   out += "</tr></thead><tbody>\n";
   for (const auto& difference : differences) {
-    out += "<tr><td>" + escape(difference.field) + "</td>";
-    for (const auto& value : difference.values) out += "<td>" + escape(value) + "</td>";
+    out += "<tr><td>" + escape_markup(difference.field) + "</td>";
+    for (const auto& value : difference.values) out += "<td>" + escape_markup(value) + "</td>";
     out += "</tr>\n";
   }
   return out + "</tbody></table>\n";
@@ -238,9 +223,9 @@ std::string benches_table(const std::vector<report_bench>& benches) {
     const auto& record = *benches[b].record;
     out += fmt::format("<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td>{}</td>"
                        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                       colour(b), label(b), escape(text_of(record.identity["bench_id"])), record.benchmarks.size(),
-                       text_of(record.identity["repetitions"]), escape(text_of(record.environment["cpu_model"])),
-                       escape(gpu_names(record)), escape(text_of(record.identity["start_time"])), escape(benches[b].path));
+                       colour(b), label(b), escape_markup(text_of(record.identity["bench_id"])), record.benchmarks.size(),
+                       text_of(record.identity["repetitions"]), escape_markup(text_of(record.environment["cpu_model"])),
+                       escape_markup(gpu_names(record)), escape_markup(text_of(record.identity["start_time"])), escape_markup(benches[b].path));
   }
   return out + "</tbody></table>\n";
 }
@@ -294,7 +279,7 @@ std::string bench_bars(const std::vector<report_bench>& benches) {
       }
     }
     out += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", label_width - 8,
-                       top + row_height / 2, escape(names[n]));
+                       top + row_height / 2, escape_markup(names[n]));
     for (std::size_t b = 0; b < benches.size(); ++b) {
       const double y = top + bar_height * static_cast<double>(b);
       if (!bars[b].present || longest <= 0) {
@@ -312,7 +297,7 @@ std::string bench_bars(const std::vector<report_bench>& benches) {
       out += fmt::format("<rect class=\"bar\" x=\"{}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\">"
                          "<title>{} {}: median {}, spread {:.1f}%</title></rect>",
                          label_width, y + 1, px(bars[b].median) - label_width, bar_height - 2, colour(b), label(b),
-                         escape(names[n]), seconds_text(bars[b].median), 100.0 * bars[b].spread);
+                         escape_markup(names[n]), seconds_text(bars[b].median), 100.0 * bars[b].spread);
       out += fmt::format("<line class=\"whisker\" x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{:.1f}\" y2=\"{:.1f}\"/>", px(low),
                          px(high), y + bar_height / 2, y + bar_height / 2);
       for (const double end : {low, high}) {
@@ -361,8 +346,8 @@ std::string html_report(const std::vector<report_run>& runs, const std::string& 
   std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                     "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>" +
-                    escape(title) + "</title>\n<style>" + style + "</style></head><body>\n";
-  out += "<h1>trackbench report</h1>\n<p>Generated " + escape(generated_at) + " from " + std::to_string(runs.size()) +
+                    escape_markup(title) + "</title>\n<style>" + style + "</style></head><body>\n";
+  out += "<h1>trackbench report</h1>\n<p>Generated " + escape_markup(generated_at) + " from " + std::to_string(runs.size()) +
          " run snapshot" + (runs.size() == 1 ? "" : "s") +
          (benches.empty() ? std::string()
                           : " and " + std::to_string(benches.size()) + " bench snapshot" + (benches.size() == 1 ? "" : "s")) +
@@ -401,7 +386,7 @@ std::string html_report(const std::vector<report_run>& runs, const std::string& 
     sections.emplace_back("Bench snapshots", [&] { return benches_table(benches); });
     sections.emplace_back("Bench results", [&] { return bench_bars(benches); });
   }
-  for (const auto& [heading, content] : sections) out += "<section>\n<h2>" + escape(heading) + "</h2>\n" + content() + "</section>\n";
+  for (const auto& [heading, content] : sections) out += "<section>\n<h2>" + escape_markup(heading) + "</h2>\n" + content() + "</section>\n";
   return out + "</body></html>\n";
 }
 
