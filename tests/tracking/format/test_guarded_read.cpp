@@ -3,10 +3,8 @@
 // and a child that dies or hangs costs only the file it was reading.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <cstring>
 #include <fstream>
-#include <limits>
 
 #include "support/sample_records.h"
 #include "support/temp_dir.h"
