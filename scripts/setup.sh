@@ -91,26 +91,22 @@ fi
 cache=("TRACKBENCH_PYTHON:STRING=$python")
 
 if ! $only_training; then
+  # A package a test imports next to torch: our venv gets it from PyPI; another Python is left
+  # as it is, and the test that needs it skips.
+  python_package() {  # PACKAGE TEST
+    "$python" -c "import $1" 2>/dev/null && return
+    if [ "$python" = "$venv/bin/python" ]; then
+      say "installing $1 into $venv"
+      "$venv/bin/python" -m pip install --quiet "$1"
+    else
+      say "warning: $python has no $1; $2 will be skipped"
+    fi
+  }
   # scripts/read_snapshot.py reads snapshots with h5py next to torch; Debian's python3-h5py
-  # serves the system Python, our venv gets it from PyPI.
-  if ! "$python" -c "import h5py" 2>/dev/null; then
-    if [ "$python" = "$venv/bin/python" ]; then
-      say "installing h5py into $venv"
-      "$venv/bin/python" -m pip install --quiet h5py
-    else
-      say "warning: $python has no h5py; the Python reader's test will be skipped"
-    fi
-  fi
-
+  # serves the system Python.
+  python_package h5py "the Python reader's test"
   # The test of `trackbench history --junit` reads the file with a real JUnit reader.
-  if ! "$python" -c "import junitparser" 2>/dev/null; then
-    if [ "$python" = "$venv/bin/python" ]; then
-      say "installing junitparser into $venv"
-      "$venv/bin/python" -m pip install --quiet junitparser
-    else
-      say "warning: $python has no junitparser; the JUnit reader's test will be skipped"
-    fi
-  fi
+  python_package junitparser "the JUnit reader's test"
 
   # The cuDNN frontend is header-only C++; its wheel also carries a Python API whose dependencies
   # (the CUTLASS DSL and more, hundreds of MB) the headers do not need: --no-deps. Into our venv
