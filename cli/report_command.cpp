@@ -18,10 +18,12 @@ namespace fs = std::filesystem;
 struct report_flags {
   std::vector<std::string> snapshots;
   std::string output = "report.html";
+  bool no_index = false;
 };
 
 int report(const report_flags& flags) {
-  const auto loaded = tracking::read_every_snapshot_record({flags.snapshots.begin(), flags.snapshots.end()});
+  const auto loaded =
+      tracking::require_every_record(read_records({flags.snapshots.begin(), flags.snapshots.end()}, flags.no_index));
   std::vector<interop::report_run> runs;
   std::vector<interop::report_bench> benches;
   for (const auto& snapshot : loaded) {
@@ -66,6 +68,7 @@ command add_report_command(CLI::App& app) {
   auto flags = std::make_shared<report_flags>();
   sub->add_option("snapshots", flags->snapshots, "Run and bench snapshots (.h5)")->required();
   sub->add_option("-o,--output", flags->output, "HTML file to write")->capture_default_str();
+  add_no_index_flag(*sub, flags->no_index);
   return {sub, [flags] { return report(*flags); }};
 }
 
