@@ -10,6 +10,7 @@
 #include "ci_output.h"
 #include "commands.h"
 #include "console.h"
+#include "exit_codes.h"
 #include "trackbench/tracking/analysis/history.h"
 #include "trackbench/tracking/recording/recorder.h"
 
@@ -169,8 +170,8 @@ int history(const history_flags& flags) {
       spdlog::log(flags.fail_on_new ? spdlog::level::err : spdlog::level::warn, "{}", message);
     }
   }
-  if (unreadable > 0) return 2;
-  return failed ? 1 : 0;
+  if (unreadable > 0) return exit_bad_input;
+  return failed ? exit_failure : exit_pass;
 }
 
 }  // namespace

@@ -215,26 +215,30 @@ TEST(BenchGateVerdicts, SameSlowerFasterUncertain) {
   EXPECT_FALSE(slower.exact);  // `ten` repeats values: with ties, the normal approximation
   EXPECT_EQ(compare_samples("x", ten, scaled(ten, 0.8)).verdict, bench_verdict::faster);
 
-  // Significant, but a 0.5% shift is below the floor: not called a change.
+  // Significant, but a 0.5% shift lies wholly within the 5% threshold of two separate runs: same.
   const auto tiny = compare_samples("x", ten, scaled(ten, 1.005));
   EXPECT_EQ(tiny.verdict, bench_verdict::same);
-  // A significant 4% shift is below the default 5% --min-change, and above a 1% one (and twice
-  // these quiet samples' spread).
-  const auto drift_of_runs = compare_samples("x", ten, scaled(ten, 1.04));
-  EXPECT_EQ(drift_of_runs.verdict, bench_verdict::same);
+  EXPECT_DOUBLE_EQ(tiny.threshold, separate_runs_min_threshold);
+  // A significant 4.5% shift: its interval reaches past the default 5% threshold, so neither
+  // slower nor same (before the one decision rule it was "same": p < 0.05 but below the floor),
+  // and wholly beyond a 1% --threshold.
+  const auto drift_of_runs = compare_samples("x", ten, scaled(ten, 1.045));
+  EXPECT_EQ(drift_of_runs.verdict, bench_verdict::uncertain) << drift_of_runs.reason;
+  EXPECT_NE(drift_of_runs.reason.find("straddles the threshold +-5.0%"), std::string::npos) << drift_of_runs.reason;
   EXPECT_LT(*drift_of_runs.p_value, 0.05);
-  EXPECT_EQ(compare_samples("x", ten, scaled(ten, 1.04), 0.01).verdict, bench_verdict::slower);
+  EXPECT_EQ(compare_samples("x", ten, scaled(ten, 1.045), {0.01, min_threshold}).verdict, bench_verdict::slower);
 
-  // Three repetitions cannot reach p < 0.05, however far apart.
+  // Three repetitions have no 95% interval, however far apart.
   const auto three = compare_samples("x", {1.0, 1.01, 0.99}, {2.0, 2.01, 1.99});
   EXPECT_EQ(three.verdict, bench_verdict::uncertain);
-  EXPECT_NE(three.reason.find("3 repetitions on a side"), std::string::npos) << three.reason;
+  EXPECT_NE(three.reason.find("too few samples: 3 on a side"), std::string::npos) << three.reason;
 
-  // 30% spread: a 5% shift cannot be told from noise.
+  // 30% spread: the threshold stops at 10%, and the interval of a 5% shift is wider than that.
   const std::vector<double> noisy{1.0, 1.5, 0.7, 1.2, 0.8, 1.4, 0.6, 1.1, 0.9, 1.3};
   const auto noise = compare_samples("x", noisy, scaled(noisy, 1.05));
   EXPECT_EQ(noise.verdict, bench_verdict::uncertain);
-  EXPECT_NE(noise.reason.find("too noisy to tell"), std::string::npos) << noise.reason;
+  EXPECT_DOUBLE_EQ(noise.threshold, max_noise_threshold);
+  EXPECT_NE(noise.reason.find("is wider than the threshold +-10.0%"), std::string::npos) << noise.reason;
   // Within a noisy sample, a shift smaller than its spread is not a change even when the ranks separate.
   const std::vector<double> wide{1.00, 1.10, 0.90, 1.05, 0.95, 1.20, 0.80, 1.15, 0.85, 1.00};
   const auto drift = compare_samples("x", wide, scaled(wide, 1.08));
@@ -422,8 +426,10 @@ TEST(BenchCli, BadRulesAndMixedKindsAreInputErrors) {
        {std::pair{quoted(base) + " " + quoted(run), "is a bench snapshot but " + run.string() + " is not"},
         std::pair{quoted(run) + " " + quoted(base), "is a bench snapshot but " + run.string() + " is not"},
         std::pair{quoted(run) + " " + quoted(run) + " --fail-on slower:5%", std::string("is a bench snapshot rule")},
-        std::pair{quoted(run) + " " + quoted(run) + " --min-change 2",
-                  std::string("--min-change applies to bench snapshots only")}}) {
+        std::pair{quoted(run) + " " + quoted(run) + " --threshold 2",
+                  std::string("--threshold applies to bench snapshots only")},
+        std::pair{quoted(run) + " " + quoted(run) + " --fail-on-uncertain",
+                  std::string("--fail-on-uncertain applies to bench snapshots only")}}) {
     const auto result = run_trackbench("compare " + args);
     EXPECT_EQ(result.exit_code, 2) << args << "\n" << result.output;
     EXPECT_NE(result.output.find(fragment), std::string::npos) << args << "\n" << result.output;
@@ -436,8 +442,9 @@ TEST(BenchCli, HardwareMismatchIsReportedFirstAndMakesTheGateAdvisory) {
   const auto other = dir / "other.h5";
   write_bench_snapshot(base, make_record(ten));
   write_bench_snapshot(other, make_record(scaled(ten, 1.3), "Imaginary CPU 9000"));
+  // Exit 4 (it was 0 before the exit codes of issue 25): the verdicts say nothing about the code.
   const auto advisory = run_trackbench("compare " + quoted(base) + " " + quoted(other) + " --fail-on slower:5% 2>/dev/null");
-  EXPECT_EQ(advisory.exit_code, 0) << advisory.output;
+  EXPECT_EQ(advisory.exit_code, 4) << advisory.output;
   EXPECT_EQ(advisory.output.rfind("HARDWARE DIFFERS", 0), 0u) << advisory.output;  // the first line
   EXPECT_NE(advisory.output.find("environment.cpu_model: Fuzz CPU -> Imaginary CPU 9000"), std::string::npos)
       << advisory.output;

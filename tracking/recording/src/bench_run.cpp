@@ -75,7 +75,8 @@ std::vector<fs::path> suite_search_dirs(const std::string& suites_dir, const fs:
   return {own_dir, build_bench_dir, own_dir.parent_path() / "libexec" / "trackbench", own_dir.parent_path() / "bench"};
 }
 
-std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named, const std::vector<fs::path>& dirs) {
+std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named, const std::vector<fs::path>& dirs,
+                                           const std::string& flag) {
   if (named.empty()) {
     auto suites = default_suites(dirs);
     if (suites.empty()) {
@@ -89,7 +90,7 @@ std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named
   for (const auto& given : named) {
     benchmark_suite chosen;
     if (given.find('/') != std::string::npos) {
-      if (!is_executable(given)) throw input_error("--suite " + given + ": no such executable");
+      if (!is_executable(given)) throw input_error(flag + " " + given + ": no such executable");
       chosen = {fs::path(given).filename().string(), given};
     } else {
       const auto found = std::find_if(dirs.begin(), dirs.end(),
@@ -97,7 +98,7 @@ std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named
       if (found == dirs.end()) {
         std::string known;
         for (const auto& s : default_suites(dirs)) known += (known.empty() ? "" : ", ") + s.name;
-        throw input_error("--suite " + given + ": no " + suite_prefix + given + " in " + joined(dirs) +
+        throw input_error(flag + " " + given + ": no " + suite_prefix + given + " in " + joined(dirs) +
                           (known.empty() ? std::string("; none of them holds a suite") : "; suites found: " + known));
       }
       chosen = {given, *found / (suite_prefix + given)};
@@ -107,14 +108,10 @@ std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named
   return suites;
 }
 
-// Runs the suite with no shell, its console output on our stderr (stdout stays the summary's),
-// and returns its JSON document. Throws std::runtime_error naming the suite when it fails.
-namespace {
-
-json run_suite(const benchmark_suite& s, const bench_options& flags, const fs::path& json_out) {
-  std::vector<std::string> words{s.executable.string(), "--benchmark_repetitions=" + std::to_string(flags.repetitions),
+json run_suite(const benchmark_suite& s, int repetitions, const std::string& filter, const fs::path& json_out) {
+  std::vector<std::string> words{s.executable.string(), "--benchmark_repetitions=" + std::to_string(repetitions),
                                  "--benchmark_out=" + json_out.string(), "--benchmark_out_format=json"};
-  if (!flags.filter.empty()) words.push_back("--benchmark_filter=" + flags.filter);
+  if (!filter.empty()) words.push_back("--benchmark_filter=" + filter);
   std::vector<char*> argv;
   for (auto& word : words) argv.push_back(word.data());
   argv.push_back(nullptr);
@@ -152,8 +149,6 @@ json run_suite(const benchmark_suite& s, const bench_options& flags, const fs::p
   }
 }
 
-}  // namespace
-
 bench_outcome run_bench(const bench_options& flags) {
   if (flags.repetitions < 1) {
     throw input_error("--repetitions must be >= 1, got " + std::to_string(flags.repetitions));
@@ -169,9 +164,9 @@ bench_outcome run_bench(const bench_options& flags) {
     const auto parent = fs::path(flags.json_file).parent_path();
     if (!parent.empty() && !fs::is_directory(parent, error)) throw input_error("--json " + flags.json_file + ": no such folder");
   }
-  if (flags.repetitions < static_cast<int>(min_gate_repetitions)) {
+  if (flags.repetitions < static_cast<int>(min_decision_samples)) {
     spdlog::warn("--repetitions {}: compare needs at least {} on each side to call a change (10 is better)",
-                 flags.repetitions, min_gate_repetitions);
+                 flags.repetitions, min_decision_samples);
   }
 
   auto record = describe_bench(trainer::load_dataset("mnist-sample", std::nullopt), flags.command_line,
@@ -185,7 +180,7 @@ bench_outcome run_bench(const bench_options& flags) {
     const fs::path json_out = fs::path(flags.out) / ("." + bench_id + "." + s.name + ".json");
     json document;
     try {
-      document = run_suite(s, flags, json_out);
+      document = run_suite(s, flags.repetitions, flags.filter, json_out);
       fs::remove(json_out, error);
     } catch (...) {
       fs::remove(json_out, error);
