@@ -23,13 +23,18 @@ done
 jobs_dir="$(mktemp -d)"
 trap 'rm -rf "$jobs_dir"' EXIT
 
-# One job: NAME NEW; its JSON kept as $jobs_dir/NAME.json (ab exits 1 when slower: not an error here).
+# One job: NAME NEW; its JSON kept as $jobs_dir/NAME.json, the suites' console output as NAME.log
+# (ab exits 1 when slower: not an error here).
 job() {
   local status=0
   # shellcheck disable=SC2086
   "$trackbench" -q ab --base "$fixtures/trackbench_bench_fixture" --new "$2" --benchmark '^busy_loop' \
-    --max-seconds "$max_seconds" --json ${AB_FLAGS:-} > "$jobs_dir/$1.json" || status=$?
-  [ "$status" -le 1 ] || { echo "ab_decisiveness: job $1 exited $status" >&2; exit 1; }
+    --max-seconds "$max_seconds" --json ${AB_FLAGS:-} > "$jobs_dir/$1.json" 2> "$jobs_dir/$1.log" || status=$?
+  if [ "$status" -gt 1 ]; then
+    tail -n 20 "$jobs_dir/$1.log" >&2
+    echo "ab_decisiveness: job $1 exited $status" >&2
+    exit 1
+  fi
 }
 
 start=$(date +%s)

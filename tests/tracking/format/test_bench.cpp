@@ -436,6 +436,64 @@ TEST(BenchCli, BadRulesAndMixedKindsAreInputErrors) {
   }
 }
 
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(BenchCli, CompareWritesJUnitAndMarkdownAndExitsThreeOnUncertainWhenAsked) {
+  temp_dir dir;
+  const auto base = dir / "base.h5";
+  const auto slower = dir / "slower.h5";
+  const auto drifted = dir / "drifted.h5";
+  write_bench_snapshot(base, make_record(ten));
+  write_bench_snapshot(slower, make_record(scaled(ten, 1.3)));
+  write_bench_snapshot(drifted, make_record(scaled(ten, 1.045)));  // an interval across the 5% threshold
+  const auto junit = dir / "compare.xml";
+  const auto markdown = dir / "compare.md";
+  const auto gate = run_trackbench("compare " + quoted(base) + " " + quoted(slower) + " --fail-on slower:5% --junit " +
+                                   quoted(junit) + " --markdown " + quoted(markdown));
+  EXPECT_EQ(gate.exit_code, 1) << gate.output;
+  // A testcase per benchmark, the two slower ones failed with the change and its interval.
+  const auto xml = read_text(junit);
+  EXPECT_NE(xml.find("<testsuite name=\"trackbench compare\" tests=\"3\" failures=\"2\""), std::string::npos) << xml;
+  const std::string conv = "conv_forward/conv1/128/manual_time";
+  const auto failed = xml.find("<testcase classname=\"compare\" name=\"" + conv + "\">\n      <failure message=\"" + conv +
+                               ": 1 ms -&gt; 1.3 ms, change +30.0% [");
+  EXPECT_NE(failed, std::string::npos) << xml;
+  EXPECT_NE(xml.find("(95% interval), threshold +-5.0%, q = ", failed), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<testcase classname=\"compare\" name=\"conv_forward/cudnn/1024\">\n      <system-out>skipped"),
+            std::string::npos)
+      << xml;
+  const auto table = read_text(markdown);
+  EXPECT_NE(table.find("| " + conv + " | 1 ms | 1.3 ms | +30.0% ["), std::string::npos) << table;
+  EXPECT_NE(table.find("| **slower** |"), std::string::npos) << table;
+
+  const auto uncertain = run_trackbench("compare " + quoted(base) + " " + quoted(drifted) + " --fail-on slower:5% --fail-on-uncertain");
+  EXPECT_EQ(uncertain.exit_code, 3) << uncertain.output;
+  EXPECT_NE(uncertain.output.find("uncertain (95% interval +"), std::string::npos) << uncertain.output;
+  EXPECT_EQ(run_trackbench("compare " + quoted(base) + " " + quoted(drifted) + " --fail-on slower:5%").exit_code, 0);
+  // A --threshold of 1% decides the same samples: slower, and the rule fails.
+  EXPECT_EQ(run_trackbench("compare " + quoted(base) + " " + quoted(drifted) + " --threshold 1 --fail-on slower:4%").exit_code, 1);
+
+  // Run snapshots: a testcase per rule and run.
+  const auto run = dir / "run.h5";
+  {
+    auto record = testing::sample_run_record();
+    record.config["keep_weights"] = "none";
+    snapshot_writer writer(run, record);
+    writer.append_epoch(testing::make_metrics(1), testing::make_parameters(1), std::nullopt);
+    writer.finish("completed", "");
+  }
+  const auto runs_junit = dir / "runs.xml";
+  const auto runs = run_trackbench("compare " + quoted(run) + " " + quoted(run) + " --fail-on epoch_seconds:+10% --junit " +
+                                   quoted(runs_junit));
+  EXPECT_EQ(runs.exit_code, 0) << runs.output;
+  const auto runs_xml = read_text(runs_junit);
+  EXPECT_NE(runs_xml.find("tests=\"1\" failures=\"0\""), std::string::npos) << runs_xml;
+  EXPECT_NE(runs_xml.find("<testcase classname=\"epoch_seconds:+10%\""), std::string::npos) << runs_xml;
+}
+
 TEST(BenchCli, HardwareMismatchIsReportedFirstAndMakesTheGateAdvisory) {
   temp_dir dir;
   const auto base = dir / "base.h5";
