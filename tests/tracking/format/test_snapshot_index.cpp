@@ -207,7 +207,7 @@ TEST_F(SnapshotIndexTest, BypassTouchesNoCatalog) {
 
 TEST_F(SnapshotIndexTest, EveryRecordThrowsTheFirstUnreadableFile) {
   try {
-    read_every_indexed_record(paths_);
+    require_every_record(read_indexed_records(paths_));
     FAIL() << "text.h5 is not a snapshot";
   } catch (const snapshot_error& e) {
     EXPECT_NE(std::string(e.what()).find("text.h5"), std::string::npos) << e.what();

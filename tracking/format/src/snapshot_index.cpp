@@ -377,8 +377,4 @@ std::vector<snapshot_record> read_indexed_records(const std::vector<fs::path>& p
   return out;
 }
 
-std::vector<snapshot_record> read_every_indexed_record(const std::vector<fs::path>& paths, index_use use) {
-  return require_every_record(read_indexed_records(paths, use));
-}
-
 }  // namespace trackbench::tracking

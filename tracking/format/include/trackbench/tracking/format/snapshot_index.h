@@ -34,9 +34,5 @@ struct index_report {
 // files are read instead. `bypass` reads every file and touches no catalog.
 std::vector<snapshot_record> read_indexed_records(const std::vector<std::filesystem::path>& paths,
                                                   index_use use = index_use::use, index_report* report = nullptr);
-// The same for a command that needs every one of them: throws the first unreadable file's
-// snapshot_error.
-std::vector<snapshot_record> read_every_indexed_record(const std::vector<std::filesystem::path>& paths,
-                                                       index_use use = index_use::use);
 
 }  // namespace trackbench::tracking
