@@ -9,6 +9,7 @@
 #include "bench_output.h"
 #include "compare_command.h"
 #include "console.h"
+#include "instruction_output.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::cli {
@@ -21,8 +22,11 @@ std::string p_text(const std::optional<double>& p) { return p ? fmt::format("{:.
 }  // namespace
 
 int compare_benches(const compare_flags& flags, const tracking::bench_record& base, const tracking::bench_record& next) {
+  // The instruction gate (instruction_output.h) takes the instructions:N% rules; the rest are timing rules.
+  const auto instructions = tracking::judge_instructions(base, next, flags.rules, flags.allow_hardware_mismatch);
   std::vector<tracking::bench_rule> rules;
   for (const auto& text : flags.rules) {
+    if (tracking::is_instruction_rule(text)) continue;
     if (!tracking::is_bench_rule(text)) {
       throw input_error("--fail-on '" + text + "' is a run snapshot rule; bench snapshots take slower:N%, e.g. slower:5%");
     }
@@ -35,7 +39,7 @@ int compare_benches(const compare_flags& flags, const tracking::bench_record& ba
   std::vector<std::vector<const tracking::bench_change*>> broken;
   for (const auto& rule : rules) broken.push_back(tracking::broken(rule, changes));
   const bool any_broken = std::any_of(broken.begin(), broken.end(), [](const auto& b) { return !b.empty(); });
-  const bool failed = any_broken && !advisory;
+  const bool failed = (any_broken && !advisory) || instructions.failed();
 
   if (flags.as_json) {
     json out{{"kind", "bench"},
@@ -65,6 +69,7 @@ int compare_benches(const compare_flags& flags, const tracking::bench_record& ba
       for (const auto* c : broken[r]) names.push_back(c->name);
       out["rules"].push_back({{"rule", rules[r].text}, {"broken_by", names}, {"passed", broken[r].empty()}});
     }
+    out["instructions"] = to_json(instructions);
     fmt::print("{}\n", out.dump(2, ' ', false, json::error_handler_t::replace));
   } else {
     if (!hardware.empty()) {
@@ -104,6 +109,8 @@ int compare_benches(const compare_flags& flags, const tracking::bench_record& ba
       }
     }
   }
+  if (!flags.as_json) print_instruction_gate(instructions);
+  log_instruction_gate(instructions);
   for (std::size_t r = 0; r < rules.size(); ++r) {
     for (const auto* c : broken[r]) {
       if (advisory) {
