@@ -16,11 +16,17 @@
 //                                           report and history read. Counter seconds/file.
 //   snapshot/ls/<n>/manual_time             the whole `trackbench ls` command over the same folder, start-up
 //                                           included (found beside this suite in the build or the install;
-//                                           skipped when it is not there). Counter seconds/file.
+//                                           skipped when it is not there), its records from the folder's
+//                                           catalog (filled by an untimed ls first). Counter seconds/file.
+//   snapshot/ls_new_index/<n>/manual_time   the same with the catalog deleted before each ls: reading every
+//                                           file and cataloguing the records
+//   snapshot/ls_no_index/<n>/manual_time    `trackbench ls --no-index`: every file read, no catalog
 //   snapshot/history/<n>/manual_time        the whole `trackbench history` command over n bench snapshots
 //                                           (n = 10, 100, 500) of one machine, each two benchmarks of ten
 //                                           repetitions (as tests/support/sample_records.h makes them) with
-//                                           a seeded 1% noise, in start-time order. Counter seconds/file.
+//                                           a seeded 1% noise, in start-time order, from the catalog.
+//                                           Counter seconds/file.
+//   snapshot/history_no_index/<n>/manual_time  the same with --no-index
 //   hash/sha256/train_images/manual_time    trainer::sha256_hex, the SHA-256 data files are checked
 //                                           with, over the embedded sample's 8,000 training images
 //   hash/data_content_sha256/mnist-sample/manual_time
@@ -35,6 +41,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <random>
 
@@ -44,6 +51,7 @@
 #include "trackbench/tracking/analysis/compare.h"
 #include "trackbench/tracking/format/guarded_read.h"
 #include "trackbench/tracking/format/snapshot.h"
+#include "trackbench/tracking/format/snapshot_index.h"
 #include "trackbench/tracking/format/snapshot_reader.h"
 #include "trackbench/tracking/format/snapshot_writer.h"
 #include "trackbench/tracking/format/weights_policy.h"
@@ -282,24 +290,49 @@ std::optional<fs::path> trackbench_executable() {
   return std::nullopt;
 }
 
-// Times `trackbench ARGUMENTS > /dev/null`, which must succeed.
-void time_command(benchmark::State& state, const std::string& arguments) {
+// `trackbench -q ARGUMENTS > /dev/null` of this build, or nothing when it has no trackbench.
+std::optional<std::string> command_line(const std::string& arguments) {
   const auto executable = trackbench_executable();
-  if (!executable) {
+  if (!executable) return std::nullopt;
+  return "'" + executable->string() + "' -q " + arguments + " > /dev/null";
+}
+
+void run(const std::string& command) {
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
+}
+
+// Times `trackbench ARGUMENTS`, which must succeed; `untimed` runs before each call.
+void time_command(benchmark::State& state, const std::string& arguments, const std::function<void()>& untimed = [] {}) {
+  const auto command = command_line(arguments);
+  if (!command) {
     state.SkipWithError("no trackbench executable beside this suite");
     return;
   }
-  const auto command = "'" + executable->string() + "' -q " + arguments + " > /dev/null";
-  time_each_iteration(state, [&] {
-    if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
-  });
+  time_each_iteration(state, [&] { run(*command); }, untimed);
   set_seconds_per_file(state);
 }
 
-void ls_command(benchmark::State& state) { time_command(state, "ls '" + folders().folder(state.range(0)).string() + "'"); }
+// Where a reading command gets its records: the folder's catalog (filled by an untimed first
+// call), a catalog deleted before each call (so each call reads every file and catalogues it),
+// or the files alone (--no-index).
+enum class catalog { warm, new_each_time, none };
 
-void history_command(benchmark::State& state) {
-  time_command(state, "history '" + folders().bench_folder(state.range(0)).string() + "'");
+void time_reading_command(benchmark::State& state, const std::string& command, const fs::path& folder, catalog how) {
+  const auto index = folder / snapshot_index_name;
+  fs::remove(index);
+  const auto arguments = command + " '" + folder.string() + "'" + (how == catalog::none ? " --no-index" : "");
+  time_command(state, arguments, [&] {
+    if (how == catalog::new_each_time) fs::remove(index);
+    if (how == catalog::warm && !fs::exists(index)) run(command_line(arguments).value());
+  });
+}
+
+void ls_command(benchmark::State& state, catalog how) {
+  time_reading_command(state, "ls", folders().folder(state.range(0)), how);
+}
+
+void history_command(benchmark::State& state, catalog how) {
+  time_reading_command(state, "history", folders().bench_folder(state.range(0)), how);
 }
 
 void set_megabytes_per_second(benchmark::State& state, std::int64_t bytes) {
@@ -335,15 +368,15 @@ const bool registered = [] {
   benchmark::RegisterBenchmark("snapshot/show/50_epochs", show)->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("snapshot/compare/50_epochs", compare)->UseManualTime()->Unit(benchmark::kMillisecond);
   for (auto* read : {benchmark::RegisterBenchmark("snapshot/read_records", read_records),
-                     benchmark::RegisterBenchmark("snapshot/ls", ls_command)}) {
+                     benchmark::RegisterBenchmark("snapshot/ls", ls_command, catalog::warm),
+                     benchmark::RegisterBenchmark("snapshot/ls_new_index", ls_command, catalog::new_each_time),
+                     benchmark::RegisterBenchmark("snapshot/ls_no_index", ls_command, catalog::none)}) {
     read->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
-  benchmark::RegisterBenchmark("snapshot/history", history_command)
-      ->Arg(10)
-      ->Arg(100)
-      ->Arg(500)
-      ->UseManualTime()
-      ->Unit(benchmark::kMillisecond);
+  for (auto* history : {benchmark::RegisterBenchmark("snapshot/history", history_command, catalog::warm),
+                        benchmark::RegisterBenchmark("snapshot/history_no_index", history_command, catalog::none)}) {
+    history->Arg(10)->Arg(100)->Arg(500)->UseManualTime()->Unit(benchmark::kMillisecond);
+  }
   benchmark::RegisterBenchmark("hash/sha256/train_images", hash_train_images)
       ->UseManualTime()
       ->Unit(benchmark::kMillisecond);

@@ -21,6 +21,13 @@ struct command {
   std::function<int()> run;  // returns the exit code; throws trackbench errors
 };
 
+// --no-index of the commands that read many records (ls, history, report).
+inline void add_no_index_flag(CLI::App& sub, bool& no_index) {
+  sub.add_flag("--no-index", no_index,
+               "Read every file instead of the records catalogued in its folder's .trackbench-index.sqlite "
+               "(default: off)");
+}
+
 command add_train_command(CLI::App& app, const global_options& globals);
 command add_info_command(CLI::App& app);
 std::vector<command> add_data_commands(CLI::App& app);
@@ -34,5 +41,6 @@ command add_report_command(CLI::App& app);
 command add_bench_command(CLI::App& app, const global_options& globals);
 command add_versus_command(CLI::App& app, const global_options& globals);
 command add_history_command(CLI::App& app);
+command add_ab_command(CLI::App& app);
 
 }  // namespace trackbench::cli

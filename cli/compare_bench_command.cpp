@@ -1,14 +1,15 @@
-// compare of two bench snapshots: per benchmark medians, change, p-value and verdict, and the
-// slower:N% rules, advisory when the hardware differs.
+// compare of two bench snapshots: per benchmark medians, the change with its interval, q-value
+// and verdict, and the slower:N% rules; a hardware difference makes the verdicts advisory.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <map>
 
-#include "bench_output.h"
+#include "change_output.h"
+#include "ci_output.h"
 #include "compare_command.h"
 #include "console.h"
+#include "exit_codes.h"
 #include "instruction_output.h"
 #include "trackbench/trainer/errors.h"
 
@@ -16,8 +17,6 @@ namespace trackbench::cli {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-std::string p_text(const std::optional<double>& p) { return p ? fmt::format("{:.3g}", *p) : "-"; }
 
 }  // namespace
 
@@ -33,13 +32,32 @@ int compare_benches(const compare_flags& flags, const tracking::bench_record& ba
     rules.push_back(tracking::parse_bench_rule(text));
   }
   const auto hardware = tracking::hardware_differences(base, next);
-  const auto changes = tracking::compare_benches(base, next, flags.min_change_percent / 100);
+  auto options = tracking::separate_runs_options;
+  if (flags.threshold_percent) options.threshold = *flags.threshold_percent / 100;
+  const auto changes = tracking::compare_benches(base, next, options);
   // On other hardware a timing difference says nothing about the code, so the gate stays open.
   const bool advisory = !hardware.empty() && !flags.allow_hardware_mismatch;
   std::vector<std::vector<const tracking::bench_change*>> broken;
   for (const auto& rule : rules) broken.push_back(tracking::broken(rule, changes));
   const bool any_broken = std::any_of(broken.begin(), broken.end(), [](const auto& b) { return !b.empty(); });
-  const bool failed = (any_broken && !advisory) || instructions.failed();
+  const bool any_uncertain = std::any_of(changes.begin(), changes.end(), [](const tracking::bench_change& c) {
+    return c.verdict == tracking::bench_verdict::uncertain;
+  });
+  const bool failed = any_broken && !advisory;
+  const auto breaks_a_rule = [&](const tracking::bench_change& c) {
+    return !advisory && std::any_of(broken.begin(), broken.end(), [&](const auto& b) {
+             return std::find(b.begin(), b.end(), &c) != b.end();
+           });
+  };
+  int exit_code = exit_pass;
+  // A count from another Valgrind, ISA limit or CPU is no more comparable than a time from other hardware.
+  if (advisory || (instructions.advisory && !instructions.rules.empty())) {
+    exit_code = exit_hardware_mismatch;
+  } else if (failed || instructions.failed()) {
+    exit_code = exit_failure;
+  } else if (flags.fail_on_uncertain && any_uncertain) {
+    exit_code = exit_inconclusive;
+  }
 
   if (flags.as_json) {
     json out{{"kind", "bench"},
@@ -47,23 +65,12 @@ int compare_benches(const compare_flags& flags, const tracking::bench_record& ba
              {"new", {{"path", flags.snapshots[1]}, {"bench_id", next.identity["bench_id"]}}},
              {"hardware_differences", hardware},
              {"advisory", advisory},
+             {"confidence", tracking::decision_confidence},
              {"benchmarks", json::array()},
              {"rules", json::array()},
-             {"passed", !failed}};
-    for (const auto& c : changes) {
-      out["benchmarks"].push_back({{"name", c.name},
-                                   {"verdict", tracking::to_string(c.verdict)},
-                                   {"reason", c.reason},
-                                   {"base_median_seconds", c.base_median},
-                                   {"new_median_seconds", c.new_median},
-                                   {"change", c.change},
-                                   {"p_value", c.p_value ? json(*c.p_value) : json(nullptr)},
-                                   {"exact", c.exact},
-                                   {"base_spread", c.base_spread},
-                                   {"new_spread", c.new_spread},
-                                   {"base_repetitions", c.base_repetitions},
-                                   {"new_repetitions", c.new_repetitions}});
-    }
+             {"passed", exit_code == exit_pass},
+             {"exit_code", exit_code}};
+    for (const auto& c : changes) out["benchmarks"].push_back(change_json(c));
     for (std::size_t r = 0; r < rules.size(); ++r) {
       json names = json::array();
       for (const auto* c : broken[r]) names.push_back(c->name);
@@ -75,54 +82,51 @@ int compare_benches(const compare_flags& flags, const tracking::bench_record& ba
     if (!hardware.empty()) {
       fmt::print("HARDWARE DIFFERS between the snapshots: timing verdicts are advisory{}\n",
                  flags.allow_hardware_mismatch ? " (--allow-hardware-mismatch: --fail-on still gates)"
-                                               : "; --fail-on does not fail the comparison "
+                                               : "; --fail-on does not fail the comparison, which exits 4 "
                                                  "(--allow-hardware-mismatch makes it gate anyway)");
       for (const auto& difference : hardware) fmt::print("  {}\n", printable(difference));
     }
-    fmt::print("bench snapshots (changes are NEW against BASE; times are medians per iteration)\n");
+    fmt::print("bench snapshots (changes are NEW against BASE: the Hodges-Lehmann shift with its 95% interval; times "
+               "are medians per iteration)\n");
     fmt::print("  base  {}  {}\n", printable(base.identity["bench_id"].get<std::string>()), printable(flags.snapshots[0]));
     fmt::print("  new   {}  {}\n", printable(next.identity["bench_id"].get<std::string>()), printable(flags.snapshots[1]));
-    std::size_t width = 9;
-    for (const auto& c : changes) width = std::max(width, c.name.size());
-    width = std::min<std::size_t>(width, 72);
-    fmt::print("{:<{}}  {:>10}  {:>10}  {:>8}  {:>9}  {}\n", "benchmark", width, "base", "new", "change", "p", "verdict");
-    std::map<std::string, int> counts;
-    for (const auto& c : changes) {
-      ++counts[tracking::to_string(c.verdict)];
-      const bool measured = c.verdict != tracking::bench_verdict::added && c.verdict != tracking::bench_verdict::removed &&
-                            c.verdict != tracking::bench_verdict::skipped;
-      fmt::print("{:<{}}  {:>10}  {:>10}  {:>8}  {:>9}  {}{}\n", printable(c.name), width,
-                 c.base_repetitions > 0 ? format_seconds(c.base_median) : "-",
-                 c.new_repetitions > 0 ? format_seconds(c.new_median) : "-",
-                 measured ? fmt::format("{:+.1f}%", 100.0 * c.change) : "-", p_text(c.p_value),
-                 tracking::to_string(c.verdict), c.reason.empty() ? "" : " (" + printable(c.reason) + ")");
-    }
-    std::string summary;
-    for (const auto& [verdict, count] : counts) summary += (summary.empty() ? "" : ", ") + fmt::format("{} {}", count, verdict);
-    fmt::print("verdicts: {}\n", summary.empty() ? "no benchmarks" : summary);
+    print_change_table(changes);
     if (!rules.empty()) fmt::print("rules{}\n", advisory ? " (advisory: hardware differs)" : "");
     for (std::size_t r = 0; r < rules.size(); ++r) {
       if (broken[r].empty()) fmt::print("  pass  {}\n", rules[r].text);
       for (const auto* c : broken[r]) {
-        fmt::print("  {}  {}  {}: {:+.1f}% (p = {})\n", advisory ? "ADVISORY FAIL" : "FAIL", rules[r].text,
-                   printable(c->name), 100.0 * c->change, p_text(c->p_value));
+        fmt::print("  {}  {}  {}: {}\n", advisory ? "ADVISORY FAIL" : "FAIL", rules[r].text, printable(c->name),
+                   printable(change_text(*c)));
       }
     }
   }
   if (!flags.as_json) print_instruction_gate(instructions);
   log_instruction_gate(instructions);
+  if (!flags.markdown.empty()) {
+    write_text(flags.markdown, "--markdown",
+               change_markdown(changes, breaks_a_rule) +
+                   instruction_markdown(instructions.changes, breaks_an_instruction_rule(instructions)));
+  }
+  if (!flags.junit.empty()) {
+    auto cases = change_junit_cases("compare", changes, breaks_a_rule);
+    const auto counted = instruction_junit_cases("compare.instructions", instructions.changes,
+                                                 tracking::default_instruction_threshold,
+                                                 breaks_an_instruction_rule(instructions));
+    cases.insert(cases.end(), counted.begin(), counted.end());
+    write_junit(flags.junit, "--junit", "trackbench compare", cases);
+  }
   for (std::size_t r = 0; r < rules.size(); ++r) {
     for (const auto* c : broken[r]) {
       if (advisory) {
         spdlog::warn("rule {} would fail for {} ({:+.1f}%), but the hardware differs: advisory only", rules[r].text,
                      printable(c->name), 100.0 * c->change);
       } else {
-        spdlog::error("rule {} failed for {}: {:+.1f}% slower (p = {})", rules[r].text, printable(c->name),
-                      100.0 * c->change, p_text(c->p_value));
+        spdlog::error("rule {} failed for {}: {}", rules[r].text, printable(c->name), printable(change_text(*c)));
       }
     }
   }
-  return failed ? 1 : 0;
+  if (exit_code == exit_inconclusive) spdlog::error("--fail-on-uncertain: some verdicts are uncertain");
+  return exit_code;
 }
 
 }  // namespace trackbench::cli

@@ -7,9 +7,11 @@
 #include <map>
 #include <memory>
 
+#include "ci_output.h"
 #include "commands.h"
 #include "compare_command.h"
 #include "console.h"
+#include "exit_codes.h"
 #include "trackbench/tracking/analysis/bench_gate.h"
 #include "trackbench/tracking/analysis/compare.h"
 #include "trackbench/tracking/analysis/instruction_gate.h"
@@ -63,10 +65,11 @@ int compare(const compare_flags& flags) {
     }
     return compare_benches(flags, *loaded[0].bench, *loaded[1].bench);
   }
-  if (flags.min_change_given) {
-    throw input_error("--min-change applies to bench snapshots only; run snapshots are gated by --fail-on rules such "
+  if (flags.threshold_percent) {
+    throw input_error("--threshold applies to bench snapshots only; run snapshots are gated by --fail-on rules such "
                       "as epoch_seconds:+10%");
   }
+  if (flags.fail_on_uncertain) throw input_error("--fail-on-uncertain applies to bench snapshots only");
   std::vector<tracking::gate_rule> rules;
   for (const auto& text : flags.rules) {
     if (tracking::is_bench_rule(text) || tracking::is_instruction_rule(text)) {
@@ -159,10 +162,21 @@ int compare(const compare_flags& flags) {
       fmt::print("  {}  {:<24} run {}: {}\n", o.passed ? "pass" : "FAIL", o.rule.text, printable(o.run_id), o.explanation);
     }
   }
+  // A testcase (and a table row) per rule and run.
+  std::vector<junit_case> cases;
+  std::string table = "| rule | run | baseline | value | result |\n| --- | --- | ---: | ---: | --- |\n";
+  for (const auto& o : outcomes) {
+    cases.push_back({o.rule.text, o.run_id, o.passed ? std::nullopt : std::optional<std::string>(o.explanation),
+                     o.explanation});
+    table += fmt::format("| {} | {} | {:.6g} | {:.6g} | {} |\n", markdown_cell(o.rule.text), markdown_cell(o.run_id),
+                         o.baseline, o.value, o.passed ? "pass" : "**FAIL**: " + markdown_cell(o.explanation));
+  }
+  if (!flags.junit.empty()) write_junit(flags.junit, "--junit", "trackbench compare", cases);
+  if (!flags.markdown.empty()) write_text(flags.markdown, "--markdown", table);
   for (const auto& o : outcomes) {
     if (!o.passed) spdlog::error("rule {} failed for run {}: {}", o.rule.text, printable(o.run_id), o.explanation);
   }
-  return passed ? 0 : 1;
+  return passed ? exit_pass : exit_failure;
 }
 
 }  // namespace
@@ -171,7 +185,9 @@ command add_compare_command(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "compare",
       "Compare runs: differences in config, environment, code and data; metrics side by side; rules for CI. "
-      "Or two bench snapshots: per benchmark medians, change, Mann-Whitney U p-value and verdict");
+      "Or two bench snapshots: per benchmark medians, the change with its 95% interval, q-value and verdict. "
+      "Exit codes: 0 pass, 1 a --fail-on rule broken, 2 bad input, 3 --fail-on-uncertain and a verdict uncertain, "
+      "4 bench snapshots from different hardware (without --allow-hardware-mismatch)");
   auto flags = std::make_shared<compare_flags>();
   sub->add_option("snapshots", flags->snapshots,
                   "Two or more run snapshots, or two bench snapshots; the first is the baseline")->required();
@@ -184,17 +200,20 @@ command add_compare_command(CLI::App& app) {
   sub->add_flag("--allow-hardware-mismatch", flags->allow_hardware_mismatch,
                 "Bench snapshots: let --fail-on fail even when the two were measured on different hardware (CPU "
                 "model, cores, threads, GPUs); otherwise their timing verdicts are advisory (default: off)");
-  sub->add_option("--min-change", flags->min_change_percent,
-                  "Bench snapshots: the smallest change, in percent of the base median, called faster or slower "
-                  "(also never one within twice the samples' own spread); consecutive runs of one build on a shared "
-                  "machine drift by a few percent")
-      ->default_val(flags->min_change_percent)
+  sub->add_option_function<double>(
+         "--threshold", [flags](const double& percent) { flags->threshold_percent = percent; },
+                  "Bench snapshots: the change, in percent, that the 95% interval of the shift must lie wholly beyond "
+                  "for faster or slower and wholly within for same (default: the samples' relative spread, at least "
+                  "5%: consecutive runs of one build on a shared machine drift by a few percent)")
       ->check(CLI::Range(0.0, 100.0));
+  sub->add_flag("--fail-on-uncertain", flags->fail_on_uncertain,
+                "Bench snapshots: exit 3 when some verdict is uncertain and nothing else failed (default: off)");
+  sub->add_option("--junit", flags->junit,
+                  "Also write JUnit XML to this file: a testcase per benchmark (per rule and run for run snapshots), "
+                  "failed when it breaks a --fail-on rule");
+  sub->add_option("--markdown", flags->markdown, "Also write a Markdown table to this file, e.g. $GITHUB_STEP_SUMMARY");
   sub->add_flag("--json", flags->as_json, "Print the comparison as JSON (default: off)");
-  return {sub, [flags, sub] {
-            flags->min_change_given = sub->count("--min-change") > 0;
-            return compare(*flags);
-          }};
+  return {sub, [flags] { return compare(*flags); }};
 }
 
 }  // namespace trackbench::cli

@@ -30,6 +30,16 @@ void configure_logging(bool verbose, bool quiet, const std::string& log_file) {
   spdlog::set_default_logger(logger);
 }
 
+std::vector<tracking::snapshot_record> read_records(const std::vector<std::filesystem::path>& paths, bool no_index) {
+  tracking::index_report report;
+  auto records =
+      tracking::read_indexed_records(paths, no_index ? tracking::index_use::bypass : tracking::index_use::use, &report);
+  for (const auto& problem : report.problems) spdlog::warn("snapshot index not used: {}", printable(problem));
+  spdlog::debug("{} records from snapshot indexes, {} read from the files ({} indexed)", report.from_index,
+                report.from_files, report.stored);
+  return records;
+}
+
 std::string format_bytes(std::uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double value = static_cast<double>(bytes);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "trackbench/tracking/format/snapshot.h"
+#include "trackbench/tracking/format/snapshot_index.h"
 #include "trackbench/trainer/train.h"
 
 namespace trackbench::cli {
@@ -36,6 +37,11 @@ class console_observer : public trainer::training_observer {
 // what its snapshot at `snapshot` holds, `total_seconds` the whole run.
 void print_run_summary(const trainer::trainer& run, const tracking::run_record& record, double total_seconds,
                        const std::filesystem::path& snapshot);
+
+// The records of `paths` through their folders' catalogs (tracking/format/snapshot_index.h),
+// or straight from the files with `no_index` (--no-index); a catalog that could not be used
+// is a warning, and where the records came from a debug line.
+std::vector<tracking::snapshot_record> read_records(const std::vector<std::filesystem::path>& paths, bool no_index);
 
 std::string format_bytes(std::uint64_t bytes);
 std::string format_duration(double seconds);

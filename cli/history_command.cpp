@@ -10,6 +10,7 @@
 #include "ci_output.h"
 #include "commands.h"
 #include "console.h"
+#include "exit_codes.h"
 #include "trackbench/tracking/analysis/history.h"
 #include "trackbench/tracking/recording/recorder.h"
 
@@ -29,6 +30,7 @@ struct history_flags {
   bool as_json = false;
   std::string markdown;
   std::string junit;
+  bool no_index = false;
 };
 
 std::string short_commit(const std::string& commit) { return commit.substr(0, 8); }
@@ -135,7 +137,7 @@ std::vector<junit_case> junit_cases(const tracking::history_report& report) {
 }
 
 int history(const history_flags& flags) {
-  const auto inputs = tracking::read_snapshot_records(tracking::history_files(flags.inputs));
+  const auto inputs = read_records(tracking::history_files(flags.inputs), flags.no_index);
   tracking::history_options options;
   options.benchmark_pattern = flags.benchmark;
   options.metric = flags.metric;
@@ -168,8 +170,8 @@ int history(const history_flags& flags) {
       spdlog::log(flags.fail_on_new ? spdlog::level::err : spdlog::level::warn, "{}", message);
     }
   }
-  if (unreadable > 0) return 2;
-  return failed ? 1 : 0;
+  if (unreadable > 0) return exit_bad_input;
+  return failed ? exit_failure : exit_pass;
 }
 
 }  // namespace
@@ -194,6 +196,7 @@ command add_history_command(CLI::App& app) {
       ->check(CLI::Range(2, 1000000));
   sub->add_flag("--fail-on-new", flags->fail_on_new, "Exit 1 when the newest point starts a slower segment (default: off)");
   sub->add_flag("--json", flags->as_json, "Print the history as JSON (default: off)");
+  add_no_index_flag(*sub, flags->no_index);
   sub->add_option("--markdown", flags->markdown, "Also write a Markdown table to this file, e.g. $GITHUB_STEP_SUMMARY");
   sub->add_option("--junit", flags->junit, "Also write JUnit XML to this file: a testcase per series, failed when its newest point starts a slower segment");
   return {sub, [flags] { return history(*flags); }};

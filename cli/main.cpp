@@ -4,16 +4,9 @@
 
 #include "commands.h"
 #include "console.h"
+#include "exit_codes.h"
 #include "trackbench/tracking/recording/recorder.h"
 #include "trackbench/trainer/errors.h"
-
-namespace {
-
-// Exit codes: 0 success, 1 the run failed, 2 bad usage or bad input.
-constexpr int exit_failure = 1;
-constexpr int exit_bad_input = 2;
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace trackbench::cli;
@@ -32,13 +25,14 @@ int main(int argc, char** argv) {
                                 add_reproduce_command(app, globals), add_export_command(app),
                                 add_pack_command(app),              add_history_command(app),
                                 add_report_command(app),            add_bench_command(app, globals),
-                                add_versus_command(app, globals),   add_info_command(app)};
+                                add_versus_command(app, globals),   add_ab_command(app),
+                                add_info_command(app)};
   for (auto& data_command : add_data_commands(app)) commands.push_back(std::move(data_command));
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_bad_input;
+    return app.exit(e) == 0 ? exit_pass : exit_bad_input;
   }
   try {
     configure_logging(globals.verbose, globals.quiet, globals.log_file);

@@ -171,14 +171,14 @@ std::string list_line(const tracking::snapshot_record& snapshot) {
                      format_duration(seconds), to_target, printable(record.identity["start_time"].get<std::string>()));
 }
 
-int list(const std::string& folder) {
+int list(const std::string& folder, bool no_index) {
   std::error_code error;
   if (!fs::is_directory(folder, error)) throw input_error("ls: " + folder + " is not a folder");
   const auto files = tracking::snapshot_files_in(folder);
   fmt::print("{:<5} {:<32} {:<11} {:<14} {:>7} {:>8} {:>8} {:>10}  {}\n", "kind", "id", "status", "data set", "epochs", "test_acc",
              "time", "to target", "started (UTC)");
   int unreadable = 0;
-  for (const auto& snapshot : tracking::read_snapshot_records(files)) {
+  for (const auto& snapshot : read_records(files, no_index)) {
     if (snapshot.error.empty()) {
       fmt::print("{}\n", list_line(snapshot));
       continue;
@@ -210,8 +210,10 @@ command add_show_command(CLI::App& app) {
 command add_ls_command(CLI::App& app) {
   auto* sub = app.add_subcommand("ls", "List the run and bench snapshots in a folder, one line each");
   auto folder = std::make_shared<std::string>("runs");
+  auto no_index = std::make_shared<bool>(false);
   sub->add_option("folder", *folder, "Folder of snapshots")->capture_default_str();
-  return {sub, [folder] { return list(*folder); }};
+  add_no_index_flag(*sub, *no_index);
+  return {sub, [folder, no_index] { return list(*folder, *no_index); }};
 }
 
 }  // namespace trackbench::cli

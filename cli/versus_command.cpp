@@ -1,6 +1,6 @@
 // versus: another program's timings (Google Benchmark JSON, such as bench/pytorch/compare.py
 // writes for trackbench and PyTorch) recorded in a bench snapshot, and each --base side judged
-// against the --new side with the regression gate's rules.
+// against the --new side with the decision rule of compare.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -26,7 +26,7 @@ struct versus_flags {
   std::string dataset = "mnist-sample";
   std::string data_dir;
   std::string out = "bench-runs";
-  double min_change_percent = tracking::default_min_change * 100;
+  std::optional<double> threshold_percent;  // --threshold; empty: from the samples' noise
   bool as_json = false;
 };
 
@@ -44,8 +44,10 @@ std::string interval_cell(const tracking::side_comparison& c) {
 }
 
 int versus(const versus_flags& flags, const global_options& globals) {
+  tracking::decision_options decision;
+  if (flags.threshold_percent) decision.threshold = *flags.threshold_percent / 100;
   tracking::versus_options options{flags.samples, flags.new_side, flags.base_sides, flags.suite,
-                                   flags.dataset, flags.data_dir, flags.out, flags.min_change_percent / 100,
+                                   flags.dataset,  flags.data_dir, flags.out,        decision,
                                    globals.command_line};
   const auto outcome = tracking::record_versus(options);
   const auto& record = outcome.record;
@@ -62,7 +64,7 @@ int versus(const versus_flags& flags, const global_options& globals) {
              {"bench_id", bench_id},
              {"new", flags.new_side},
              {"confidence", tracking::side_confidence},
-             {"min_change", flags.min_change_percent / 100},
+             {"threshold", optional_json(decision.threshold)},
              {"comparisons", json::array()}};
     for (const auto& [base, comparisons] : judged) {
       for (const auto& c : comparisons) {
@@ -85,6 +87,11 @@ int versus(const versus_flags& flags, const global_options& globals) {
              {"speedup_high", c.speedup ? json(c.speedup->high) : json(nullptr)},
              {"interval_exact", c.speedup ? json(c.speedup->exact) : json(nullptr)},
              {"p_value", optional_json(c.change.p_value)},
+             {"q_value", optional_json(c.change.q_value)},
+             {"threshold", c.change.threshold},
+             {"shift", c.change.shift ? json(c.change.shift->estimate - 1.0) : json(nullptr)},
+             {"shift_low", c.change.shift ? json(c.change.shift->low - 1.0) : json(nullptr)},
+             {"shift_high", c.change.shift ? json(c.change.shift->high - 1.0) : json(nullptr)},
              {"exact", c.change.exact},
              {"change", c.change.change},
              {"base_spread", c.change.base_spread},
@@ -99,20 +106,20 @@ int versus(const versus_flags& flags, const global_options& globals) {
   fmt::print("bench snapshot {}  {}\n", printable(bench_id), printable(path.string()));
   for (const auto& [base, comparisons] : judged) {
     fmt::print("\n{} against {}: medians per iteration (rate); speed-up = {}'s time / {}'s, with its {:.0f}% "
-               "interval; verdict on {} as compare gives it\n",
+               "interval; q-value and verdict on {} by the decision rule of compare\n",
                printable(flags.new_side), printable(base), printable(base), printable(flags.new_side),
                100 * tracking::side_confidence, printable(flags.new_side));
     std::size_t width = 9;
     for (const auto& c : comparisons) width = std::max(width, c.prefix.size());
     width = std::min<std::size_t>(width, 48);
     fmt::print("{:<{}}  {:>20}  {:>20}  {:>4}  {:>26}  {:>9}  {}\n", "benchmark", width, printable(base).substr(0, 20),
-               printable(flags.new_side).substr(0, 20), "reps", "speed-up [interval]", "p", "verdict");
+               printable(flags.new_side).substr(0, 20), "reps", "speed-up [interval]", "q", "verdict");
     for (const auto& c : comparisons) {
       fmt::print("{:<{}}  {:>20}  {:>20}  {:>4}  {:>26}  {:>9}  {}{}\n", printable(c.prefix), width,
                  side_cell(c.change.base_median, c.base_items_per_second),
                  side_cell(c.change.new_median, c.new_items_per_second),
                  std::min(c.change.base_repetitions, c.change.new_repetitions), interval_cell(c),
-                 c.change.p_value ? fmt::format("{:.3g}", *c.change.p_value) : "-", tracking::to_string(c.change.verdict),
+                 c.change.q_value ? fmt::format("{:.3g}", *c.change.q_value) : "-", tracking::to_string(c.change.verdict),
                  c.change.reason.empty() ? "" : " (" + printable(c.change.reason) + ")");
     }
     const auto& first = comparisons.front();
@@ -131,7 +138,8 @@ command add_versus_command(CLI::App& app, const global_options& globals) {
       "versus",
       "Record timings of two or more programs on the same work (Google Benchmark JSON, benchmarks named "
       "PREFIX/SIDE) in a bench snapshot, and judge each --base side against the --new side as compare judges two "
-      "bench snapshots, with the speed-up's confidence interval");
+      "bench snapshots (the runs alternate, so the default threshold is at least 1%), with the speed-up's confidence "
+      "interval");
   auto flags = std::make_shared<versus_flags>();
   sub->add_option("samples", flags->samples, "Google Benchmark JSON: one entry per repetition, named PREFIX/SIDE")
       ->required();
@@ -144,10 +152,10 @@ command add_versus_command(CLI::App& app, const global_options& globals) {
       ->capture_default_str();
   sub->add_option("--data-dir", flags->data_dir, "Its IDX files (default: where --dataset is found by train)");
   sub->add_option("--out", flags->out, "Folder of bench snapshots")->capture_default_str();
-  sub->add_option("--min-change", flags->min_change_percent,
-                  "The smallest change, in percent of the base median, called faster or slower (also never one "
-                  "within twice the samples' own spread), as for compare")
-      ->default_val(flags->min_change_percent)
+  sub->add_option_function<double>(
+         "--threshold", [flags](const double& percent) { flags->threshold_percent = percent; },
+         "The change, in percent, that the 95% interval of the shift must lie wholly beyond for faster or slower and "
+         "wholly within for same (default: the samples' relative spread, at least 1%)")
       ->check(CLI::Range(0.0, 100.0));
   sub->add_flag("--json", flags->as_json, "Print the verdicts as JSON (default: off)");
   return {sub, [flags, &globals] { return versus(*flags, globals); }};

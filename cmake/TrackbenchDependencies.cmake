@@ -61,6 +61,8 @@ find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(Threads REQUIRED)
+# The catalog of snapshot records beside the snapshots (tracking/format/src/snapshot_index.cpp).
+find_package(SQLite3 REQUIRED)
 # The CPU engine of data-parallel training (trainer/src/mpi_group.cpp); Debian: libopenmpi-dev.
 find_package(MPI REQUIRED COMPONENTS C)
 if(TRACKBENCH_BUILD_TESTS)

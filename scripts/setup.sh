@@ -39,7 +39,7 @@ as_root() {
 training_packages=(
   build-essential cmake ninja-build git pkg-config python3 python3-venv python3-pip zlib1g-dev
   libhdf5-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin libsqlite3-dev
 )
 # What the tests and benchmarks add: GoogleTest and Google Benchmark, the data set and the h5py of
 # their tests, clang for the fuzzer (tests/fuzz), Chromium for the report's rendering test,

@@ -28,6 +28,14 @@ struct series {
   std::string colour;
   std::string dash;  // SVG stroke-dasharray; empty for a solid line
   std::vector<std::pair<double, double>> points;  // (epoch, value)
+  std::vector<std::string> point_names;  // what each point is, when not "epoch N" (a history's commits)
+};
+
+// A line chart's x axis: epochs by default; a history's points in commit order, with a dashed
+// vertical line and a note at each change point (x between the two points it separates).
+struct x_axis {
+  std::string label = "epoch";
+  std::vector<std::pair<double, std::string>> markers;
 };
 
 // Round tick spacing (1, 2 or 5 times a power of ten) giving about `count` ticks over the span.
@@ -42,7 +50,7 @@ double tick_step(double span, int count) {
 
 // `from_zero`: the y axis starts at 0 (times and rates, whose size matters, not just their shape).
 std::string line_chart(const std::string& id, const std::string& title, const std::string& unit,
-                       const std::vector<series>& lines, bool from_zero = false) {
+                       const std::vector<series>& lines, bool from_zero = false, const x_axis& axis = {}) {
   constexpr double width = 720, height = 320, left = 64, right = 190, top = 16, bottom = 44;
   constexpr double plot_width = width - left - right, plot_height = height - top - bottom;
   double x_max = 1, y_min = std::numeric_limits<double>::infinity(), y_max = -y_min;
@@ -75,8 +83,15 @@ std::string line_chart(const std::string& id, const std::string& title, const st
                        top + plot_height + 16, x);
   }
   out += fmt::format("<rect class=\"frame\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n", left, top, plot_width, plot_height);
-  out += fmt::format("<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">epoch</text>\n", left + plot_width / 2,
-                     height - 6);
+  out += fmt::format("<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", left + plot_width / 2,
+                     height - 6, escape_markup(axis.label));
+  for (std::size_t m = 0; m < axis.markers.size(); ++m) {
+    const auto& [x, note] = axis.markers[m];
+    out += fmt::format("<line class=\"change-point\" x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\"/>"
+                       "<text class=\"tick\" x=\"{3:.1f}\" y=\"{4}\">{5}</text>\n",
+                       px(x), top, top + plot_height, px(x) + 4, top + 12 + 14 * static_cast<double>(m % 3),
+                       escape_markup(note));
+  }
   out += fmt::format("<text class=\"axis\" transform=\"translate(14 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
                      top + plot_height / 2, escape_markup(unit));
   double legend_y = top + 8;
@@ -86,9 +101,11 @@ std::string line_chart(const std::string& id, const std::string& title, const st
     for (const auto& [x, y] : line.points) coordinates += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
     const std::string dash = line.dash.empty() ? "" : " stroke-dasharray=\"" + line.dash + "\"";
     out += fmt::format("<polyline class=\"series\" stroke=\"{}\"{} points=\"{}\"/>\n", line.colour, dash, coordinates);
-    for (const auto& [x, y] : line.points) {
-      out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"><title>{}, epoch {}: {:.6g}</title></circle>\n",
-                         px(x), py(y), line.colour, escape_markup(line.name), x, y);
+    for (std::size_t p = 0; p < line.points.size(); ++p) {
+      const auto& [x, y] = line.points[p];
+      const auto point = p < line.point_names.size() ? line.point_names[p] : fmt::format("{} {}", axis.label, x);
+      out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"><title>{}, {}: {:.6g}</title></circle>\n",
+                         px(x), py(y), line.colour, escape_markup(line.name), escape_markup(point), y);
     }
     out += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"{}/>"
                        "<text class=\"legend\" x=\"{}\" y=\"{:.1f}\">{}</text>\n",
@@ -311,6 +328,51 @@ std::string bench_bars(const std::vector<report_bench>& benches) {
   return out + "</svg></figure>\n";
 }
 
+// The hardware groups of a history, each with its fingerprint.
+std::string history_groups_table(const tracking::history_report& history) {
+  std::string out = "<table id=\"history-groups\"><tr><th>group</th><th>hardware and build</th></tr>\n";
+  for (const auto& group : history.groups) {
+    std::string fingerprint;
+    for (const auto& field : group.fingerprint) fingerprint += (fingerprint.empty() ? "" : "<br>") + escape_markup(field);
+    out += "<tr><td>" + escape_markup(group.label) + "</td><td>" + fingerprint + "</td></tr>\n";
+  }
+  out += "</table>\n";
+  for (const auto& note : history.ordering_notes) out += "<p>" + escape_markup(note) + "</p>\n";
+  return out;
+}
+
+// One series of a history: its value at each snapshot in commit order, the change points marked
+// with the change and the commit that starts it. Times are drawn in the unit that fits them.
+std::string history_chart(std::size_t index, const tracking::history_series& series_of_history) {
+  double largest = 0;
+  for (const auto& point : series_of_history.points) largest = std::max(largest, std::abs(point.value));
+  std::string unit = series_of_history.unit;
+  double scale = 1;
+  if (unit == "s" && largest < 1e-3) {
+    unit = "us", scale = 1e6;
+  } else if (unit == "s" && largest < 1) {
+    unit = "ms", scale = 1e3;
+  }
+  series line{series_of_history.name, colour(0), "", {}, {}};
+  for (std::size_t p = 0; p < series_of_history.points.size(); ++p) {
+    const auto& point = series_of_history.points[p];
+    line.points.emplace_back(static_cast<double>(p + 1), point.value * scale);
+    line.point_names.push_back("commit " + point.commit.substr(0, 8) + " (" + point.start_time + ")");
+  }
+  x_axis axis{series_of_history.order == tracking::history_order::ancestry ? "snapshot, in commit order (git ancestry)"
+                                                                             : "snapshot, in start-time order",
+              {}};
+  for (const auto& change : series_of_history.changes) {
+    axis.markers.emplace_back(static_cast<double>(change.index) + 0.5,
+                              fmt::format("{:+.1f}% {} at {}", 100.0 * change.change,
+                                          change.slower ? "slower" : "faster", change.commit.substr(0, 8)));
+  }
+  const std::string title = series_of_history.group + ": " + series_of_history.name +
+                            (series_of_history.changes.empty() ? " (no change point)" : "");
+  // Not from 0: a change of a few percent is what the chart has to show.
+  return line_chart("chart-history-" + std::to_string(index + 1), title, unit, {line}, false, axis);
+}
+
 const char* const style = R"(
 body { font: 14px/1.4 system-ui, sans-serif; color: #111; margin: 24px auto; max-width: 1100px; padding: 0 16px; }
 h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ccc; }
@@ -323,6 +385,7 @@ figure.line svg { width: 100%; max-width: 720px; height: auto; }
 figure.bars svg { width: 100%; height: auto; } .whisker { stroke: #111; stroke-width: 1.2; }
 figure.confusion { display: inline-block; margin-right: 16px; } figure.confusion svg { width: 360px; height: auto; }
 .grid { stroke: #e4e4e4; } .frame { fill: none; stroke: #888; }
+.change-point { stroke: #D55E00; stroke-width: 1.5; stroke-dasharray: 5 3; }
 .series { fill: none; stroke-width: 2; }
 .tick, .legend, .count { font-size: 11px; } .axis { font-size: 12px; fill: #444; }
 @media print {
@@ -337,7 +400,7 @@ figure.confusion { display: inline-block; margin-right: 16px; } figure.confusion
 }  // namespace
 
 std::string html_report(const std::vector<report_run>& runs, const std::string& generated_at,
-                        const std::vector<report_bench>& benches) {
+                        const std::vector<report_bench>& benches, const tracking::history_report* history) {
   std::string title = "trackbench report: ";
   for (std::size_t r = 0; r < runs.size(); ++r) title += (r ? ", " : "") + text_of(runs[r].record->identity["run_id"]);
   for (std::size_t b = 0; b < benches.size(); ++b) {
@@ -382,9 +445,16 @@ std::string html_report(const std::vector<report_run>& runs, const std::string& 
        }},
       {"What differs between the runs (config, environment, code, data)", [&] { return differences_table(runs); }},
   };
-  if (!benches.empty()) {
+  if (!benches.empty() && benches.size() <= max_labelled_snapshots) {
     sections.emplace_back("Bench snapshots", [&] { return benches_table(benches); });
     sections.emplace_back("Bench results", [&] { return bench_bars(benches); });
+  }
+  if (history && !history->series.empty()) {
+    sections.emplace_back("History across commits (change points marked)", [&] {
+      std::string charts = history_groups_table(*history);
+      for (std::size_t s = 0; s < history->series.size(); ++s) charts += history_chart(s, history->series[s]);
+      return charts;
+    });
   }
   for (const auto& [heading, content] : sections) out += "<section>\n<h2>" + escape_markup(heading) + "</h2>\n" + content() + "</section>\n";
   return out + "</body></html>\n";

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "support/history_fixture.h"
 #include "support/idx_files.h"
 #include "support/process.h"
 #include "support/sample_records.h"
@@ -120,6 +121,32 @@ TEST(Report, BenchSnapshotsAreBarsWithTheirSpread) {
   EXPECT_NE(page.find("&lt;b&gt;renamed&lt;/b&gt;"), std::string::npos);
   EXPECT_EQ(page.find("<b>renamed"), std::string::npos);
   EXPECT_NE(page.find("A: skipped or absent"), std::string::npos);
+}
+
+TEST(Report, SnapshotsOfManyCommitsDrawTheHistoryWithItsChangePoint) {
+  temp_dir dir;
+  // 12 commits on two CPUs; fixture/work is 3% slower from the 8th commit on, on the first CPU.
+  const auto fixture = make_history_fixture(dir.path(), 8, true);
+  const auto page_path = dir / "report.html";
+  const auto result = run_trackbench("report " + quoted(fixture.snapshots) + " --repo " + quoted(fixture.repo) + " -o " +
+                                     quoted(page_path));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto page = read_text(page_path);
+  EXPECT_NE(page.find("id=\"history-groups\""), std::string::npos);
+  for (const auto* id : {"chart-history-1", "chart-history-2", "chart-history-3", "chart-history-4"}) {
+    EXPECT_NE(page.find(std::string("id=\"") + id + "\""), std::string::npos) << id;
+  }
+  EXPECT_EQ(page.find("chart-history-5"), std::string::npos) << "two benchmarks on two CPUs: four series";
+  std::size_t markers = 0;
+  for (auto at = page.find("class=\"change-point\""); at != std::string::npos;
+       at = page.find("class=\"change-point\"", at + 1)) {
+    ++markers;
+  }
+  EXPECT_EQ(markers, 1u) << "only fixture/work on the first CPU changes";
+  EXPECT_NE(page.find("slower at " + fixture.commits[7].substr(0, 8)), std::string::npos);
+  EXPECT_NE(page.find("commit " + fixture.commits[0].substr(0, 8)), std::string::npos) << "points name their commits";
+  EXPECT_NE(page.find("in commit order (git ancestry)"), std::string::npos);
+  EXPECT_NE(page.find("id=\"chart-bench\""), std::string::npos) << "24 snapshots still get their bars";
 }
 
 TEST(Report, OneBenchSnapshotGivesItsTimesAndTheTableNamesTheGpu) {

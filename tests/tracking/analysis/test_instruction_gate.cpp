@@ -34,6 +34,25 @@ bench_record counted(double conv, double step) {
   return record;
 }
 
+TEST(InstructionGate, RepeatedCountsDecideByTheirMediansAndSpread) {
+  // ab's counts: one stray count of a side moves its spread, not its median.
+  const auto slower = decide_instructions("b", {1000.0, 1001.0, 1000.5}, {1030.0, 1030.5, 1029.8});
+  EXPECT_DOUBLE_EQ(slower.base_per_iteration, 1000.5);
+  EXPECT_DOUBLE_EQ(slower.new_per_iteration, 1030.0);
+  EXPECT_NEAR(slower.change, 1030.0 / 1000.5 - 1, 1e-12);
+  EXPECT_EQ(slower.verdict, instruction_verdict::slower);
+  EXPECT_NEAR(slower.base_spread, 0.001, 1e-12);
+  EXPECT_EQ(slower.base_counts.size(), 3u);
+  EXPECT_EQ(decide_instructions("b", {1000.0, 1000.0}, {1004.0, 1004.0}).verdict, instruction_verdict::same);
+  EXPECT_EQ(decide_instructions("b", {1000.0}, {994.0}).verdict, instruction_verdict::faster);
+  // Counts of one side 1% apart cannot show a 0.5% change either way.
+  const auto unsteady = decide_instructions("b", {1000.0, 1010.0}, {1000.0, 1000.0});
+  EXPECT_EQ(unsteady.verdict, instruction_verdict::uncertain);
+  EXPECT_EQ(to_string(unsteady.verdict), "uncertain");
+  EXPECT_NEAR(unsteady.base_spread, 0.01, 1e-12);
+  EXPECT_THROW(decide_instructions("b", {}, {1.0}), std::invalid_argument);
+}
+
 TEST(InstructionGate, VerdictsAtHalfAPercent) {
   const auto base = counted(1e6, 2e6);
   auto gate = judge_instructions(base, counted(1e6 * 1.006, 2e6 * 0.996), {}, false);
@@ -122,6 +141,31 @@ TEST(InstructionGateCli, CompareFailsOnMoreInstructionsAndPassesOnEqualCounts) {
   EXPECT_EQ(instructions["benchmarks"][0]["verdict"], "slower");
   EXPECT_EQ(instructions["benchmarks"][0]["new_instructions_per_iteration"], 1006000.0);
   EXPECT_EQ(instructions["rules"][0]["broken_by"][0], "conv_forward/conv1/128/manual_time");
+
+  // JUnit and Markdown: a testcase and a row per counted benchmark beside the timing ones, the
+  // count that broke the rule failed.
+  const auto junit = dir / "compare.xml";
+  const auto markdown = dir / "compare.md";
+  EXPECT_EQ(run_trackbench("compare " + quoted(base) + " " + quoted(more) + " --fail-on instructions:0.5% --junit " +
+                           quoted(junit) + " --markdown " + quoted(markdown) + " 2>/dev/null")
+                .exit_code,
+            1);
+  const auto xml = testing::read_text(junit);
+  EXPECT_NE(xml.find("failures=\"1\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<testcase classname=\"compare.instructions\" name=\"conv_forward/conv1/128/manual_time\">\n"
+                     "      <failure message=\"conv_forward/conv1/128/manual_time: +0.60% (1000000 -&gt; 1006000 "
+                     "instructions per iteration), beyond +-0.5%\""),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<testcase classname=\"compare.instructions\" name=\"train_steps/cpu/64\">\n      "
+                     "<system-out>"),
+            std::string::npos)
+      << xml;
+  const auto table = testing::read_text(markdown);
+  EXPECT_NE(table.find("| conv_forward/conv1/128/manual_time | 1000000 | 1006000 | +0.60% | **slower** |"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("| train_steps/cpu/64 | 2000000 | 2000000 | +0.00% | same |"), std::string::npos) << table;
 
   const auto bad = run_trackbench("compare " + quoted(base) + " " + quoted(more) + " --fail-on instructions:lots");
   EXPECT_EQ(bad.exit_code, 2) << bad.output;

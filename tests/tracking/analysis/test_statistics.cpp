@@ -189,5 +189,23 @@ TEST(Statistics, WelchTestOfConstantSamples) {
   EXPECT_THROW(welch_t_test({1}, {1, 2}), std::invalid_argument);
 }
 
+TEST(Statistics, BenjaminiHochbergByHand) {
+  // m = 8, sorted p_(i) times 8 / i: 0.008, 0.032, 0.104, 0.082, 0.0672, 0.08, 0.0846..., 0.205;
+  // each q the smallest of these from its rank up, so ranks 3 to 5 share 0.0672.
+  const std::vector<double> p{0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205};
+  const std::vector<double> expected{0.008, 0.032, 0.0672, 0.0672, 0.0672, 0.08, 0.074 * 8 / 7, 0.205};
+  const auto q = benjamini_hochberg(p);
+  ASSERT_EQ(q.size(), expected.size());
+  for (std::size_t i = 0; i < q.size(); ++i) EXPECT_NEAR(q[i], expected[i], 1e-12) << i;
+  // In the input's order, whatever it is.
+  const auto shuffled = benjamini_hochberg({0.205, 0.001, 0.042});  // 3 * 0.001, 3 / 2 * 0.042, 0.205
+  EXPECT_NEAR(shuffled[0], 0.205, 1e-12);
+  EXPECT_NEAR(shuffled[1], 0.003, 1e-12);
+  EXPECT_NEAR(shuffled[2], 0.063, 1e-12);
+  EXPECT_NEAR(benjamini_hochberg({0.9, 0.95})[0], 0.95, 1e-12);  // capped by the larger p's q, at most 1
+  EXPECT_TRUE(benjamini_hochberg({}).empty());
+  EXPECT_THROW(benjamini_hochberg({0.5, 1.5}), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace trackbench::tracking::statistics

@@ -293,26 +293,30 @@ TEST(BenchGateVerdicts, SameSlowerFasterUncertain) {
   EXPECT_FALSE(slower.exact);  // `ten` repeats values: with ties, the normal approximation
   EXPECT_EQ(compare_samples("x", ten, scaled(ten, 0.8)).verdict, bench_verdict::faster);
 
-  // Significant, but a 0.5% shift is below the floor: not called a change.
+  // Significant, but a 0.5% shift lies wholly within the 5% threshold of two separate runs: same.
   const auto tiny = compare_samples("x", ten, scaled(ten, 1.005));
   EXPECT_EQ(tiny.verdict, bench_verdict::same);
-  // A significant 4% shift is below the default 5% --min-change, and above a 1% one (and twice
-  // these quiet samples' spread).
-  const auto drift_of_runs = compare_samples("x", ten, scaled(ten, 1.04));
-  EXPECT_EQ(drift_of_runs.verdict, bench_verdict::same);
+  EXPECT_DOUBLE_EQ(tiny.threshold, separate_runs_min_threshold);
+  // A significant 4.5% shift: its interval reaches past the default 5% threshold, so neither
+  // slower nor same (before the one decision rule it was "same": p < 0.05 but below the floor),
+  // and wholly beyond a 1% --threshold.
+  const auto drift_of_runs = compare_samples("x", ten, scaled(ten, 1.045));
+  EXPECT_EQ(drift_of_runs.verdict, bench_verdict::uncertain) << drift_of_runs.reason;
+  EXPECT_NE(drift_of_runs.reason.find("straddles the threshold +-5.0%"), std::string::npos) << drift_of_runs.reason;
   EXPECT_LT(*drift_of_runs.p_value, 0.05);
-  EXPECT_EQ(compare_samples("x", ten, scaled(ten, 1.04), 0.01).verdict, bench_verdict::slower);
+  EXPECT_EQ(compare_samples("x", ten, scaled(ten, 1.045), {0.01, min_threshold}).verdict, bench_verdict::slower);
 
-  // Three repetitions cannot reach p < 0.05, however far apart.
+  // Three repetitions have no 95% interval, however far apart.
   const auto three = compare_samples("x", {1.0, 1.01, 0.99}, {2.0, 2.01, 1.99});
   EXPECT_EQ(three.verdict, bench_verdict::uncertain);
-  EXPECT_NE(three.reason.find("3 repetitions on a side"), std::string::npos) << three.reason;
+  EXPECT_NE(three.reason.find("too few samples: 3 on a side"), std::string::npos) << three.reason;
 
-  // 30% spread: a 5% shift cannot be told from noise.
+  // 30% spread: the threshold stops at 10%, and the interval of a 5% shift is wider than that.
   const std::vector<double> noisy{1.0, 1.5, 0.7, 1.2, 0.8, 1.4, 0.6, 1.1, 0.9, 1.3};
   const auto noise = compare_samples("x", noisy, scaled(noisy, 1.05));
   EXPECT_EQ(noise.verdict, bench_verdict::uncertain);
-  EXPECT_NE(noise.reason.find("too noisy to tell"), std::string::npos) << noise.reason;
+  EXPECT_DOUBLE_EQ(noise.threshold, max_noise_threshold);
+  EXPECT_NE(noise.reason.find("is wider than the threshold +-10.0%"), std::string::npos) << noise.reason;
   // Within a noisy sample, a shift smaller than its spread is not a change even when the ranks separate.
   const std::vector<double> wide{1.00, 1.10, 0.90, 1.05, 0.95, 1.20, 0.80, 1.15, 0.85, 1.00};
   const auto drift = compare_samples("x", wide, scaled(wide, 1.08));
@@ -504,12 +508,72 @@ TEST(BenchCli, BadRulesAndMixedKindsAreInputErrors) {
        {std::pair{quoted(base) + " " + quoted(run), "is a bench snapshot but " + run.string() + " is not"},
         std::pair{quoted(run) + " " + quoted(base), "is a bench snapshot but " + run.string() + " is not"},
         std::pair{quoted(run) + " " + quoted(run) + " --fail-on slower:5%", std::string("is a bench snapshot rule")},
-        std::pair{quoted(run) + " " + quoted(run) + " --min-change 2",
-                  std::string("--min-change applies to bench snapshots only")}}) {
+        std::pair{quoted(run) + " " + quoted(run) + " --threshold 2",
+                  std::string("--threshold applies to bench snapshots only")},
+        std::pair{quoted(run) + " " + quoted(run) + " --fail-on-uncertain",
+                  std::string("--fail-on-uncertain applies to bench snapshots only")}}) {
     const auto result = run_trackbench("compare " + args);
     EXPECT_EQ(result.exit_code, 2) << args << "\n" << result.output;
     EXPECT_NE(result.output.find(fragment), std::string::npos) << args << "\n" << result.output;
   }
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(BenchCli, CompareWritesJUnitAndMarkdownAndExitsThreeOnUncertainWhenAsked) {
+  temp_dir dir;
+  const auto base = dir / "base.h5";
+  const auto slower = dir / "slower.h5";
+  const auto drifted = dir / "drifted.h5";
+  write_bench_snapshot(base, make_record(ten));
+  write_bench_snapshot(slower, make_record(scaled(ten, 1.3)));
+  write_bench_snapshot(drifted, make_record(scaled(ten, 1.045)));  // an interval across the 5% threshold
+  const auto junit = dir / "compare.xml";
+  const auto markdown = dir / "compare.md";
+  const auto gate = run_trackbench("compare " + quoted(base) + " " + quoted(slower) + " --fail-on slower:5% --junit " +
+                                   quoted(junit) + " --markdown " + quoted(markdown));
+  EXPECT_EQ(gate.exit_code, 1) << gate.output;
+  // A testcase per benchmark, the two slower ones failed with the change and its interval.
+  const auto xml = read_text(junit);
+  EXPECT_NE(xml.find("<testsuite name=\"trackbench compare\" tests=\"3\" failures=\"2\""), std::string::npos) << xml;
+  const std::string conv = "conv_forward/conv1/128/manual_time";
+  const auto failed = xml.find("<testcase classname=\"compare\" name=\"" + conv + "\">\n      <failure message=\"" + conv +
+                               ": 1 ms -&gt; 1.3 ms, change +30.0% [");
+  EXPECT_NE(failed, std::string::npos) << xml;
+  EXPECT_NE(xml.find("(95% interval), threshold +-5.0%, q = ", failed), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<testcase classname=\"compare\" name=\"conv_forward/cudnn/1024\">\n      <system-out>skipped"),
+            std::string::npos)
+      << xml;
+  const auto table = read_text(markdown);
+  EXPECT_NE(table.find("| " + conv + " | 1 ms | 1.3 ms | +30.0% ["), std::string::npos) << table;
+  EXPECT_NE(table.find("| **slower** |"), std::string::npos) << table;
+
+  const auto uncertain = run_trackbench("compare " + quoted(base) + " " + quoted(drifted) + " --fail-on slower:5% --fail-on-uncertain");
+  EXPECT_EQ(uncertain.exit_code, 3) << uncertain.output;
+  EXPECT_NE(uncertain.output.find("uncertain (95% interval +"), std::string::npos) << uncertain.output;
+  EXPECT_EQ(run_trackbench("compare " + quoted(base) + " " + quoted(drifted) + " --fail-on slower:5%").exit_code, 0);
+  // A --threshold of 1% decides the same samples: slower, and the rule fails.
+  EXPECT_EQ(run_trackbench("compare " + quoted(base) + " " + quoted(drifted) + " --threshold 1 --fail-on slower:4%").exit_code, 1);
+
+  // Run snapshots: a testcase per rule and run.
+  const auto run = dir / "run.h5";
+  {
+    auto record = testing::sample_run_record();
+    record.config["keep_weights"] = "none";
+    snapshot_writer writer(run, record);
+    writer.append_epoch(testing::make_metrics(1), testing::make_parameters(1), std::nullopt);
+    writer.finish("completed", "");
+  }
+  const auto runs_junit = dir / "runs.xml";
+  const auto runs = run_trackbench("compare " + quoted(run) + " " + quoted(run) + " --fail-on epoch_seconds:+10% --junit " +
+                                   quoted(runs_junit));
+  EXPECT_EQ(runs.exit_code, 0) << runs.output;
+  const auto runs_xml = read_text(runs_junit);
+  EXPECT_NE(runs_xml.find("tests=\"1\" failures=\"0\""), std::string::npos) << runs_xml;
+  EXPECT_NE(runs_xml.find("<testcase classname=\"epoch_seconds:+10%\""), std::string::npos) << runs_xml;
 }
 
 TEST(BenchCli, HardwareMismatchIsReportedFirstAndMakesTheGateAdvisory) {
@@ -518,8 +582,9 @@ TEST(BenchCli, HardwareMismatchIsReportedFirstAndMakesTheGateAdvisory) {
   const auto other = dir / "other.h5";
   write_bench_snapshot(base, make_record(ten));
   write_bench_snapshot(other, make_record(scaled(ten, 1.3), "Imaginary CPU 9000"));
+  // Exit 4 (it was 0 before the exit codes of issue 25): the verdicts say nothing about the code.
   const auto advisory = run_trackbench("compare " + quoted(base) + " " + quoted(other) + " --fail-on slower:5% 2>/dev/null");
-  EXPECT_EQ(advisory.exit_code, 0) << advisory.output;
+  EXPECT_EQ(advisory.exit_code, 4) << advisory.output;
   EXPECT_EQ(advisory.output.rfind("HARDWARE DIFFERS", 0), 0u) << advisory.output;  // the first line
   EXPECT_NE(advisory.output.find("environment.cpu_model: Fuzz CPU -> Imaginary CPU 9000"), std::string::npos)
       << advisory.output;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <map>
 #include <set>
 
@@ -14,40 +13,15 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string percent(double fraction) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f%%", 100.0 * fraction);
-  return text;
-}
-
 // Benchmarks match by name alone, so a suite renamed or given by another path still compares.
 const std::string& key_of(const bench_result& result) { return result.name; }
 
 }  // namespace
 
-std::string to_string(bench_verdict verdict) {
-  switch (verdict) {
-    case bench_verdict::faster:
-      return "faster";
-    case bench_verdict::slower:
-      return "slower";
-    case bench_verdict::same:
-      return "same";
-    case bench_verdict::uncertain:
-      return "uncertain";
-    case bench_verdict::added:
-      return "added";
-    case bench_verdict::removed:
-      return "removed";
-    case bench_verdict::skipped:
-      return "skipped";
-  }
-  return "?";
-}
-
 bench_change compare_samples(const std::string& name, const std::vector<double>& base, const std::vector<double>& next,
-                             double min_change) {
+                             const decision_options& options) {
   bench_change c;
+  static_cast<decision&>(c) = decide(base, next, options);
   c.name = name;
   c.base_repetitions = base.size();
   c.new_repetitions = next.size();
@@ -56,33 +30,11 @@ bench_change compare_samples(const std::string& name, const std::vector<double>&
   c.base_spread = statistics::relative_spread(base);
   c.new_spread = statistics::relative_spread(next);
   c.change = c.base_median > 0.0 ? c.new_median / c.base_median - 1.0 : 0.0;
-  const auto test = statistics::mann_whitney_u(base, next);
-  c.p_value = test.p_value;
-  c.exact = test.exact;
-
-  const double spread = std::max(c.base_spread, c.new_spread);
-  const double floor = std::max(min_change, spread_multiple * spread);
-  if (std::min(base.size(), next.size()) < min_gate_repetitions) {
-    c.verdict = bench_verdict::uncertain;
-    c.reason = std::to_string(std::min(base.size(), next.size())) +
-               " repetitions on a side; the test needs at least 4 (3 against 3 cannot reach p < 0.05)";
-  } else if (test.p_value < significance_level && std::fabs(c.change) > floor) {
-    c.verdict = c.change > 0 ? bench_verdict::slower : bench_verdict::faster;
-  } else if (spread > max_spread_for_same) {
-    c.verdict = bench_verdict::uncertain;
-    c.reason = "too noisy to tell: spread " + percent(spread) + ", above " + percent(max_spread_for_same);
-  } else if (test.p_value >= significance_level && std::fabs(c.change) > floor) {
-    char p[32];
-    std::snprintf(p, sizeof p, "%.3g", test.p_value);
-    c.verdict = bench_verdict::uncertain;
-    c.reason = "medians differ by " + percent(c.change) + " but the samples overlap (p = " + p + ")";
-  } else {
-    c.verdict = bench_verdict::same;
-  }
   return c;
 }
 
-std::vector<bench_change> compare_benches(const bench_record& base, const bench_record& next, double min_change) {
+std::vector<bench_change> compare_benches(const bench_record& base, const bench_record& next,
+                                          const decision_options& options) {
   std::map<std::string, const bench_result*> in_next;
   for (const auto& result : next.benchmarks) in_next[key_of(result)] = &result;
   std::set<std::string> in_base;
@@ -110,7 +62,7 @@ std::vector<bench_change> compare_benches(const bench_record& base, const bench_
       changes.push_back(std::move(c));
       continue;
     }
-    changes.push_back(compare_samples(before.name, before.real_seconds(), after.real_seconds(), min_change));
+    changes.push_back(compare_samples(before.name, before.real_seconds(), after.real_seconds(), options));
   }
   for (const auto& after : next.benchmarks) {
     if (in_base.count(key_of(after)) > 0) continue;
@@ -121,6 +73,9 @@ std::vector<bench_change> compare_benches(const bench_record& base, const bench_
     if (!after.samples.empty()) c.new_median = statistics::median(after.real_seconds());
     changes.push_back(std::move(c));
   }
+  std::vector<decision*> decisions;
+  for (auto& c : changes) decisions.push_back(&c);
+  correct_for_suite(decisions);
   return changes;
 }
 

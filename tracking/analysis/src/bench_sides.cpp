@@ -39,7 +39,7 @@ const bench_result& measured(const bench_result& result) {
 }  // namespace
 
 std::vector<side_comparison> compare_sides(const bench_record& record, const std::string& base_side,
-                                           const std::string& new_side, double min_change) {
+                                           const std::string& new_side, const decision_options& options) {
   if (base_side.empty() || new_side.empty() || base_side == new_side) {
     throw input_error("the two sides must be named and differ, got '" + base_side + "' and '" + new_side + "'");
   }
@@ -65,7 +65,7 @@ std::vector<side_comparison> compare_sides(const bench_record& record, const std
     c.new_name = next.name;
     const auto base_times = base.real_seconds();
     const auto new_times = next.real_seconds();
-    c.change = compare_samples(*prefix, base_times, new_times, min_change);
+    c.change = compare_samples(*prefix, base_times, new_times, options);
     const auto positive = [](double seconds) { return seconds > 0.0; };
     if (std::all_of(base_times.begin(), base_times.end(), positive) &&
         std::all_of(new_times.begin(), new_times.end(), positive)) {
@@ -83,6 +83,9 @@ std::vector<side_comparison> compare_sides(const bench_record& record, const std
   if (comparisons.empty()) {
     throw input_error("no benchmark is named .../" + base_side + " with a partner .../" + new_side);
   }
+  std::vector<decision*> decisions;
+  for (auto& c : comparisons) decisions.push_back(&c.change);
+  correct_for_suite(decisions);
   return comparisons;
 }
 

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <regex>
+#include <stdexcept>
 
 #include "trackbench/tracking/analysis/bench_gate.h"
+#include "trackbench/tracking/analysis/statistics.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::tracking {
@@ -22,10 +24,34 @@ std::string to_string(instruction_verdict verdict) {
       return "faster";
     case instruction_verdict::slower:
       return "slower";
+    case instruction_verdict::uncertain:
+      return "uncertain";
     case instruction_verdict::same:
       break;
   }
   return "same";
+}
+
+instruction_change decide_instructions(const std::string& name, const std::vector<double>& base_counts,
+                                       const std::vector<double>& new_counts, double threshold) {
+  if (base_counts.empty() || new_counts.empty()) throw std::invalid_argument("decide_instructions: a side has no count");
+  instruction_change c{name, statistics::median(base_counts), statistics::median(new_counts)};
+  c.base_counts = base_counts;
+  c.new_counts = new_counts;
+  const auto spread = [](const std::vector<double>& counts) {
+    const auto [low, high] = std::minmax_element(counts.begin(), counts.end());
+    return *low > 0 ? *high / *low - 1 : (*high > 0 ? 1.0 : 0.0);
+  };
+  c.base_spread = spread(base_counts);
+  c.new_spread = spread(new_counts);
+  // A loop of no instructions cannot change by a fraction; any count after none is slower.
+  c.change = c.base_per_iteration > 0 ? c.new_per_iteration / c.base_per_iteration - 1
+                                      : (c.new_per_iteration > 0 ? 1.0 : 0.0);
+  c.verdict = c.base_spread > threshold || c.new_spread > threshold ? instruction_verdict::uncertain
+              : c.change > threshold                                ? instruction_verdict::slower
+              : c.change < -threshold                               ? instruction_verdict::faster
+                                                                    : instruction_verdict::same;
+  return c;
 }
 
 bool is_instruction_rule(const std::string& text) { return text.rfind("instructions:", 0) == 0; }
@@ -54,14 +80,8 @@ instruction_gate judge_instructions(const bench_record& base, const bench_record
   for (const auto& b : base.benchmarks) {
     const auto n = std::find_if(next.benchmarks.begin(), next.benchmarks.end(), [&](const auto& r) { return r.name == b.name; });
     if (!b.instructions_per_iteration || n == next.benchmarks.end() || !n->instructions_per_iteration) continue;
-    instruction_change c{b.name, *b.instructions_per_iteration, *n->instructions_per_iteration};
-    // A loop of no instructions cannot change by a fraction; any count after none is slower.
-    c.change = c.base_per_iteration > 0 ? c.new_per_iteration / c.base_per_iteration - 1
-                                        : (c.new_per_iteration > 0 ? 1.0 : 0.0);
-    c.verdict = c.change > threshold    ? instruction_verdict::slower
-                : c.change < -threshold ? instruction_verdict::faster
-                                        : instruction_verdict::same;
-    gate.changes.push_back(c);
+    gate.changes.push_back(
+        decide_instructions(b.name, {*b.instructions_per_iteration}, {*n->instructions_per_iteration}, threshold));
   }
   if (gate.changes.empty()) return gate;
   for (const char* field : {"instruction_tool", "instruction_isa_limit", "instruction_settings"}) {

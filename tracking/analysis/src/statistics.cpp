@@ -225,4 +225,22 @@ welch_result welch_t_test(const std::vector<double>& a, const std::vector<double
   return result;
 }
 
+std::vector<double> benjamini_hochberg(const std::vector<double>& p_values) {
+  const std::size_t m = p_values.size();
+  std::vector<std::size_t> order(m);
+  for (std::size_t i = 0; i < m; ++i) {
+    if (!(p_values[i] >= 0.0 && p_values[i] <= 1.0)) throw std::invalid_argument("a p-value outside [0, 1]");
+    order[i] = i;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return p_values[x] < p_values[y]; });
+  std::vector<double> q(m);
+  double smallest = 1.0;  // the running minimum from the largest p down
+  for (std::size_t rank = m; rank >= 1; --rank) {
+    const std::size_t i = order[rank - 1];
+    smallest = std::min(smallest, p_values[i] * static_cast<double>(m) / static_cast<double>(rank));
+    q[i] = smallest;
+  }
+  return q;
+}
+
 }  // namespace trackbench::tracking::statistics

@@ -470,7 +470,10 @@ std::vector<fs::path> snapshot_files_in(const fs::path& folder) {
 }
 
 std::vector<snapshot_record> read_every_snapshot_record(const std::vector<fs::path>& paths) {
-  auto records = read_snapshot_records(paths);
+  return require_every_record(read_snapshot_records(paths));
+}
+
+std::vector<snapshot_record> require_every_record(std::vector<snapshot_record> records) {
   for (const auto& record : records) {
     if (!record.error.empty()) throw snapshot_error(record.error);
   }

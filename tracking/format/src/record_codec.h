@@ -1,7 +1,9 @@
 #pragma once
 // The records a guarded reader child hands back to its parent, as bytes: exact (every double
-// bit for bit, NaN included; section key order kept), and only ever decoded from a child of
-// this program, so a malformed message is a bug (std::logic_error), not a bad file.
+// bit for bit, NaN included; section key order kept). Decoded only from a child of this
+// program or from a catalog row whose digest matched (snapshot_index.cpp, which treats any
+// exception as a damaged row), so a malformed message is a bug (std::logic_error), not a bad
+// file.
 #include <string>
 
 #include "trackbench/tracking/format/bench.h"

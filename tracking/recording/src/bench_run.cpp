@@ -63,7 +63,8 @@ std::vector<fs::path> suite_search_dirs(const std::string& suites_dir, const fs:
   return {own_dir, build_bench_dir, own_dir.parent_path() / "libexec" / "trackbench", own_dir.parent_path() / "bench"};
 }
 
-std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named, const std::vector<fs::path>& dirs) {
+std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named, const std::vector<fs::path>& dirs,
+                                           const std::string& flag) {
   if (named.empty()) {
     auto suites = default_suites(dirs);
     if (suites.empty()) {
@@ -77,7 +78,7 @@ std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named
   for (const auto& given : named) {
     benchmark_suite chosen;
     if (given.find('/') != std::string::npos) {
-      if (!is_executable(given)) throw input_error("--suite " + given + ": no such executable");
+      if (!is_executable(given)) throw input_error(flag + " " + given + ": no such executable");
       chosen = {fs::path(given).filename().string(), given};
     } else {
       const auto found = std::find_if(dirs.begin(), dirs.end(),
@@ -85,7 +86,7 @@ std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named
       if (found == dirs.end()) {
         std::string known;
         for (const auto& s : default_suites(dirs)) known += (known.empty() ? "" : ", ") + s.name;
-        throw input_error("--suite " + given + ": no " + suite_prefix + given + " in " + joined(dirs) +
+        throw input_error(flag + " " + given + ": no " + suite_prefix + given + " in " + joined(dirs) +
                           (known.empty() ? std::string("; none of them holds a suite") : "; suites found: " + known));
       }
       chosen = {given, *found / (suite_prefix + given)};
@@ -95,17 +96,21 @@ std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named
   return suites;
 }
 
+json run_suite(const benchmark_suite& s, int repetitions, const std::string& filter, const fs::path& json_out) {
+  std::vector<std::string> arguments{"--benchmark_repetitions=" + std::to_string(repetitions)};
+  if (!filter.empty()) arguments.push_back("--benchmark_filter=" + filter);
+  return run_suite_under(s, {}, arguments, {}, json_out);
+}
+
 namespace {
 
 // The suite's timed repetitions, as its JSON document.
 json timed(const benchmark_suite& s, const bench_options& flags, const fs::path& json_out) {
   spdlog::info("running {} ({} repetitions{})", s.executable.string(), flags.repetitions,
                flags.filter.empty() ? "" : ", filter " + flags.filter);
-  std::vector<std::string> arguments{"--benchmark_repetitions=" + std::to_string(flags.repetitions)};
-  if (!flags.filter.empty()) arguments.push_back("--benchmark_filter=" + flags.filter);
   std::error_code error;
   try {
-    auto document = run_suite(s, {}, arguments, {}, json_out);
+    auto document = run_suite(s, flags.repetitions, flags.filter, json_out);
     fs::remove(json_out, error);
     return document;
   } catch (...) {
@@ -141,9 +146,9 @@ bench_outcome run_bench(const bench_options& flags) {
     const auto parent = fs::path(flags.json_file).parent_path();
     if (!parent.empty() && !fs::is_directory(parent, error)) throw input_error("--json " + flags.json_file + ": no such folder");
   }
-  if (measure.time && flags.repetitions < static_cast<int>(min_gate_repetitions)) {
+  if (measure.time && flags.repetitions < static_cast<int>(min_decision_samples)) {
     spdlog::warn("--repetitions {}: compare needs at least {} on each side to call a change (10 is better)",
-                 flags.repetitions, min_gate_repetitions);
+                 flags.repetitions, min_decision_samples);
   }
 
   auto record = describe_bench(trainer::load_dataset("mnist-sample", std::nullopt), flags.command_line,
@@ -153,7 +158,7 @@ bench_outcome run_bench(const bench_options& flags) {
   if (counter) {
     record.identity["instruction_tool"] = counter->tool;
     record.identity["instruction_isa_limit"] = counter->isa_limit;
-    record.identity["instruction_settings"] = joined(counter->settings, " ");
+    record.identity["instruction_settings"] = tracking::joined(counter->settings, " ");
   }
 
   json merged{{"context", nullptr}, {"benchmarks", json::array()}};

@@ -171,7 +171,7 @@ std::vector<bench_result> count_instructions(const instruction_counter& counter,
     if (error) throw std::runtime_error("cannot make the folder " + scratch.string() + " for callgrind's dumps: " + error.message());
     std::vector<bench_result> results;
     try {
-      const auto document = run_suite(suite, wrapper,
+      const auto document = run_suite_under(suite, wrapper,
                                       {"--benchmark_filter=" + exactly(name), "--benchmark_repetitions=1",
                                        std::string("--benchmark_min_time=") + callgrind_min_time},
                                       counter.settings, scratch / "benchmark.json");

@@ -96,7 +96,7 @@ int run_child(const std::vector<std::string>& words, const std::vector<std::stri
   return WEXITSTATUS(status);
 }
 
-nlohmann::ordered_json run_suite(const benchmark_suite& suite, const std::vector<std::string>& wrapper,
+nlohmann::ordered_json run_suite_under(const benchmark_suite& suite, const std::vector<std::string>& wrapper,
                                  const std::vector<std::string>& arguments, const std::vector<std::string>& settings,
                                  const std::filesystem::path& json_out) {
   auto words = wrapper;

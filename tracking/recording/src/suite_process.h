@@ -25,7 +25,7 @@ int run_child(const std::vector<std::string>& words, const std::vector<std::stri
 // and its options, e.g. valgrind's) when not empty, with `settings` added to its environment,
 // and returns the JSON document it wrote (no benchmarks when its filter matched none). Throws
 // std::runtime_error naming the suite when it fails, crashes or writes invalid JSON.
-nlohmann::ordered_json run_suite(const benchmark_suite& suite, const std::vector<std::string>& wrapper,
+nlohmann::ordered_json run_suite_under(const benchmark_suite& suite, const std::vector<std::string>& wrapper,
                                  const std::vector<std::string>& arguments, const std::vector<std::string>& settings,
                                  const std::filesystem::path& json_out);
 

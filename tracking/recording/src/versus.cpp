@@ -47,7 +47,7 @@ versus_outcome record_versus(const versus_options& flags) {
   // Judged before anything is written, so a file whose sides do not pair leaves no snapshot.
   versus_outcome outcome;
   for (const auto& base : flags.base_sides) {
-    outcome.judged.emplace_back(base, compare_sides(record, base, flags.new_side, flags.min_change));
+    outcome.judged.emplace_back(base, compare_sides(record, base, flags.new_side, flags.decision));
   }
   record.identity["end_time"] = utc_timestamp();
   const std::string bench_id = record.identity["bench_id"].get<std::string>();

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "trackbench/tracking/analysis/history.h"
 #include "trackbench/tracking/format/bench.h"
 #include "trackbench/tracking/format/snapshot.h"
 
@@ -19,12 +20,17 @@ struct report_bench {
   const tracking::bench_record* record = nullptr;
 };
 
+// Runs and bench snapshots are labelled A, B, ... as in compare.
+inline constexpr std::size_t max_labelled_snapshots = 26;
+
 // Charts with these ids: chart-loss, chart-accuracy, chart-epoch-time, chart-images-per-second
-// and chart-confusion-<label> per run with an epoch (labels A, B, ... as in compare); tables
-// runs and differences. With bench snapshots: table benches and chart-bench, one bar per
-// snapshot per benchmark (the median, whiskers for the spread). At most 26 runs and 26 bench
-// snapshots.
+// and chart-confusion-<label> per run with an epoch; tables runs and differences. With up to
+// max_labelled_snapshots bench snapshots: table benches and chart-bench, one bar per snapshot per
+// benchmark (the median, whiskers for the spread). With a history (build_history of the same
+// snapshots, drawn when it has a series): table history-groups and chart-history-<n> per series,
+// its points in commit order with each change point marked. At most max_labelled_snapshots runs.
 std::string html_report(const std::vector<report_run>& runs, const std::string& generated_at,
-                        const std::vector<report_bench>& benches = {});
+                        const std::vector<report_bench>& benches = {},
+                        const tracking::history_report* history = nullptr);
 
 }  // namespace trackbench::interop

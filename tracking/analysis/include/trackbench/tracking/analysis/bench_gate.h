@@ -1,29 +1,20 @@
 #pragma once
-// The regression gate over two bench snapshots: per benchmark a Mann-Whitney U test of the
-// samples and a verdict, and the --fail-on slower:N% rules (docs/benchmarking.md).
+// The regression gate over two bench snapshots: per benchmark the decision of decision.h on the
+// samples, and the --fail-on slower:N% rules (docs/benchmarking.md).
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "trackbench/tracking/analysis/decision.h"
 #include "trackbench/tracking/format/bench.h"
 
 namespace trackbench::tracking {
 
-// Thresholds of the verdicts; docs/benchmarking.md says why.
-inline constexpr double significance_level = 0.05;
-inline constexpr double default_min_change = 0.05;     // a smaller change is never called one (--min-change)
-inline constexpr double spread_multiple = 2.0;         // nor one within twice the samples' own spread
-inline constexpr double max_spread_for_same = 0.10;    // noisier samples cannot show "same"
-inline constexpr std::size_t min_gate_repetitions = 4;  // 3 vs 3 cannot reach p < 0.05
-
-enum class bench_verdict { faster, slower, same, uncertain, added, removed, skipped };
-std::string to_string(bench_verdict verdict);
-
-struct bench_change {
+// The decision's fields (verdict, reason, threshold, shift interval, p and q), and what the
+// tables print beside them.
+struct bench_change : decision {
   std::string name;
-  bench_verdict verdict = bench_verdict::same;
-  std::string reason;  // why uncertain or skipped; empty otherwise
   std::size_t base_repetitions = 0;
   std::size_t new_repetitions = 0;
   double base_median = 0.0;  // seconds per iteration (real time)
@@ -31,19 +22,20 @@ struct bench_change {
   double base_spread = 0.0;  // statistics::relative_spread
   double new_spread = 0.0;
   double change = 0.0;  // new_median / base_median - 1
-  std::optional<double> p_value;  // two-sided Mann-Whitney U; absent when not tested
-  bool exact = false;             // p from the exact distribution
 };
 
-// The verdict on one benchmark's samples (real seconds per iteration), base against new;
-// `min_change` is the smallest relative change called faster or slower.
+// Two separate runs: the default threshold's floor is separate_runs_min_threshold.
+inline constexpr decision_options separate_runs_options{std::nullopt, separate_runs_min_threshold};
+
+// The decision on one benchmark's samples (real seconds per iteration), base against new, with
+// the medians and spreads; not corrected for a suite (compare_benches does that).
 bench_change compare_samples(const std::string& name, const std::vector<double>& base, const std::vector<double>& next,
-                             double min_change = default_min_change);
+                             const decision_options& options = separate_runs_options);
 
 // Every benchmark of either snapshot, matched by name, in the base's order then the new one's
-// additions.
+// additions; the p-values of the measured ones corrected together (correct_for_suite).
 std::vector<bench_change> compare_benches(const bench_record& base, const bench_record& next,
-                                          double min_change = default_min_change);
+                                          const decision_options& options = separate_runs_options);
 
 // Differences in what decides timings: CPU model, cores, hardware threads, memory, GPU count
 // and each GPU's name, compute capability, SM count and memory, and, where both snapshots

@@ -1,7 +1,8 @@
 #pragma once
 // Two programs timed on the same work in one bench snapshot, such as trackbench against
 // PyTorch eager (bench/pytorch/compare.py): each benchmark PREFIX/BASE is judged against
-// PREFIX/NEW with the regression gate's own rules (compare_samples), and the speed-up of NEW
+// PREFIX/NEW with the decision rule of decision.h (compare_samples; the runs of the two sides
+// alternate, so the floor of the default threshold is min_threshold), and the speed-up of NEW
 // over BASE gets the confidence interval that inverts the same Mann-Whitney U test.
 #include <optional>
 #include <string>
@@ -28,10 +29,10 @@ struct side_comparison {
   std::optional<double> new_items_per_second;
 };
 
-// Every benchmark named PREFIX/<base_side> paired with PREFIX/<new_side>, in the record's order.
-// Throws input_error naming the benchmark when one has no partner, none pairs at all, or a side
+// Every benchmark named PREFIX/<base_side> paired with PREFIX/<new_side>, in the record's order,
+// their p-values corrected together (correct_for_suite). Throws input_error naming the benchmark when one has no partner, none pairs at all, or a side
 // was skipped or has no samples.
 std::vector<side_comparison> compare_sides(const bench_record& record, const std::string& base_side,
-                                           const std::string& new_side, double min_change = default_min_change);
+                                           const std::string& new_side, const decision_options& options = {});
 
 }  // namespace trackbench::tracking

@@ -14,7 +14,9 @@ namespace trackbench::tracking {
 // code that matters moves a count by more.
 inline constexpr double default_instruction_threshold = 0.005;
 
-enum class instruction_verdict { faster, slower, same };
+// uncertain: the repeated counts of one side (ab counts each side once a round) spread by more
+// than the threshold, so the count is not reproducible enough to call a change of that size.
+enum class instruction_verdict { faster, slower, same, uncertain };
 std::string to_string(instruction_verdict verdict);
 
 struct instruction_change {
@@ -23,7 +25,20 @@ struct instruction_change {
   double new_per_iteration = 0.0;
   double change = 0.0;  // new / base - 1 (0 when both are 0)
   instruction_verdict verdict = instruction_verdict::same;
+  std::vector<double> base_counts;  // each count of the side, per iteration, in the order counted
+  std::vector<double> new_counts;
+  double base_spread = 0.0;  // max / min - 1 of the side's counts (0 for one)
+  double new_spread = 0.0;
 };
+
+// The decision on one benchmark's counts per iteration, each side counted once or more (at least
+// once each): a side's count is the median of its counts, change = new / base - 1, and the
+// verdict slower beyond +threshold, faster beyond -threshold, same within, uncertain when either
+// side's counts spread by more than the threshold. Throws std::invalid_argument for a side
+// without counts.
+instruction_change decide_instructions(const std::string& name, const std::vector<double>& base_counts,
+                                       const std::vector<double>& new_counts,
+                                       double threshold = default_instruction_threshold);
 
 // "instructions:0.5%": fail when a benchmark's count is slower and rose by more than N%.
 struct instruction_rule {

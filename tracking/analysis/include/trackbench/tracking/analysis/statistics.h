@@ -63,4 +63,10 @@ struct welch_result {
 // two values.
 welch_result welch_t_test(const std::vector<double>& a, const std::vector<double>& b);
 
+// Benjamini-Hochberg q-values of m p-values, in their order: q_(i) = min over j >= i of
+// m p_(j) / j for the p-values sorted ascending, at most 1. Calling the tests with q <= alpha
+// discoveries keeps the expected share of false ones at most alpha (independent or positively
+// dependent tests). Throws std::invalid_argument for a p-value outside [0, 1].
+std::vector<double> benjamini_hochberg(const std::vector<double>& p_values);
+
 }  // namespace trackbench::tracking::statistics

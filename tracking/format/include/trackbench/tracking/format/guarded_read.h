@@ -80,5 +80,7 @@ std::vector<snapshot_record> read_snapshot_records(const std::vector<std::filesy
 // The same for a command that needs every one of them: throws the first unreadable file's
 // snapshot_error.
 std::vector<snapshot_record> read_every_snapshot_record(const std::vector<std::filesystem::path>& paths);
+// `records` when none has an error; otherwise throws the first error as a snapshot_error.
+std::vector<snapshot_record> require_every_record(std::vector<snapshot_record> records);
 
 }  // namespace trackbench::tracking

@@ -1,6 +1,8 @@
 #pragma once
 // trackbench bench: finds the Google Benchmark suites, runs each as a child process and keeps
 // every repetition of every benchmark in a bench snapshot.
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -24,9 +26,17 @@ std::vector<std::filesystem::path> suite_search_dirs(const std::string& suites_d
                                                      const std::filesystem::path& build_bench_dir);
 // The suites `named` (a name, found as trackbench_bench_<name> in `dirs`, or a path), each once;
 // with none named, every suite of the first folder that holds any. Throws input_error naming
-// --suite, or saying where no suite was found.
+// `flag` (the option that named them), or saying where no suite was found.
 std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named,
-                                           const std::vector<std::filesystem::path>& dirs);
+                                           const std::vector<std::filesystem::path>& dirs,
+                                           const std::string& flag = "--suite");
+
+// Runs one suite with no shell, its console output on our stderr (stdout stays the caller's),
+// with --benchmark_repetitions, --benchmark_filter (when not empty) and its JSON written to
+// `json_out`, and returns that document (no benchmarks when the filter matched none). Throws
+// std::runtime_error naming the suite when it fails, crashes or writes invalid JSON.
+nlohmann::ordered_json run_suite(const benchmark_suite& suite, int repetitions, const std::string& filter,
+                                 const std::filesystem::path& json_out);
 
 struct bench_options {
   std::string filter;           // --benchmark_filter; empty: all

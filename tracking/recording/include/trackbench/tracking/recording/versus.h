@@ -1,7 +1,7 @@
 #pragma once
 // trackbench versus: another program's timings (Google Benchmark JSON, benchmarks named
 // PREFIX/SIDE, such as bench/pytorch/compare.py writes) recorded in a bench snapshot, each base
-// side judged against the new side with the regression gate's rules (analysis/bench_sides.h).
+// side judged against the new side with the decision rule (analysis/bench_sides.h).
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -20,7 +20,7 @@ struct versus_options {
   std::string dataset = "mnist-sample"; // the data the timed work read, recorded in /data
   std::string data_dir;                 // its IDX files; empty: where train finds --dataset
   std::filesystem::path out = "bench-runs";
-  double min_change = default_min_change;  // a fraction of the base median
+  decision_options decision;            // --threshold, or the samples' noise
   std::string command_line;
 };
 
