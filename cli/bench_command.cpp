@@ -16,11 +16,13 @@ struct bench_flags {
   std::string json_file;
   std::vector<std::string> suites;
   std::string suites_dir;
+  std::string measure = "time";
 };
 
 int bench(const bench_flags& flags, const global_options& globals) {
   const auto outcome = tracking::run_bench({flags.filter, flags.repetitions, flags.out, flags.json_file,
-                                            globals.command_line, flags.suites, flags.suites_dir, TRACKBENCH_BENCH_DIR});
+                                            globals.command_line, flags.suites, flags.suites_dir, TRACKBENCH_BENCH_DIR,
+                                            flags.measure});
   print_bench_table(outcome.record);
   return 0;
 }
@@ -45,6 +47,11 @@ command add_bench_command(CLI::App& app, const global_options& globals) {
   sub->add_option("--suites-dir", flags->suites_dir,
                   "Folder of the trackbench_bench_* executables (default: this build's bench folder, else bench/ "
                   "beside the folder of trackbench)");
+  sub->add_option("--measure", flags->measure,
+                  "time (repetitions' wall-clock samples), instructions (each benchmark's instructions per iteration, "
+                  "counted alone under valgrind --tool=callgrind: deterministic, about 50 times slower, no samples) or "
+                  "time,instructions")
+      ->capture_default_str();
   return {sub, [flags, &globals] { return bench(*flags, globals); }};
 }
 

@@ -76,16 +76,28 @@ void print_bench_table(const tracking::bench_record& record) {
   std::size_t width = 9;
   for (const auto& result : record.benchmarks) width = std::max(width, result.name.size());
   width = std::min<std::size_t>(width, 72);
-  fmt::print("{:<{}}  {:>10}  {:>7}  {:>4}  {}\n", "benchmark", width, "median", "spread", "reps", "counters");
+  const bool counted = std::any_of(record.benchmarks.begin(), record.benchmarks.end(),
+                                   [](const auto& result) { return result.instructions_per_iteration.has_value(); });
+  const auto instructions = [&](const tracking::bench_result& result) {
+    if (!counted) return std::string();
+    return fmt::format("{:>12}  ", result.instructions_per_iteration ? si(*result.instructions_per_iteration) : "-");
+  };
+  fmt::print("{:<{}}  {:>10}  {:>7}  {:>4}  {}{}\n", "benchmark", width, "median", "spread", "reps",
+             counted ? fmt::format("{:>12}  ", "instr/iter") : "", "counters");
   for (const auto& result : record.benchmarks) {
     const std::string name = printable(result.name);
-    if (result.skipped || result.samples.empty()) {
+    if (result.skipped) {
       fmt::print("{:<{}}  skipped: {}\n", name, width, printable(result.skip_message));
       continue;
     }
+    if (result.samples.empty()) {  // instructions counted, no time measured
+      fmt::print("{:<{}}  {:>10}  {:>7}  {:>4}  {}\n", name, width, "-", "-", 0, instructions(result));
+      continue;
+    }
     const auto times = result.real_seconds();
-    fmt::print("{:<{}}  {:>10}  {:>6.1f}%  {:>4}  {}\n", name, width, format_seconds(tracking::statistics::median(times)),
-               100.0 * tracking::statistics::relative_spread(times), times.size(), printable(key_counters(result)));
+    fmt::print("{:<{}}  {:>10}  {:>6.1f}%  {:>4}  {}{}\n", name, width, format_seconds(tracking::statistics::median(times)),
+               100.0 * tracking::statistics::relative_spread(times), times.size(), instructions(result),
+               printable(key_counters(result)));
   }
 }
 

@@ -10,6 +10,7 @@
 #include "compare_command.h"
 #include "console.h"
 #include "exit_codes.h"
+#include "instruction_output.h"
 #include "trackbench/trainer/errors.h"
 
 namespace trackbench::cli {
@@ -20,8 +21,11 @@ using json = nlohmann::ordered_json;
 }  // namespace
 
 int compare_benches(const compare_flags& flags, const tracking::bench_record& base, const tracking::bench_record& next) {
+  // The instruction gate (instruction_output.h) takes the instructions:N% rules; the rest are timing rules.
+  const auto instructions = tracking::judge_instructions(base, next, flags.rules, flags.allow_hardware_mismatch);
   std::vector<tracking::bench_rule> rules;
   for (const auto& text : flags.rules) {
+    if (tracking::is_instruction_rule(text)) continue;
     if (!tracking::is_bench_rule(text)) {
       throw input_error("--fail-on '" + text + "' is a run snapshot rule; bench snapshots take slower:N%, e.g. slower:5%");
     }
@@ -46,9 +50,10 @@ int compare_benches(const compare_flags& flags, const tracking::bench_record& ba
            });
   };
   int exit_code = exit_pass;
-  if (advisory) {
+  // A count from another Valgrind, ISA limit or CPU is no more comparable than a time from other hardware.
+  if (advisory || (instructions.advisory && !instructions.rules.empty())) {
     exit_code = exit_hardware_mismatch;
-  } else if (failed) {
+  } else if (failed || instructions.failed()) {
     exit_code = exit_failure;
   } else if (flags.fail_on_uncertain && any_uncertain) {
     exit_code = exit_inconclusive;
@@ -71,6 +76,7 @@ int compare_benches(const compare_flags& flags, const tracking::bench_record& ba
       for (const auto* c : broken[r]) names.push_back(c->name);
       out["rules"].push_back({{"rule", rules[r].text}, {"broken_by", names}, {"passed", broken[r].empty()}});
     }
+    out["instructions"] = to_json(instructions);
     fmt::print("{}\n", out.dump(2, ' ', false, json::error_handler_t::replace));
   } else {
     if (!hardware.empty()) {
@@ -94,9 +100,20 @@ int compare_benches(const compare_flags& flags, const tracking::bench_record& ba
       }
     }
   }
-  if (!flags.markdown.empty()) write_text(flags.markdown, "--markdown", change_markdown(changes, breaks_a_rule));
+  if (!flags.as_json) print_instruction_gate(instructions);
+  log_instruction_gate(instructions);
+  if (!flags.markdown.empty()) {
+    write_text(flags.markdown, "--markdown",
+               change_markdown(changes, breaks_a_rule) +
+                   instruction_markdown(instructions.changes, breaks_an_instruction_rule(instructions)));
+  }
   if (!flags.junit.empty()) {
-    write_junit(flags.junit, "--junit", "trackbench compare", change_junit_cases("compare", changes, breaks_a_rule));
+    auto cases = change_junit_cases("compare", changes, breaks_a_rule);
+    const auto counted = instruction_junit_cases("compare.instructions", instructions.changes,
+                                                 tracking::default_instruction_threshold,
+                                                 breaks_an_instruction_rule(instructions));
+    cases.insert(cases.end(), counted.begin(), counted.end());
+    write_junit(flags.junit, "--junit", "trackbench compare", cases);
   }
   for (std::size_t r = 0; r < rules.size(); ++r) {
     for (const auto* c : broken[r]) {

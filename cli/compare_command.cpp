@@ -14,6 +14,7 @@
 #include "exit_codes.h"
 #include "trackbench/tracking/analysis/bench_gate.h"
 #include "trackbench/tracking/analysis/compare.h"
+#include "trackbench/tracking/analysis/instruction_gate.h"
 #include "trackbench/tracking/format/guarded_read.h"
 #include "trackbench/tracking/format/snapshot.h"
 
@@ -71,7 +72,7 @@ int compare(const compare_flags& flags) {
   if (flags.fail_on_uncertain) throw input_error("--fail-on-uncertain applies to bench snapshots only");
   std::vector<tracking::gate_rule> rules;
   for (const auto& text : flags.rules) {
-    if (tracking::is_bench_rule(text)) {
+    if (tracking::is_bench_rule(text) || tracking::is_instruction_rule(text)) {
       throw input_error("--fail-on '" + text +
                         "' is a bench snapshot rule; run snapshots take METRIC:+X or METRIC:-X[%], e.g. test_acc:-0.5");
     }
@@ -193,7 +194,9 @@ command add_compare_command(CLI::App& app) {
   sub->add_option("--fail-on", flags->rules,
                   "Rule METRIC:+X or METRIC:-X[%]: fail (exit 1) when a run's metric rises (+) or drops (-) by more "
                   "than X (points for accuracies, or X% of the baseline) against the first run. For bench snapshots slower:N%: "
-                  "fail when a benchmark's verdict is slower and its median rose by more than N%. Repeatable (default: none)");
+                  "fail when a benchmark's verdict is slower and its median rose by more than N%; instructions:N%: fail when its "
+                  "instructions per iteration (bench --measure instructions, in both) rose by more than N% and 0.5%. "
+                  "Repeatable (default: none)");
   sub->add_flag("--allow-hardware-mismatch", flags->allow_hardware_mismatch,
                 "Bench snapshots: let --fail-on fail even when the two were measured on different hardware (CPU "
                 "model, cores, threads, GPUs); otherwise their timing verdicts are advisory (default: off)");

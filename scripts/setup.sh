@@ -42,10 +42,11 @@ training_packages=(
   libopenmpi-dev openmpi-bin libsqlite3-dev
 )
 # What the tests and benchmarks add: GoogleTest and Google Benchmark, the data set and the h5py of
-# their tests, clang for the fuzzer (tests/fuzz), Chromium for the report's rendering test.
+# their tests, clang for the fuzzer (tests/fuzz), Chromium for the report's rendering test,
+# Valgrind for `trackbench bench --measure instructions` (callgrind) and its tests.
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist python3-h5py clang libclang-rt-dev
-  chromium
+  chromium valgrind
 )
 packages=("${training_packages[@]}")
 $only_training || packages+=("${test_packages[@]}")

@@ -3,13 +3,15 @@
 // the slowdown is large and the budgets generous, so the 2-core shared machine decides them.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include <cmath>
 #include <string>
 
 #include "support/process.h"
 #include "support/temp_dir.h"
+#include "trackbench/tracking/analysis/instruction_gate.h"
 #include "trackbench/tracking/format/bench.h"
+#include "trackbench/tracking/recording/instructions.h"
+#include "trackbench/trainer/errors.h"
 
 namespace trackbench::testing {
 namespace {
@@ -39,13 +41,6 @@ json benchmark_of(const json& document, const std::string& name) {
   }
   ADD_FAILURE() << "no " << name << " in " << document.dump();
   return json();
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 TEST(AbCommand, TwoBuildsOfTheSameCodeAreNeverSlowerOrFaster) {
@@ -141,6 +136,71 @@ TEST(AbCommand, BadFlagsExitTwoNamingTheFlag) {
     EXPECT_EQ(result.exit_code, 2) << flags << "\n" << result.output;
     EXPECT_NE(result.output.find(words), std::string::npos) << flags << "\n" << result.output;
   }
+}
+
+// ab --measure instructions: each side counted under callgrind once a round (the busy loop only,
+// as callgrind runs it ~50 times slower), decided at the fixed 0.5% threshold.
+class AbInstructions : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    try {
+      tracking::find_instruction_counter();
+    } catch (const input_error& e) {
+      GTEST_SKIP() << "no Valgrind: " << e.what();
+    }
+  }
+  static json counted_entry(const json& document) {
+    for (const auto& entry : document["instructions"]["benchmarks"]) {
+      if (entry["name"] == busy) return entry;
+    }
+    ADD_FAILURE() << "no count of " << busy << " in " << document.dump();
+    return json();
+  }
+};
+
+TEST_F(AbInstructions, ThreePercentMoreWorkIsSlowerAndFailsTheJob) {
+  temp_dir dir;
+  const auto junit = dir / "ab.xml";
+  const auto [document, exit_code] = ab_json(TRACKBENCH_BENCH_FIXTURE_TWIN, TRACKBENCH_BENCH_FIXTURE_SLOWED_3PCT,
+                                             "--measure instructions --benchmark busy --junit '" + junit.string() + "'");
+  EXPECT_EQ(exit_code, 1) << document.dump();
+  EXPECT_EQ(document["measure"], "instructions");
+  EXPECT_TRUE(document["rounds"].empty()) << document.dump();  // no timed rounds
+  EXPECT_EQ(document["instructions"]["rounds"], json::parse(R"(["AB", "BA"])"));
+  EXPECT_EQ(document["instructions"]["threshold"], tracking::default_instruction_threshold);
+  const auto entry = counted_entry(document);
+  EXPECT_EQ(entry["verdict"], "slower") << entry.dump();
+  // The slowed build's loop runs 3% more xorshift steps, nearly all of its instructions.
+  EXPECT_NEAR(entry["change"].get<double>(), 0.03, 0.003) << entry.dump();
+  EXPECT_EQ(entry["base_counts"].size(), 2u) << entry.dump();
+  EXPECT_EQ(entry["new_counts"].size(), 2u) << entry.dump();
+  const auto xml = read_text(junit);
+  EXPECT_NE(xml.find("<testsuite name=\"trackbench ab\" tests=\"1\" failures=\"1\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<testcase classname=\"ab.instructions\" name=\"" + busy + "\">\n      <failure message=\"" +
+                     busy + ": +3."),
+            std::string::npos)
+      << xml;
+}
+
+TEST_F(AbInstructions, OneBuildAgainstItselfIsTheSameToWithinTheThreshold) {
+  const auto [document, exit_code] = ab_json(TRACKBENCH_BENCH_FIXTURE_TWIN, TRACKBENCH_BENCH_FIXTURE_TWIN,
+                                             "--measure instructions --benchmark busy --fail-on-uncertain");
+  EXPECT_EQ(exit_code, 0) << document.dump();
+  const auto entry = counted_entry(document);
+  EXPECT_EQ(entry["verdict"], "same") << entry.dump();
+  EXPECT_LT(std::abs(entry["change"].get<double>()), tracking::default_instruction_threshold) << entry.dump();
+  EXPECT_LT(entry["base_spread"].get<double>(), tracking::default_instruction_threshold) << entry.dump();
+  EXPECT_LT(entry["new_spread"].get<double>(), tracking::default_instruction_threshold) << entry.dump();
+
+  // The terminal says so too, and a bad --measure is bad input.
+  const auto text = run_trackbench(ab_of(TRACKBENCH_BENCH_FIXTURE_TWIN, TRACKBENCH_BENCH_FIXTURE_TWIN,
+                                         "--measure instructions --benchmark busy --min-rounds 1 2>/dev/null"));
+  EXPECT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("instructions per iteration (callgrind, valgrind-"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("same"), std::string::npos) << text.output;
+  const auto bogus = run_trackbench(ab_of(TRACKBENCH_BENCH_FIXTURE, TRACKBENCH_BENCH_FIXTURE, "--measure cycles"));
+  EXPECT_EQ(bogus.exit_code, 2) << bogus.output;
+  EXPECT_NE(bogus.output.find("--measure 'cycles'"), std::string::npos) << bogus.output;
 }
 
 }  // namespace

@@ -169,7 +169,11 @@ inline tracking::bench_record sample_bench_record(const std::vector<double>& tim
                      {"end_time", "2026-11-27T02:38:15.004Z"},
                      {"command_line", "trackbench bench --repetitions 10"},
                      {"filter", ""},
-                     {"repetitions", static_cast<std::int64_t>(times.size())}};
+                     {"repetitions", static_cast<std::int64_t>(times.size())},
+                     {"measure", "time"},
+                     {"instruction_tool", ""},
+                     {"instruction_isa_limit", ""},
+                     {"instruction_settings", ""}};
   record.environment = run.environment;
   if (!cpu_model.empty()) record.environment["cpu_model"] = cpu_model;
   record.code = run.code;

@@ -46,8 +46,10 @@ void expect_equal(const bench_record& a, const bench_record& b) {
   for (std::size_t i = 0; i < a.benchmarks.size(); ++i) {
     const auto& x = a.benchmarks[i];
     const auto& y = b.benchmarks[i];
-    EXPECT_EQ(std::tie(x.name, x.suite, x.run_name, x.time_unit, x.manual_time, x.label, x.skipped, x.skip_message),
-              std::tie(y.name, y.suite, y.run_name, y.time_unit, y.manual_time, y.label, y.skipped, y.skip_message));
+    EXPECT_EQ(std::tie(x.name, x.suite, x.run_name, x.time_unit, x.manual_time, x.label, x.skipped, x.skip_message,
+                       x.instructions_per_iteration),
+              std::tie(y.name, y.suite, y.run_name, y.time_unit, y.manual_time, y.label, y.skipped, y.skip_message,
+                       y.instructions_per_iteration));
     ASSERT_EQ(x.samples.size(), y.samples.size()) << x.name;
     for (std::size_t s = 0; s < x.samples.size(); ++s) {
       EXPECT_EQ(x.samples[s].iterations, y.samples[s].iterations);
@@ -106,6 +108,82 @@ void write_int64(hid_t file, const char* path, std::int64_t row, std::int64_t va
   H5Dclose(set);
 }
 
+void write_float64(hid_t file, const char* path, std::int64_t row, double value) {
+  const hid_t set = H5Dopen2(file, path, H5P_DEFAULT);
+  const hid_t space = H5Dget_space(set);
+  const hsize_t start[1] = {static_cast<hsize_t>(row)};
+  const hsize_t count[1] = {1};
+  H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
+  const hid_t memory = H5Screate_simple(1, count, nullptr);
+  H5Dwrite(set, H5T_NATIVE_DOUBLE, memory, space, H5P_DEFAULT, &value);
+  H5Sclose(memory);
+  H5Sclose(space);
+  H5Dclose(set);
+}
+
+// What --measure instructions adds (bench schema version 4): the counter in the identity and a
+// count per benchmark, here one counted, one not (time only) and the skipped one.
+bench_record make_counted_record() {
+  auto record = make_record(ten);
+  record.identity["measure"] = "time,instructions";
+  record.identity["instruction_tool"] = "valgrind-3.19.0 --tool=callgrind";
+  record.identity["instruction_isa_limit"] = "AVX2";
+  record.identity["instruction_settings"] = "ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1";
+  record.benchmarks[0].instructions_per_iteration = 33000223.25;
+  return record;
+}
+
+TEST(BenchSnapshot, RoundTripsInstructionCountsAndTheirCounter) {
+  temp_dir dir;
+  const auto record = make_counted_record();
+  const auto path = dir / "counted.h5";
+  write_bench_snapshot(path, record);
+  const auto back = read_bench_snapshot(path);
+  expect_equal(record, back);
+  EXPECT_EQ(back.benchmarks[0].instructions_per_iteration, 33000223.25);
+  EXPECT_FALSE(back.benchmarks[1].instructions_per_iteration);
+
+  // show prints the counter and a column of counts; its JSON and compare's batch read (the
+  // record codec of the guarded readers) carry them.
+  const auto show = run_trackbench("show " + quoted(path));
+  EXPECT_EQ(show.exit_code, 0) << show.output;
+  for (const char* text : {"instruction_tool         valgrind-3.19.0 --tool=callgrind", "instruction_isa_limit    AVX2",
+                           "instr/iter", "33M"}) {
+    EXPECT_NE(show.output.find(text), std::string::npos) << text << "\n" << show.output;
+  }
+  const auto show_json = run_trackbench("show --json " + quoted(path) + " 2>/dev/null");
+  ASSERT_EQ(show_json.exit_code, 0) << show_json.output;
+  const auto document = json::parse(show_json.output);
+  EXPECT_EQ(document["measure"], "time,instructions");
+  EXPECT_EQ(document["benchmarks"][0]["instructions_per_iteration"], 33000223.25);
+  EXPECT_TRUE(document["benchmarks"][1]["instructions_per_iteration"].is_null());
+  const auto compared = run_trackbench("compare --json " + quoted(path) + " " + quoted(path) + " 2>/dev/null");
+  ASSERT_EQ(compared.exit_code, 0) << compared.output;
+  const auto comparison = json::parse(compared.output)["instructions"]["benchmarks"];
+  ASSERT_EQ(comparison.size(), 1u);
+  EXPECT_EQ(comparison[0]["base_instructions_per_iteration"], 33000223.25);
+}
+
+TEST(BenchSnapshot, RefusesImpossibleInstructionCounts) {
+  temp_dir dir;
+  for (const auto& [row, value, fragment] : std::vector<std::tuple<int, double, std::string>>{
+           {0, -1.0, "benchmarks row 0 has instructions_per_iteration -1"},
+           {1, std::numeric_limits<double>::infinity(), "benchmarks row 1 has instructions_per_iteration inf"},
+           {2, 5.0, "always for a skipped benchmark"}}) {
+    const auto path = dir / ("count-" + std::to_string(row) + ".h5");
+    write_bench_snapshot(path, make_counted_record());
+    with_file(path, [&, row = row, value = value](hid_t file) {
+      write_float64(file, "benchmarks/instructions_per_iteration", row, value);
+    });
+    expect_refused(path, fragment);
+  }
+  expect_edit_refused(dir, "no-count", [](hid_t file) {
+    H5Ldelete(file, "benchmarks/instructions_per_iteration", H5P_DEFAULT);
+  }, "benchmarks lacks its column 'instructions_per_iteration'");
+  expect_edit_refused(dir, "no-measure", [](hid_t file) { H5Adelete(file, "measure"); },
+                      "lacks 'measure', which files of this schema version carry");
+}
+
 TEST(BenchSnapshot, RefusesBrokenAndCraftedFiles) {
   temp_dir dir;
   expect_refused(dir / "missing.h5", "no such snapshot file");
@@ -121,8 +199,8 @@ TEST(BenchSnapshot, RefusesBrokenAndCraftedFiles) {
     EXPECT_THROW(read_bench_snapshot(cut), snapshot_error) << fraction;
   }
 
-  expect_edit_refused(dir, "version", [](hid_t file) { testing::set_int_attribute(file, "schema_version", 4); },
-                      "bench snapshot schema version 4; this trackbench reads up to 3");
+  expect_edit_refused(dir, "version", [](hid_t file) { testing::set_int_attribute(file, "schema_version", 5); },
+                      "bench snapshot schema version 5; this trackbench reads up to 4");
   expect_edit_refused(dir, "sample", [](hid_t file) { write_int64(file, "samples/iterations", 1, 5); },
                       "the record does not match its record_sha256: the file is corrupt");
   expect_edit_refused(dir, "foreign", [](hid_t file) { testing::set_text_attribute(file, "schema", "trackbench.run"); },
@@ -305,6 +383,10 @@ TEST(BenchSnapshot, ReadsAVersion2FileAsTrackbenchWroteIt) {
   ASSERT_EQ(record.benchmarks.size(), 2u);
   EXPECT_EQ(record.benchmarks[0].samples.size(), 4u);
   EXPECT_TRUE(record.benchmarks[1].skipped);
+  // Before version 4 nothing counted instructions: the files measured time.
+  EXPECT_EQ(record.identity["measure"], "time");
+  EXPECT_FALSE(record.identity.contains("instruction_tool"));
+  EXPECT_FALSE(record.benchmarks[0].instructions_per_iteration);
 }
 
 TEST(BenchSnapshot, ACurrentFileLackingAVersion3FieldIsRefusedNamingIt) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -21,6 +22,8 @@ using snapshot_io::object_kind;
 constexpr std::int64_t max_benchmarks = 100000;
 constexpr std::int64_t max_samples = 10000000;
 constexpr std::int64_t max_counters = 100000000;
+// NaN in the instructions_per_iteration column: not counted.
+constexpr double not_counted = std::numeric_limits<double>::quiet_NaN();
 
 // The names of the columns of `type` in /benchmarks.
 std::vector<std::string> benchmark_columns(schema::column_type type) {
@@ -69,7 +72,7 @@ void write_record(hid_t file, const bench_record& record) {
   std::map<std::string, std::vector<std::string>> text;
   std::map<std::string, std::vector<std::uint8_t>> flags;
   std::vector<std::int64_t> sample_benchmark, sample_repetition, sample_iterations, counter_sample;
-  std::vector<double> real_seconds, cpu_seconds, counter_value;
+  std::vector<double> real_seconds, cpu_seconds, counter_value, instructions;
   std::vector<std::string> counter_name;
   for (std::size_t b = 0; b < record.benchmarks.size(); ++b) {
     const auto& result = record.benchmarks[b];
@@ -79,6 +82,7 @@ void write_record(hid_t file, const bench_record& record) {
     for (const auto& [column, value] : columns) text[column].push_back(*value);
     flags["manual_time"].push_back(result.manual_time ? 1 : 0);
     flags["skipped"].push_back(result.skipped ? 1 : 0);
+    instructions.push_back(result.instructions_per_iteration.value_or(not_counted));
     for (std::size_t r = 0; r < result.samples.size(); ++r) {
       const auto& sample = result.samples[r];
       for (const auto& [name, value] : sample.counters) {
@@ -100,6 +104,7 @@ void write_record(hid_t file, const bench_record& record) {
     hdf5::write_array(benchmarks.get(), column, hdf5::element::uint8, {static_cast<std::int64_t>(values.size())},
                       values.data(), false);
   }
+  write_float64_column(benchmarks.get(), "instructions_per_iteration", instructions);
   const hdf5::id samples = hdf5::create_group(file, "samples");
   write_int64_column(samples.get(), "benchmark", sample_benchmark);
   write_int64_column(samples.get(), "repetition", sample_repetition);
@@ -127,6 +132,7 @@ std::string bench_digest(const bench_record& record, std::int64_t version) {
     }
     const std::uint8_t flags[] = {result.manual_time, result.skipped};
     hash.bytes(flags, sizeof flags);
+    if (version >= 4) hash.number(result.instructions_per_iteration.value_or(not_counted));
     hash.count(result.samples.size());
     for (const auto& sample : result.samples) {
       hash.number(sample.iterations);
@@ -227,6 +233,10 @@ bench_record read_record(hid_t file) {
   for (const auto& column : flag_columns()) {
     flags[column] = read_column<std::uint8_t>(benchmarks.get(), "benchmarks", column, hdf5::element::uint8, count);
   }
+  const auto instructions =
+      version >= 4 ? read_column<double>(benchmarks.get(), "benchmarks", "instructions_per_iteration",
+                                         hdf5::element::float64, count)
+                   : std::vector<double>(static_cast<std::size_t>(count), not_counted);
   std::set<std::string> keys;
   record.benchmarks.resize(static_cast<std::size_t>(count));
   for (std::size_t b = 0; b < record.benchmarks.size(); ++b) {
@@ -245,6 +255,13 @@ bench_record read_record(hid_t file) {
     if (flags["manual_time"][b] > 1 || flags["skipped"][b] > 1) throw hdf5::error(row + " has a flag other than 0 or 1");
     result.manual_time = flags["manual_time"][b] == 1;
     result.skipped = flags["skipped"][b] == 1;
+    if (!std::isnan(instructions[b])) {
+      if (!std::isfinite(instructions[b]) || instructions[b] < 0 || result.skipped) {
+        throw hdf5::error(row + " has instructions_per_iteration " + std::to_string(instructions[b]) +
+                          "; expected NaN (not counted, always for a skipped benchmark) or a finite count >= 0");
+      }
+      result.instructions_per_iteration = instructions[b];
+    }
     // The gate matches benchmarks by name, so a name may appear once.
     if (!keys.insert(result.name).second) throw hdf5::error(row + " repeats benchmark '" + result.name + "'");
   }
@@ -384,6 +401,9 @@ nlohmann::ordered_json to_json(const bench_record& record) {
                                  {"label", result.label},
                                  {"skipped", result.skipped},
                                  {"skip_message", result.skip_message},
+                                 {"instructions_per_iteration", result.instructions_per_iteration
+                                                                    ? json(*result.instructions_per_iteration)
+                                                                    : json(nullptr)},
                                  {"samples", std::move(samples)}});
   }
   return out;

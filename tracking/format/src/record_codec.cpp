@@ -106,7 +106,9 @@ std::string encode(const bench_record& record) {
       samples.push_back(json::array({sample.iterations, sample.real_seconds, sample.cpu_seconds, counters}));
     }
     benchmarks.push_back(json::array({result.name, result.suite, result.run_name, result.time_unit, result.manual_time,
-                                      result.label, result.skipped, result.skip_message, samples}));
+                                      result.label, result.skipped, result.skip_message, samples,
+                                      result.instructions_per_iteration ? json(*result.instructions_per_iteration)
+                                                                        : json(nullptr)}));
   }
   return to_bytes(json::array({record.identity, record.environment, record.code, record.code_diff, record.data, benchmarks}));
 }
@@ -138,6 +140,7 @@ bench_record decode_bench(const std::string& bytes) {
         for (const auto& counter : kept.at(3)) sample.counters.emplace_back(counter.at(0).get<std::string>(), counter.at(1).get<double>());
         result.samples.push_back(std::move(sample));
       }
+      if (!stored.at(9).is_null()) result.instructions_per_iteration = stored.at(9).get<double>();
       record.benchmarks.push_back(std::move(result));
     }
     return record;

@@ -347,7 +347,8 @@ const std::vector<field>& bench_identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.bench\""},
       {"schema_version", t::int64, "",
-       "3 for this layout (2: before NVML's GPU fields; 1: before the checksums); readers refuse a newer version"},
+       "4 for this layout (3: before the instruction counts; 2: before NVML's GPU fields; 1: before the "
+       "checksums); readers refuse a newer version"},
       {"trackbench_version", t::text, "", "version of the trackbench that wrote the file"},
       {"bench_id", t::text, "", "unique, sorts by start time, made like a run_id; also the file name"},
       {"start_time", t::text, "UTC", "ISO 8601, when the first suite started"},
@@ -355,6 +356,20 @@ const std::vector<field>& bench_identity_fields() {
       {"command_line", t::text, "", "the full command line, arguments joined by spaces, shell-quoted where needed"},
       {"filter", t::text, "", "--filter as given (a Google Benchmark regular expression); empty for all"},
       {"repetitions", t::int64, "", "--repetitions: samples asked of each benchmark", 1, range(1, 1e6)},
+      {"measure", t::text, "",
+       "--measure: time (the repetitions' samples), instructions (callgrind's count per iteration, no samples) or "
+       "time,instructions; absent before version 4, which measured time",
+       4, one_of({"time", "instructions", "time,instructions"}), "time"},
+      {"instruction_tool", t::text, "",
+       "what counted the instructions, e.g. valgrind-3.19.0 --tool=callgrind; empty when they were not counted", 4},
+      {"instruction_isa_limit", t::text, "",
+       "the widest vector instructions the counted suites could use, e.g. AVX2 (Valgrind decodes no AVX-512); "
+       "empty when not counted",
+       4},
+      {"instruction_settings", t::text, "",
+       "NAME=value of the variables the counted suites ran with (the ISA limit of oneDNN, MKL and ATen, one "
+       "thread), space separated; empty when not counted",
+       4},
       {"record_sha256", t::text, "hex",
        "SHA-256 over every other field, the diff and every benchmark, sample and counter, serialised as "
        "docs/snapshot-format.md says; absent before version 2 (unchecksummed files)",
@@ -388,6 +403,10 @@ const std::vector<table_column>& bench_benchmark_columns() {
       {"skip_message", c::text, "", "why it was skipped; empty otherwise"},
       {"manual_time", c::flag, "", "1 when the benchmark times itself (UseManualTime)"},
       {"skipped", c::flag, "", "1 when it reported an error or a skip: it has no samples"},
+      {"instructions_per_iteration", c::float64, "instructions",
+       "instructions the timed loop executed per iteration under callgrind (bench --measure instructions); NaN when "
+       "not counted",
+       4},
   };
   return columns;
 }
@@ -415,8 +434,8 @@ const std::vector<table_column>& bench_counter_columns() {
 }
 
 std::int64_t sections_version(std::int64_t bench_version) {
-  // Bench versions 1 and 2 carried the sections of run version 3; bench 3 carries run 4's.
-  return bench_version <= 2 ? 3 : bench_version + 1;
+  // Bench versions 1 and 2 carried the sections of run version 3; bench 3 and 4 carry run 4's.
+  return bench_version <= 2 ? 3 : 4;
 }
 
 const std::vector<metric_column>& metric_columns() {

@@ -7,10 +7,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <random>
 
 #include "trackbench/tracking/format/google_benchmark.h"
+#include "trackbench/tracking/format/snapshot.h"
 #include "trackbench/tracking/recording/bench_run.h"
+#include "trackbench/tracking/recording/instructions.h"
 #include "trackbench/tracking/recording/stop_signals.h"
 #include "trackbench/trainer/errors.h"
 
@@ -67,30 +70,37 @@ std::size_t undecided_count(const std::vector<bench_change>& changes) {
   }));
 }
 
-}  // namespace
+// Whether this round runs the base first: ABBA alternates, random draws a coin.
+bool base_first_in(int round, const ab_options& options, std::mt19937_64& engine) {
+  return options.order == ab_order::abba ? round % 2 == 1 : (engine() >> 63) == 0;
+}
 
-ab_outcome run_ab(const ab_options& options) {
-  if (options.repetitions < 1) throw input_error("--repetitions must be >= 1, got " + std::to_string(options.repetitions));
-  if (options.min_rounds < 1) throw input_error("--min-rounds must be >= 1, got " + std::to_string(options.min_rounds));
-  if (!(options.max_seconds > 0.0)) throw input_error("--max-seconds must be above 0");
-  if (options.threshold && !(*options.threshold >= 0.0 && *options.threshold < 1.0)) {
-    throw input_error("--threshold must be a percentage from 0 to 100");
+// Every count of each benchmark of a side, by name, and the names in the suite's order.
+struct side_counts {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<double>> by_name;
+};
+
+void count_side(const instruction_counter& counter, const benchmark_suite& suite, const ab_options& options,
+                const fs::path& scratch, side_counts& counts) {
+  for (const auto& result : count_instructions(counter, suite, options.filter, scratch)) {
+    if (!result.instructions_per_iteration) continue;  // skipped
+    auto& counted = counts.by_name[result.name];
+    if (counted.empty()) counts.order.push_back(result.name);
+    counted.push_back(*result.instructions_per_iteration);
   }
-  const auto dirs = suite_search_dirs(options.suites_dir, options.build_bench_dir);
-  const auto base_suite = chosen(options.base, "--base", dirs);
-  const auto new_suite = chosen(options.next, "--new", dirs);
-  install_stop_handlers();
-  const scratch_dir scratch;
+}
 
+// Timed rounds until every benchmark is decided or the budget is spent.
+void run_timed_rounds(const benchmark_suite& base_suite, const benchmark_suite& new_suite, const ab_options& options,
+                      const fs::path& scratch, std::mt19937_64& engine, ab_outcome& outcome) {
   const decision_options decision{options.threshold, min_threshold};
-  std::mt19937_64 engine(options.seed);
-  ab_outcome outcome;
   const auto start = std::chrono::steady_clock::now();
   for (int round = 1;; ++round) {
-    const bool base_first = options.order == ab_order::abba ? round % 2 == 1 : (engine() >> 63) == 0;
+    const bool base_first = base_first_in(round, options, engine);
     outcome.rounds.push_back(base_first ? "AB" : "BA");
     for (const bool base_side : {base_first, !base_first}) {
-      run_side(base_side ? base_suite : new_suite, options, scratch.path / (base_side ? "base.json" : "new.json"),
+      run_side(base_side ? base_suite : new_suite, options, scratch / (base_side ? "base.json" : "new.json"),
                base_side ? outcome.base : outcome.next);
     }
     if (outcome.base.benchmarks.empty() && outcome.next.benchmarks.empty()) {
@@ -125,6 +135,64 @@ ab_outcome run_ab(const ab_options& options) {
       c.verdict = bench_verdict::uncertain;
     }
   }
+}
+
+// --min-rounds counting rounds (fewer when --max-seconds would run out; one at least), each side
+// once a round, and the decision per benchmark counted on both sides, in the base's order.
+void count_rounds(const benchmark_suite& base_suite, const benchmark_suite& new_suite, const ab_options& options,
+                  const fs::path& scratch, std::mt19937_64& engine, ab_outcome& outcome) {
+  const auto counter = find_instruction_counter();
+  outcome.instruction_tool = counter.tool;
+  outcome.instruction_isa_limit = counter.isa_limit;
+  outcome.instruction_settings = joined(counter.settings, " ");
+  side_counts base_counts;
+  side_counts new_counts;
+  const auto start = std::chrono::steady_clock::now();
+  for (int round = 1; round <= options.min_rounds; ++round) {
+    const bool base_first = base_first_in(round, options, engine);
+    outcome.counting_rounds.push_back(base_first ? "AB" : "BA");
+    for (const bool base_side : {base_first, !base_first}) {
+      count_side(counter, base_side ? base_suite : new_suite, options, scratch / "callgrind",
+                 base_side ? base_counts : new_counts);
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    spdlog::info("counting round {} ({}), {:.1f} s", round, outcome.counting_rounds.back(), seconds);
+    if (outcome.seconds + seconds * (round + 1) / round > options.max_seconds) break;
+  }
+  if (base_counts.order.empty() && new_counts.order.empty()) {
+    throw input_error("no benchmark was counted" + (options.filter.empty() ? std::string()
+                                                                           : ": --benchmark '" + options.filter +
+                                                                                 "' matches none in either suite"));
+  }
+  for (const auto& name : base_counts.order) {
+    const auto other = new_counts.by_name.find(name);
+    if (other != new_counts.by_name.end()) {
+      outcome.instructions.push_back(decide_instructions(name, base_counts.by_name[name], other->second));
+    }
+  }
+  outcome.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+ab_outcome run_ab(const ab_options& options) {
+  if (options.repetitions < 1) throw input_error("--repetitions must be >= 1, got " + std::to_string(options.repetitions));
+  if (options.min_rounds < 1) throw input_error("--min-rounds must be >= 1, got " + std::to_string(options.min_rounds));
+  if (!(options.max_seconds > 0.0)) throw input_error("--max-seconds must be above 0");
+  if (options.threshold && !(*options.threshold >= 0.0 && *options.threshold < 1.0)) {
+    throw input_error("--threshold must be a percentage from 0 to 100");
+  }
+  const auto dirs = suite_search_dirs(options.suites_dir, options.build_bench_dir);
+  const auto base_suite = chosen(options.base, "--base", dirs);
+  const auto new_suite = chosen(options.next, "--new", dirs);
+  const auto measure = parse_measure(options.measure);
+  install_stop_handlers();
+  const scratch_dir scratch;
+
+  std::mt19937_64 engine(options.seed);
+  ab_outcome outcome;
+  if (measure.time) run_timed_rounds(base_suite, new_suite, options, scratch.path, engine, outcome);
+  if (measure.instructions) count_rounds(base_suite, new_suite, options, scratch.path, engine, outcome);
   return outcome;
 }
 

@@ -1,38 +1,26 @@
 #include "trackbench/tracking/recording/bench_run.h"
 
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <set>
 
+#include "suite_process.h"
 #include "trackbench/tracking/analysis/bench_gate.h"
 #include "trackbench/tracking/format/google_benchmark.h"
+#include "trackbench/tracking/recording/instructions.h"
 #include "trackbench/tracking/recording/recorder.h"
 #include "trackbench/tracking/recording/stop_signals.h"
 #include "trackbench/trainer/datasets.h"
 #include "trackbench/trainer/errors.h"
-
-extern char** environ;
 
 namespace trackbench::tracking {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
-
-bool is_executable(const fs::path& path) {
-  std::error_code error;
-  return fs::is_regular_file(path, error) && ::access(path.c_str(), X_OK) == 0;
-}
 
 std::string joined(const std::vector<fs::path>& dirs) {
   std::vector<std::string> names;
@@ -109,51 +97,45 @@ std::vector<benchmark_suite> choose_suites(const std::vector<std::string>& named
 }
 
 json run_suite(const benchmark_suite& s, int repetitions, const std::string& filter, const fs::path& json_out) {
-  std::vector<std::string> words{s.executable.string(), "--benchmark_repetitions=" + std::to_string(repetitions),
-                                 "--benchmark_out=" + json_out.string(), "--benchmark_out_format=json"};
-  if (!filter.empty()) words.push_back("--benchmark_filter=" + filter);
-  std::vector<char*> argv;
-  for (auto& word : words) argv.push_back(word.data());
-  argv.push_back(nullptr);
+  std::vector<std::string> arguments{"--benchmark_repetitions=" + std::to_string(repetitions)};
+  if (!filter.empty()) arguments.push_back("--benchmark_filter=" + filter);
+  return run_suite_under(s, {}, arguments, {}, json_out);
+}
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
-  pid_t child = 0;
-  const int spawned = ::posix_spawn(&child, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  const std::string what = "benchmark suite " + s.name + " (" + s.executable.string() + ")";
-  if (spawned != 0) throw std::runtime_error(what + " could not start: " + std::strerror(spawned));
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR) throw std::runtime_error(what + ": waitpid failed: " + std::strerror(errno));
-  }
-  if (WIFSIGNALED(status)) {
-    if (stop_signal() != 0) throw std::runtime_error("stopped by a signal while " + what + " ran");
-    throw std::runtime_error(what + " crashed: " + strsignal(WTERMSIG(status)));
-  }
-  if (WEXITSTATUS(status) != 0) {
-    throw std::runtime_error(what + " failed with exit code " + std::to_string(WEXITSTATUS(status)));
-  }
-  std::ifstream in(json_out);
-  if (!in) throw std::runtime_error(what + " wrote no JSON output to " + json_out.string());
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  // Google Benchmark leaves the file empty when --benchmark_filter matches none of its benchmarks.
-  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return json{{"benchmarks", json::array()}};
-  }
+namespace {
+
+// The suite's timed repetitions, as its JSON document.
+json timed(const benchmark_suite& s, const bench_options& flags, const fs::path& json_out) {
+  spdlog::info("running {} ({} repetitions{})", s.executable.string(), flags.repetitions,
+               flags.filter.empty() ? "" : ", filter " + flags.filter);
+  std::error_code error;
   try {
-    return json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(what + " wrote invalid JSON: " + e.what());
+    auto document = run_suite(s, flags.repetitions, flags.filter, json_out);
+    fs::remove(json_out, error);
+    return document;
+  } catch (...) {
+    fs::remove(json_out, error);
+    throw;
   }
 }
+
+std::vector<bench_result> parse_suite(const json& document, const std::string& suite) {
+  try {
+    return parse_google_benchmark(document, suite, "benchmark suite " + suite);
+  } catch (const input_error& e) {
+    throw std::runtime_error(e.what());  // the suite's fault, not the user's
+  }
+}
+
+}  // namespace
 
 bench_outcome run_bench(const bench_options& flags) {
   if (flags.repetitions < 1) {
     throw input_error("--repetitions must be >= 1, got " + std::to_string(flags.repetitions));
   }
+  const auto measure = parse_measure(flags.measure);
   const auto suites = choose_suites(flags.suites, suite_search_dirs(flags.suites_dir, flags.build_bench_dir));
+  const auto counter = measure.instructions ? std::optional(find_instruction_counter()) : std::nullopt;
   install_stop_handlers();
   std::error_code error;
   fs::create_directories(flags.out, error);
@@ -164,7 +146,7 @@ bench_outcome run_bench(const bench_options& flags) {
     const auto parent = fs::path(flags.json_file).parent_path();
     if (!parent.empty() && !fs::is_directory(parent, error)) throw input_error("--json " + flags.json_file + ": no such folder");
   }
-  if (flags.repetitions < static_cast<int>(min_decision_samples)) {
+  if (measure.time && flags.repetitions < static_cast<int>(min_decision_samples)) {
     spdlog::warn("--repetitions {}: compare needs at least {} on each side to call a change (10 is better)",
                  flags.repetitions, min_decision_samples);
   }
@@ -172,25 +154,32 @@ bench_outcome run_bench(const bench_options& flags) {
   auto record = describe_bench(trainer::load_dataset("mnist-sample", std::nullopt), flags.command_line,
                                          flags.filter, flags.repetitions);
   const std::string bench_id = record.identity["bench_id"].get<std::string>();
+  record.identity["measure"] = to_string(measure);
+  if (counter) {
+    record.identity["instruction_tool"] = counter->tool;
+    record.identity["instruction_isa_limit"] = counter->isa_limit;
+    record.identity["instruction_settings"] = tracking::joined(counter->settings, " ");
+  }
 
   json merged{{"context", nullptr}, {"benchmarks", json::array()}};
   for (const auto& s : suites) {
-    spdlog::info("running {} ({} repetitions{})", s.executable.string(), flags.repetitions,
-                 flags.filter.empty() ? "" : ", filter " + flags.filter);
-    const fs::path json_out = fs::path(flags.out) / ("." + bench_id + "." + s.name + ".json");
-    json document;
-    try {
-      document = run_suite(s, flags.repetitions, flags.filter, json_out);
-      fs::remove(json_out, error);
-    } catch (...) {
-      fs::remove(json_out, error);
-      throw;
-    }
     std::vector<bench_result> results;
-    try {
-      results = parse_google_benchmark(document, s.name, "benchmark suite " + s.name);
-    } catch (const input_error& e) {
-      throw std::runtime_error(e.what());  // the suite's fault, not the user's
+    if (measure.time) {
+      const json document = timed(s, flags, fs::path(flags.out) / ("." + bench_id + "." + s.name + ".json"));
+      results = parse_suite(document, s.name);
+      if (merged["context"].is_null() && document.contains("context")) merged["context"] = document["context"];
+      for (const auto& entry : document["benchmarks"]) merged["benchmarks"].push_back(entry);
+    }
+    if (counter) {
+      auto counted = count_instructions(*counter, s, flags.filter, fs::path(flags.out) / ("." + bench_id + ".callgrind"));
+      if (!measure.time) {
+        results = std::move(counted);
+      } else {
+        for (auto& result : results) {
+          const auto same = std::find_if(counted.begin(), counted.end(), [&](const auto& c) { return c.name == result.name; });
+          if (same != counted.end()) result.instructions_per_iteration = same->instructions_per_iteration;
+        }
+      }
     }
     if (results.empty()) spdlog::warn("suite {} ran no benchmark{}", s.name, flags.filter.empty() ? "" : " matching --filter");
     for (auto& result : results) {
@@ -203,8 +192,6 @@ bench_outcome run_bench(const bench_options& flags) {
       if (result.skipped) spdlog::warn("{} skipped: {}", result.name, printable(result.skip_message));
       record.benchmarks.push_back(std::move(result));
     }
-    if (merged["context"].is_null() && document.contains("context")) merged["context"] = document["context"];
-    for (const auto& entry : document["benchmarks"]) merged["benchmarks"].push_back(entry);
   }
   if (record.benchmarks.empty()) {
     throw input_error("no benchmark ran" + (flags.filter.empty() ? std::string() : ": --filter '" + flags.filter +

@@ -304,7 +304,11 @@ bench_record describe_bench(const trainer::dataset& data, const std::string& com
                      {"end_time", ""},
                      {"command_line", command_line},
                      {"filter", filter},
-                     {"repetitions", repetitions}};
+                     {"repetitions", repetitions},
+                     {"measure", "time"},
+                     {"instruction_tool", ""},
+                     {"instruction_isa_limit", ""},
+                     {"instruction_settings", ""}};
   record.environment = to_json(capture_environment());
   auto code = capture_code();
   record.code = std::move(code.fields);

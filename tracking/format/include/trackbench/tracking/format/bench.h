@@ -17,10 +17,12 @@
 namespace trackbench::tracking {
 
 inline constexpr const char* bench_schema_name = "trackbench.bench";
-// Version 3 added what NVML says (the sections of run schema version 4); version 2 the
-// checksums (the HDF5 1.10 format, identity record_sha256). Older files are still read, without
-// the newer fields, version 1 unchecksummed.
-inline constexpr std::int64_t bench_schema_version = 3;
+// Version 4 added the instruction counts (`bench --measure instructions`: the identity's measure
+// and instruction_* fields, the instructions_per_iteration column); version 3 what NVML says
+// (the sections of run schema version 4); version 2 the checksums (the HDF5 1.10 format,
+// identity record_sha256). Older files are still read, without the newer fields, version 1
+// unchecksummed.
+inline constexpr std::int64_t bench_schema_version = 4;
 
 // One repetition of a benchmark: Google Benchmark's per-iteration times, in seconds.
 struct bench_sample {
@@ -39,7 +41,10 @@ struct bench_result {
   std::string label;
   bool skipped = false;  // errored or skipped (SkipWithError, SkipWithMessage): no samples count
   std::string skip_message;
-  std::vector<bench_sample> samples;  // one per repetition
+  std::vector<bench_sample> samples;  // one per repetition; none when only instructions were measured
+  // Instructions the benchmark's timed loop executed per iteration, counted under callgrind
+  // (tracking/recording/instructions.h); absent when not measured, and for skipped benchmarks.
+  std::optional<double> instructions_per_iteration;
 
   std::vector<double> real_seconds() const;
 };

@@ -1,5 +1,5 @@
 #pragma once
-// Schema v4 of a run snapshot (and v3 of a bench snapshot) as a table: which attributes each
+// Schema v4 of a run snapshot (and v4 of a bench snapshot) as a table: which attributes each
 // group holds, their types, units and allowed values, and the per-epoch metric columns, each
 // with the schema version it appeared in. (The arrays, /weights, /parameter_sha256,
 // /sidecar_sha256 and /state, and the sidecar files are laid out by snapshot.cpp, as

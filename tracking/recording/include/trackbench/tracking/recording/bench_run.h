@@ -47,6 +47,7 @@ struct bench_options {
   std::vector<std::string> suites;      // --suite: names or paths; empty: every suite found
   std::string suites_dir;               // --suites-dir; empty: suite_search_dirs' defaults
   std::filesystem::path build_bench_dir;  // this build's bench folder, searched by default
+  std::string measure = "time";           // --measure: time, instructions or time,instructions (instructions.h)
 };
 
 struct bench_outcome {
@@ -55,8 +56,10 @@ struct bench_outcome {
 };
 
 // Runs every suite options.suites chooses (no shell; its console output on stderr) and writes one bench snapshot of
-// all their results into options.out. Throws input_error for bad options or when no benchmark
-// ran, std::runtime_error naming the suite that failed, crashed or wrote bad JSON.
+// all their results into options.out: the repetitions' times, and with --measure instructions
+// each benchmark's instructions per iteration, counted in runs of their own under callgrind.
+// Throws input_error for bad options, a missing Valgrind or when no benchmark ran,
+// std::runtime_error naming the suite that failed, crashed or wrote bad JSON.
 bench_outcome run_bench(const bench_options& options);
 
 }  // namespace trackbench::tracking

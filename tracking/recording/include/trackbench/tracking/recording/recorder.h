@@ -62,7 +62,8 @@ run_record describe_run(const trainer::trainer& run, const trainer::dataset& dat
                         const std::string& command_line, const nlohmann::ordered_json& tags,
                         const weights_policy& keep_weights, const std::optional<run_target>& target = std::nullopt);
 
-// Everything a bench snapshot records before its benchmarks: identity (end_time still empty),
+// Everything a bench snapshot records before its benchmarks: identity (end_time still empty;
+// measure time, no instruction counter: run_bench sets those),
 // environment, code, and `data` (the data set the suites read).
 bench_record describe_bench(const trainer::dataset& data, const std::string& command_line, const std::string& filter,
                             int repetitions);
