@@ -42,7 +42,7 @@ bisect_repo make_bisect_repo(const std::filesystem::path& dir, int noisy_from) {
     // Fixed dates: the same hashes each time, so the fixture's seeded noise is the same too.
     const std::string date = "2026-12-01T10:" + std::string(i < 10 ? "0" : "") + std::to_string(i) + ":00Z";
     checked_output(git + "add -A && GIT_AUTHOR_DATE=" + date + " GIT_COMMITTER_DATE=" + date + " " + git +
-                   "commit -q -m 'commit " + std::to_string(i) + "'");
+                   "commit -q --allow-empty -m 'commit " + std::to_string(i) + "'");
     repo.commits.push_back(checked_output(git + "rev-parse HEAD").substr(0, 40));
   }
   return repo;
