@@ -42,5 +42,7 @@ command add_bench_command(CLI::App& app, const global_options& globals);
 command add_versus_command(CLI::App& app, const global_options& globals);
 command add_history_command(CLI::App& app);
 command add_ab_command(CLI::App& app);
+// bisect and its hidden bisect-step.
+std::vector<command> add_bisect_commands(CLI::App& app);
 
 }  // namespace trackbench::cli

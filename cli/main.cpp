@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
                                 add_versus_command(app, globals),   add_ab_command(app),
                                 add_info_command(app)};
   for (auto& data_command : add_data_commands(app)) commands.push_back(std::move(data_command));
+  for (auto& bisect_command : add_bisect_commands(app)) commands.push_back(std::move(bisect_command));
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,6 @@
 #include "trackbench/tracking/format/google_benchmark.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -75,6 +76,21 @@ std::vector<bench_result> parse_google_benchmark(const nlohmann::ordered_json& d
     result.samples.push_back(std::move(sample));
   }
   return results;
+}
+
+void append_results(bench_record& record, std::vector<bench_result> results) {
+  for (auto& result : results) {
+    const auto same = std::find_if(record.benchmarks.begin(), record.benchmarks.end(),
+                                   [&](const bench_result& other) { return other.name == result.name; });
+    if (same == record.benchmarks.end()) {
+      record.benchmarks.push_back(std::move(result));
+    } else if (result.skipped) {
+      same->skipped = true;
+      same->skip_message = result.skip_message;
+    } else {
+      same->samples.insert(same->samples.end(), result.samples.begin(), result.samples.end());
+    }
+  }
 }
 
 }  // namespace trackbench::tracking

@@ -50,18 +50,7 @@ void run_side(const benchmark_suite& suite, const ab_options& options, const fs:
   } catch (const input_error& e) {
     throw std::runtime_error(e.what());  // the suite's fault, not the user's
   }
-  for (auto& result : results) {
-    const auto same = std::find_if(record.benchmarks.begin(), record.benchmarks.end(),
-                                   [&](const bench_result& other) { return other.name == result.name; });
-    if (same == record.benchmarks.end()) {
-      record.benchmarks.push_back(std::move(result));
-    } else if (result.skipped) {
-      same->skipped = true;
-      same->skip_message = result.skip_message;
-    } else {
-      same->samples.insert(same->samples.end(), result.samples.begin(), result.samples.end());
-    }
-  }
+  append_results(record, std::move(results));
 }
 
 std::size_t undecided_count(const std::vector<bench_change>& changes) {

@@ -15,6 +15,10 @@ namespace trackbench::tracking {
 std::vector<bench_result> parse_google_benchmark(const nlohmann::ordered_json& document, const std::string& suite,
                                                  const std::string& source);
 
+// `results` (one more run of a suite) added to `record`: a new benchmark appended, a known one's
+// samples appended to its own, a skip kept.
+void append_results(bench_record& record, std::vector<bench_result> results);
+
 // Seconds in one Google Benchmark time unit: ns, us, ms or s; 0 for any other text.
 double seconds_per_unit(const std::string& unit);
 
