@@ -42,5 +42,6 @@ command add_bench_command(CLI::App& app, const global_options& globals);
 command add_versus_command(CLI::App& app, const global_options& globals);
 command add_history_command(CLI::App& app);
 command add_ab_command(CLI::App& app);
+command add_evaluate_command(CLI::App& app);
 
 }  // namespace trackbench::cli
