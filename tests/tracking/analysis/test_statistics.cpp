@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -205,6 +206,73 @@ TEST(Statistics, BenjaminiHochbergByHand) {
   EXPECT_NEAR(benjamini_hochberg({0.9, 0.95})[0], 0.95, 1e-12);  // capped by the larger p's q, at most 1
   EXPECT_TRUE(benjamini_hochberg({}).empty());
   EXPECT_THROW(benjamini_hochberg({0.5, 1.5}), std::invalid_argument);
+}
+
+// The reference values below are scipy 1.17's: stats.kstwobign.sf, stats.chi2.sf and
+// stats.chi2_contingency(table, correction=False).
+const histogram reference_counts{5, 12, 30, 41, 22, 9, 3, 0};
+const histogram shifted_counts{2, 8, 19, 35, 30, 17, 8, 1};
+
+TEST(Statistics, KolmogorovSmirnovOfHistogramsMatchesScipy) {
+  const auto result = kolmogorov_smirnov(reference_counts, shifted_counts);
+  EXPECT_NEAR(result.statistic, 0.18797814207650276, 1e-15);
+  EXPECT_NEAR(result.p_value, 0.027814631388623105, 1e-12);
+  EXPECT_EQ(kolmogorov_smirnov(reference_counts, reference_counts).statistic, 0.0);
+  EXPECT_EQ(kolmogorov_smirnov(reference_counts, reference_counts).p_value, 1.0);
+  // Scaling one side keeps its distribution.
+  histogram doubled = reference_counts;
+  for (auto& count : doubled) count *= 2;
+  EXPECT_EQ(kolmogorov_smirnov(reference_counts, doubled).statistic, 0.0);
+}
+
+TEST(Statistics, KolmogorovSmirnovPValuesOnBothSidesOfTheSeriesSwitch) {
+  // 200 values in the first bin against 200 - j there and j in the second: D = j / 200 and
+  // lambda = sqrt(200 * 200 / 400) D = j / 20.
+  const std::vector<std::pair<std::uint64_t, double>> j_and_survival{
+      {10, 0.9639452436648751}, {18, 0.3927307079406543}, {20, 0.26999967167735456},
+      {24, 0.11224966667072497}, {40, 0.0006709252557796953}, {60, 3.045995948942526e-08}};
+  for (const auto& [j, survival] : j_and_survival) {
+    const auto result = kolmogorov_smirnov({200, 0}, {200 - j, j});
+    EXPECT_NEAR(result.statistic, static_cast<double>(j) / 200.0, 1e-15);
+    EXPECT_NEAR(result.p_value, survival, 1e-12 + 1e-9 * survival) << "lambda " << static_cast<double>(j) / 20.0;
+  }
+  EXPECT_THROW(kolmogorov_smirnov({1, 2}, {1, 2, 3}), std::invalid_argument);
+  EXPECT_THROW(kolmogorov_smirnov({0, 0}, {1, 2}), std::invalid_argument);
+}
+
+TEST(Statistics, ChiSquareHomogeneityMatchesScipy) {
+  const auto result = chi_square_homogeneity(reference_counts, shifted_counts);
+  EXPECT_NEAR(result.statistic, 11.978110411815887, 1e-12);
+  EXPECT_EQ(result.degrees_of_freedom, 7);
+  EXPECT_NEAR(result.p_value, 0.10128102134934948, 1e-12);
+  // A bin empty on both sides is not a category: scipy's table without it.
+  const auto without_empty = chi_square_homogeneity({5, 12, 0, 41, 22}, {2, 8, 0, 35, 30});
+  EXPECT_NEAR(without_empty.statistic, 3.632657485058802, 1e-12);
+  EXPECT_EQ(without_empty.degrees_of_freedom, 3);
+  EXPECT_NEAR(without_empty.p_value, 0.3039600517079934, 1e-12);
+  EXPECT_NEAR(without_empty.cramers_v, 0.15308984258795608, 1e-12);
+  EXPECT_EQ(chi_square_homogeneity({7, 7}, {3, 3}).statistic, 0.0);
+  EXPECT_THROW(chi_square_homogeneity({1}, {1, 2}), std::invalid_argument);
+}
+
+TEST(Statistics, ChiSquareSurvivalMatchesScipy) {
+  // Each side of the series / continued-fraction switch at x / 2 = dof / 2 + 1, and the far tail.
+  EXPECT_NEAR(chi_square_survival(3.0, 1), 0.08326451666355042, 1e-13);
+  EXPECT_NEAR(chi_square_survival(0.5, 4), 0.9735009788392561, 1e-13);
+  EXPECT_NEAR(chi_square_survival(9.0, 9), 0.43727418891386693, 1e-13);
+  EXPECT_NEAR(chi_square_survival(30.0, 9), 0.00043872177097947936, 1e-15);
+  EXPECT_NEAR(chi_square_survival(100.0, 9), 1.5735176303753876e-17, 1e-26);
+  EXPECT_NEAR(chi_square_survival(400.0, 9), 1.3699125019662825e-80, 1e-89);
+  EXPECT_THROW(chi_square_survival(1.0, 0), std::invalid_argument);
+}
+
+TEST(Statistics, PopulationStabilityIndexByHand) {
+  // numpy: p, q = max(a / sum(a), 1e-4), max(b / sum(b), 1e-4); sum((q - p) * log(q / p)).
+  EXPECT_NEAR(population_stability_index(reference_counts, shifted_counts), 0.22449199279193227, 1e-13);
+  EXPECT_EQ(population_stability_index(reference_counts, reference_counts), 0.0);
+  // Half the mass moved to an empty bin: (0.5 - 1) ln(0.5) + (0.5 - 1e-4) ln(0.5 / 1e-4).
+  EXPECT_NEAR(population_stability_index({10, 0}, {5, 5}), -0.5 * std::log(0.5) + (0.5 - 1e-4) * std::log(0.5 / 1e-4),
+              1e-12);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace trackbench::tracking::statistics {
@@ -73,6 +74,67 @@ double regularized_incomplete_beta(double a, double b, double x) {
   const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
   if (x < (a + 1.0) / (a + b + 2.0)) return std::exp(log_front) * incomplete_beta_fraction(a, b, x) / a;
   return 1.0 - std::exp(log_front) * incomplete_beta_fraction(b, a, 1.0 - x) / b;
+}
+
+// Q(a, x) = Gamma(a, x) / Gamma(a), the regularized upper incomplete gamma function: by its
+// power series for x < a + 1, else by its continued fraction (modified Lentz), where each
+// converges fast.
+double regularized_upper_gamma(double a, double x) {
+  if (x <= 0.0) return 1.0;
+  const double log_front = a * std::log(x) - x - std::lgamma(a);
+  if (x < a + 1.0) {
+    double term = 1.0 / a, sum = term;
+    for (int n = 1; n <= 1000 && std::fabs(term) > std::fabs(sum) * 1e-16; ++n) {
+      term *= x / (a + n);
+      sum += term;
+    }
+    return std::max(0.0, 1.0 - std::exp(log_front) * sum);
+  }
+  constexpr double tiny = 1e-300;
+  double b = x + 1.0 - a, c = 1.0 / tiny, d = 1.0 / b, fraction = d;
+  for (int n = 1; n <= 1000; ++n) {
+    const double an = -n * (n - a);
+    b += 2.0;
+    d = an * d + b;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = b + an / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1.0 / d;
+    const double step = d * c;
+    fraction *= step;
+    if (std::fabs(step - 1.0) < 1e-16) break;
+  }
+  return std::exp(log_front) * fraction;
+}
+
+// P(K > lambda) for Kolmogorov's distribution: the alternating series in exp(-2 j^2 lambda^2)
+// converges fast for large lambda, the theta-function form of 1 - P(K > lambda) for small.
+double kolmogorov_survival(double lambda) {
+  constexpr double pi = 3.14159265358979323846;
+  if (lambda <= 0.0) return 1.0;
+  if (lambda < 1.0) {
+    double sum = 0.0;
+    for (int j = 1; j <= 20; ++j) {
+      const double odd = 2.0 * j - 1.0;
+      sum += std::exp(-odd * odd * pi * pi / (8.0 * lambda * lambda));
+    }
+    return std::clamp(1.0 - std::sqrt(2.0 * pi) / lambda * sum, 0.0, 1.0);
+  }
+  double sum = 0.0;
+  for (int j = 1; j <= 100; ++j) sum += (j % 2 == 1 ? 1.0 : -1.0) * std::exp(-2.0 * j * j * lambda * lambda);
+  return std::clamp(2.0 * sum, 0.0, 1.0);
+}
+
+// The totals of two histograms of one size, each holding counts.
+std::pair<double, double> histogram_totals(const histogram& a, const histogram& b, const char* test) {
+  if (a.size() != b.size()) throw std::invalid_argument(std::string(test) + " of histograms with different numbers of bins");
+  double total_a = 0.0, total_b = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    total_a += static_cast<double>(a[i]);
+    total_b += static_cast<double>(b[i]);
+  }
+  if (total_a == 0.0 || total_b == 0.0) throw std::invalid_argument(std::string(test) + " of a histogram without counts");
+  return {total_a, total_b};
 }
 
 }  // namespace
@@ -241,6 +303,55 @@ std::vector<double> benjamini_hochberg(const std::vector<double>& p_values) {
     q[i] = smallest;
   }
   return q;
+}
+
+kolmogorov_smirnov_result kolmogorov_smirnov(const histogram& a, const histogram& b) {
+  const auto [m, n] = histogram_totals(a, b, "Kolmogorov-Smirnov test");
+  kolmogorov_smirnov_result result;
+  double cumulative_a = 0.0, cumulative_b = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    cumulative_a += static_cast<double>(a[i]);
+    cumulative_b += static_cast<double>(b[i]);
+    result.statistic = std::max(result.statistic, std::fabs(cumulative_a / m - cumulative_b / n));
+  }
+  result.p_value = kolmogorov_survival(std::sqrt(m * n / (m + n)) * result.statistic);
+  return result;
+}
+
+chi_square_result chi_square_homogeneity(const histogram& a, const histogram& b) {
+  const auto [total_a, total_b] = histogram_totals(a, b, "chi-square test");
+  const double total = total_a + total_b;
+  chi_square_result result;
+  int bins = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double in_bin = static_cast<double>(a[i]) + static_cast<double>(b[i]);
+    if (in_bin == 0.0) continue;
+    ++bins;
+    const double expected_a = in_bin * total_a / total, expected_b = in_bin * total_b / total;
+    result.statistic += (static_cast<double>(a[i]) - expected_a) * (static_cast<double>(a[i]) - expected_a) / expected_a +
+                        (static_cast<double>(b[i]) - expected_b) * (static_cast<double>(b[i]) - expected_b) / expected_b;
+  }
+  result.degrees_of_freedom = bins - 1;
+  result.p_value = result.degrees_of_freedom > 0 ? chi_square_survival(result.statistic, result.degrees_of_freedom) : 1.0;
+  result.cramers_v = std::sqrt(result.statistic / total);
+  return result;
+}
+
+double population_stability_index(const histogram& a, const histogram& b, double empty_share) {
+  const auto [total_a, total_b] = histogram_totals(a, b, "population stability index");
+  double index = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == 0 && b[i] == 0) continue;
+    const double p = std::max(static_cast<double>(a[i]) / total_a, empty_share);
+    const double q = std::max(static_cast<double>(b[i]) / total_b, empty_share);
+    index += (q - p) * std::log(q / p);
+  }
+  return index;
+}
+
+double chi_square_survival(double x, double degrees_of_freedom) {
+  if (!(degrees_of_freedom > 0.0)) throw std::invalid_argument("chi-square distribution without degrees of freedom");
+  return regularized_upper_gamma(degrees_of_freedom / 2.0, x / 2.0);
 }
 
 }  // namespace trackbench::tracking::statistics

@@ -2,8 +2,11 @@
 // Robust statistics for benchmark samples: the median, a spread that one outlier cannot
 // inflate, and the two-sided Mann-Whitney U test, which assumes no distribution (timings are
 // skewed and heavy-tailed, so a t-test's normality would not hold), and Welch's t-test, which
-// the change-point detection of a history applies to segments of per-commit medians.
+// the change-point detection of a history applies to segments of per-commit medians. Beside them,
+// the tests of two distributions given as histograms, which the drift checks of an evaluation
+// apply to data profiles.
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -68,5 +71,41 @@ welch_result welch_t_test(const std::vector<double>& a, const std::vector<double
 // discoveries keeps the expected share of false ones at most alpha (independent or positively
 // dependent tests). Throws std::invalid_argument for a p-value outside [0, 1].
 std::vector<double> benjamini_hochberg(const std::vector<double>& p_values);
+
+// Counts of one histogram's bins, the same bins for both sides of a test.
+using histogram = std::vector<std::uint64_t>;
+
+struct kolmogorov_smirnov_result {
+  double statistic = 0.0;  // D: the largest distance between the two empirical distribution functions
+  double p_value = 1.0;    // two-sided, asymptotic
+};
+
+// The two-sample Kolmogorov-Smirnov test of the values counted in a against those in b. D is
+// taken at the bins' upper edges, so values within one bin count as equal: D is at most the D of
+// the values themselves. p = Q_KS(sqrt(m n / (m + n)) D), Kolmogorov's limiting distribution, good
+// for the thousands of images a data set has. Throws std::invalid_argument when the histograms
+// differ in size or either is empty of counts.
+kolmogorov_smirnov_result kolmogorov_smirnov(const histogram& a, const histogram& b);
+
+struct chi_square_result {
+  double statistic = 0.0;
+  int degrees_of_freedom = 0;  // bins counted on either side, minus one
+  double p_value = 1.0;
+  double cramers_v = 0.0;  // sqrt(statistic / total count): the effect's size, 0 to 1
+};
+
+// Pearson's chi-square test of homogeneity of the 2 x k table of a and b (no continuity
+// correction); bins empty on both sides do not count. Throws std::invalid_argument when the
+// histograms differ in size or either is empty of counts.
+chi_square_result chi_square_homogeneity(const histogram& a, const histogram& b);
+
+// The population stability index of b against a: the sum over bins of (q - p) ln(q / p) for the
+// shares p of a and q of b, a share of 0 taken as `empty_share` (the usual convention, so one
+// empty bin cannot make it infinite). 0 for equal shares; > 0.25 is the customary "shifted".
+// Throws std::invalid_argument when the histograms differ in size or either is empty of counts.
+double population_stability_index(const histogram& a, const histogram& b, double empty_share = 1e-4);
+
+// P(X > x) for X chi-square distributed with `degrees_of_freedom` (> 0) degrees of freedom.
+double chi_square_survival(double x, double degrees_of_freedom);
 
 }  // namespace trackbench::tracking::statistics
