@@ -44,5 +44,6 @@ command add_history_command(CLI::App& app);
 command add_ab_command(CLI::App& app);
 // bisect and its hidden bisect-step.
 std::vector<command> add_bisect_commands(CLI::App& app);
+command add_evaluate_command(CLI::App& app);
 
 }  // namespace trackbench::cli

@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
                                 add_pack_command(app),              add_history_command(app),
                                 add_report_command(app),            add_bench_command(app, globals),
                                 add_versus_command(app, globals),   add_ab_command(app),
-                                add_info_command(app)};
+                                add_info_command(app),               add_evaluate_command(app)};
   for (auto& data_command : add_data_commands(app)) commands.push_back(std::move(data_command));
   for (auto& bisect_command : add_bisect_commands(app)) commands.push_back(std::move(bisect_command));
 

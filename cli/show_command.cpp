@@ -1,5 +1,6 @@
 // show: one snapshot in full; ls: the snapshots in a folder, one line each.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -97,6 +98,19 @@ std::string weights_summary(const std::string& path, const tracking::snapshot_re
   return text;
 }
 
+// One line per split: its size, its ink and its class counts (show --json has every bin).
+void print_profiles(const tracking::run_record& record) {
+  fmt::print("data profiles\n");
+  if (record.profiles.empty()) {
+    fmt::print("  none: schema version {} predates them (version 5)\n", record.identity["schema_version"].dump());
+    return;
+  }
+  for (const auto& profile : record.profiles) {
+    fmt::print("  {:<11} {:>7} images, ink {:.1f} +- {:.1f}, classes {}\n", profile.split, profile.images,
+               profile.ink_mean, profile.ink_stddev, fmt::join(profile.class_counts, " "));
+  }
+}
+
 void show(const std::string& path, bool as_json) {
   const auto loaded = tracking::load_snapshot(path);
   if (loaded.bench) {
@@ -125,6 +139,7 @@ void show(const std::string& path, bool as_json) {
   print_section("environment", record.environment);
   print_section("code", record.code);
   print_section("data", record.data);
+  print_profiles(record);
   fmt::print("weights\n  {}\n", weights_summary(path, reader, missing));
   fmt::print("checksums\n  {}\n",
              tracking::checksummed(record)

@@ -111,8 +111,8 @@ def main():
     except OSError as error:
         fail(f"{args.snapshot}: not a readable HDF5 file ({error})")
     with f:
-        if f.attrs.get("schema") != "trackbench.run" or not 1 <= f.attrs.get("schema_version", 0) <= 4:
-            fail(f"{args.snapshot}: not a schema v1 to v4 trackbench snapshot")
+        if f.attrs.get("schema") != "trackbench.run" or not 1 <= f.attrs.get("schema_version", 0) <= 5:
+            fail(f"{args.snapshot}: not a schema v1 to v5 trackbench snapshot")
         epochs = len(f["metrics/epoch"])
         if epochs == 0:
             fail(f"{args.snapshot}: no completed epoch")

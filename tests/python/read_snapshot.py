@@ -28,7 +28,7 @@ check(runs, f"no snapshot in {sys.argv[1]}")
 path = runs[-1]
 with h5py.File(path, "r") as f:
     check(f.attrs["schema"] == "trackbench.run", "schema attribute")
-    check(f.attrs["schema_version"] == 4, "schema_version")
+    check(f.attrs["schema_version"] == 5, "schema_version")
     check(isinstance(f["environment"].attrs["nvml_reason"], str), "nvml_reason")
     check(len(f.attrs["record_sha256"]) == 64, "record_sha256")
     check(f["config"].attrs["keep_weights"] == "all", "keep_weights")

@@ -70,21 +70,25 @@ inline void copy_sample(const std::filesystem::path& dir, bool decompress = fals
   }
 }
 
+// Images [begin, end) of `split` as the raw IDX files `images` and `labels` in `dir`.
+inline void write_split_slice(const std::filesystem::path& dir, const trainer::data_split& split, std::int64_t begin,
+                              std::int64_t end, const char* images, const char* labels) {
+  const auto count = static_cast<std::uint32_t>(end - begin);
+  const auto pixels = split.images.slice(0, begin, end).contiguous();
+  const auto* first = pixels.data_ptr<std::uint8_t>();
+  write_file(dir / images, make_idx(trainer::idx_images_magic, {count, 28, 28},
+                                    std::vector<std::uint8_t>(first, first + pixels.numel())));
+  const auto digits = split.labels.slice(0, begin, end).to(torch::kUInt8).contiguous();
+  const auto* label = digits.data_ptr<std::uint8_t>();
+  write_file(dir / labels, make_idx(trainer::idx_labels_magic, {count}, std::vector<std::uint8_t>(label, label + count)));
+}
+
 // The first `train_count` training and `test_count` test digits of the embedded sample as raw
 // IDX files in `dir`: real digits, small enough for a run of a few seconds.
 inline void write_sample_subset(const std::filesystem::path& dir, std::uint32_t train_count, std::uint32_t test_count) {
   const auto data = trainer::load_dataset("mnist-sample", std::nullopt);
-  const auto write_split = [&](const trainer::data_split& split, std::uint32_t count, const char* images, const char* labels) {
-    const auto pixels = split.images.slice(0, 0, count).contiguous();
-    const auto* first = pixels.data_ptr<std::uint8_t>();
-    write_file(dir / images, make_idx(trainer::idx_images_magic, {count, 28, 28},
-                                      std::vector<std::uint8_t>(first, first + pixels.numel())));
-    const auto digits = split.labels.slice(0, 0, count).to(torch::kUInt8).contiguous();
-    const auto* label = digits.data_ptr<std::uint8_t>();
-    write_file(dir / labels, make_idx(trainer::idx_labels_magic, {count}, std::vector<std::uint8_t>(label, label + count)));
-  };
-  write_split(data.train, train_count, trainer::idx_file_names[0], trainer::idx_file_names[1]);
-  write_split(data.test, test_count, trainer::idx_file_names[2], trainer::idx_file_names[3]);
+  write_split_slice(dir, data.train, 0, train_count, trainer::idx_file_names[0], trainer::idx_file_names[1]);
+  write_split_slice(dir, data.test, 0, test_count, trainer::idx_file_names[2], trainer::idx_file_names[3]);
 }
 
 }  // namespace trackbench::testing

@@ -21,6 +21,22 @@ inline std::vector<std::int64_t> class_counts(std::int64_t per_class) {
   return std::vector<std::int64_t>(10, per_class);
 }
 
+// A profile of `per_class` x 10 images, each with ink in bin 100 and half its pixels at 0 and 255.
+inline trainer::data_profile sample_profile(const std::string& split, std::uint64_t per_class) {
+  trainer::data_profile profile;
+  profile.split = split;
+  profile.images = 10 * per_class;
+  profile.class_counts.assign(10, per_class);
+  profile.mean_image.assign(784, 0.5);
+  profile.intensity_histogram.assign(256, 0);
+  profile.intensity_histogram[0] = profile.intensity_histogram[255] = 392 * profile.images;
+  profile.ink_histogram.assign(784, 0);
+  profile.ink_histogram[100] = profile.images;
+  profile.ink_mean = profile.images > 0 ? 100.5 : 0.0;
+  profile.ink_stddev = 0.0;
+  return profile;
+}
+
 // A run snapshot's record, before its first epoch.
 inline tracking::run_record sample_run_record() {
   using json = nlohmann::ordered_json;
@@ -91,6 +107,7 @@ inline tracking::run_record sample_run_record() {
                  {"validation_class_counts", class_counts(10)},
                  {"test_class_counts", class_counts(20)},
                  {"files", json::array({{{"name", "train-images-idx3-ubyte.gz"}, {"sha256", zero_digest}, {"bytes", 1234}}})}};
+  record.profiles = {sample_profile("train", 90), sample_profile("validation", 10), sample_profile("test", 20)};
   return record;
 }
 

@@ -27,6 +27,8 @@ inline void downgrade_to_schema(const std::filesystem::path& path, std::int64_t 
   const hid_t attribute = H5Aopen(file, "schema_version", H5P_DEFAULT);
   bool ok = attribute >= 0 && H5Awrite(attribute, H5T_NATIVE_INT64, &version) >= 0;
   if (attribute >= 0) H5Aclose(attribute);
+  // Version 5's data profiles.
+  if (H5Lexists(file, "data/profiles", H5P_DEFAULT) > 0) ok = ok && H5Ldelete(file, "data/profiles", H5P_DEFAULT) >= 0;
   for (const char* name : {"world_size", "global_batch_size", "engine", "engine_settings", "launcher", "nodes",
                            "rank_hosts", "rank_devices"}) {
     ok = ok && H5Adelete_by_name(file, "config", name, H5P_DEFAULT) >= 0;

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "cuda_graphs.h"
+#include "evaluation_pass.h"
 #include "memory.h"
-#include "trackbench/kernels/normalize.h"
 #include "trackbench/trainer/device_rate_sgd.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/fused_adam.h"
@@ -22,10 +22,6 @@
 namespace trackbench::trainer {
 namespace {
 
-// MNIST's pixel mean and standard deviation, as PyTorch's example normalises with.
-constexpr double pixel_mean = 0.1307;
-constexpr double pixel_std = 0.3081;
-
 // Seed streams, so the split and each epoch's shuffle draw independent numbers.
 constexpr std::uint64_t split_stream = 1;
 constexpr std::uint64_t shuffle_stream_base = 1000;
@@ -34,16 +30,6 @@ using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-// LibTorch's current stream for the device, so custom kernels queue behind its work.
-void* current_cuda_stream(const torch::Device& device) {
-#if TRACKBENCH_WITH_CUDA
-  return c10::cuda::getCurrentCUDAStream(device.index()).stream();
-#else
-  (void)device;
-  return nullptr;
-#endif
 }
 
 void synchronize(const torch::Device& device) {
@@ -189,18 +175,7 @@ std::uint64_t trainer::shuffle_seed(int epoch) const {
 
 std::int64_t trainer::steps_per_epoch() const { return (train_size() + global_batch_size() - 1) / global_batch_size(); }
 
-torch::Tensor trainer::normalise(const torch::Tensor& images) const {
-  static const kernels::pixel_affine affine = kernels::pixel_normalisation(pixel_mean, pixel_std);
-  const auto input = images.contiguous();
-  auto output = torch::empty(input.sizes(), input.options().dtype(torch::kFloat32));
-  if (device_.is_cuda()) {
-    kernels::normalize_pixels_cuda(input.data_ptr<std::uint8_t>(), output.data_ptr<float>(), input.numel(), affine,
-                                   current_cuda_stream(device_));
-  } else {
-    kernels::normalize_pixels_reference(input.data_ptr<std::uint8_t>(), output.data_ptr<float>(), input.numel(), affine);
-  }
-  return output;
-}
+torch::Tensor trainer::normalise(const torch::Tensor& images) const { return normalise_images(images, device_); }
 
 epoch_metrics trainer::train_epoch(int epoch, training_observer* observer) {
   prepare();
@@ -385,34 +360,14 @@ classification_metrics trainer::evaluate(const resident_split& split) {
   const std::int64_t last = count * (group_->rank() + 1) / world;
   auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
   auto confusion = torch::zeros({class_count * class_count}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
-  for (std::int64_t begin = first; begin < last; begin += config_.eval_batch_size) {
-    const std::int64_t end = std::min(last, begin + config_.eval_batch_size);
-    const auto output = model_->forward(normalise(split.images.slice(0, begin, end)));
-    const auto labels = split.labels.slice(0, begin, end);
-    loss_sum += torch::nll_loss(output, labels, {}, at::Reduction::Sum).to(torch::kFloat64);
-    confusion += torch::bincount(labels * class_count + output.argmax(1), {}, class_count * class_count);
-  }
+  add_evaluation_sums(model_, split.images, split.labels, first, last, config_.eval_batch_size, device_, loss_sum,
+                      confusion);
   model_->train();
   if (world > 1) {
     group_->all_reduce_sum(loss_sum, "the all-reduce of the evaluation's loss");
     group_->all_reduce_sum(confusion, "the all-reduce of the evaluation's confusion counts");
   }
   return evaluation_metrics(loss_sum, confusion, count);
-}
-
-classification_metrics trainer::evaluation_metrics(const torch::Tensor& loss_sum, const torch::Tensor& confusion,
-                                                   std::int64_t count) {
-  classification_metrics metrics;
-  metrics.loss = loss_sum.item<double>() / static_cast<double>(count);
-  const auto counts = confusion.cpu();
-  const auto* values = counts.data_ptr<std::int64_t>();
-  for (int actual = 0; actual < class_count; ++actual) {
-    for (int predicted = 0; predicted < class_count; ++predicted) {
-      metrics.confusion[actual][predicted] = values[actual * class_count + predicted];
-    }
-  }
-  derive_from_confusion(metrics);
-  return metrics;
 }
 
 }  // namespace trackbench::trainer

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "cuda_graphs.h"
+#include "evaluation_pass.h"
 #include "trackbench/trainer/device_rate_sgd.h"
 #include "trackbench/trainer/fused_adam.h"
 #include "trackbench/trainer/graph_shapes.h"

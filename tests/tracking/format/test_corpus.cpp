@@ -202,6 +202,23 @@ std::vector<value_edit> value_edits() {
       {"config-validation_fraction", "'validation_fraction'",
        [](hid_t f) { set_attribute(f, "config", "validation_fraction", H5T_NATIVE_DOUBLE, 1.0); }},
       {"status", "'status'", [](hid_t f) { set_text(f, "/", "status", "exploded"); }},
+      {"profile-ink_histogram", "data/profiles/test/ink_histogram",
+       [](hid_t f) {
+         edit_dataset<std::int64_t>(f, "data/profiles/test/ink_histogram", H5T_NATIVE_INT64,
+                                    [](std::vector<std::int64_t>& v) { v[7] += 1; });
+       }},
+      {"profile-mean_image", "data/profiles/train/mean_image",
+       [](hid_t f) {
+         edit_dataset<double>(f, "data/profiles/train/mean_image", H5T_NATIVE_DOUBLE,
+                              [](std::vector<double>& v) { v[0] = 1.5; });
+       }},
+      {"profile-images", "data/profiles/validation 'images'",
+       [](hid_t f) { set_attribute<std::int64_t>(f, "data/profiles/validation", "images", H5T_NATIVE_INT64, 99); }},
+      {"profile-class_counts", "data/profiles/test/class_counts",
+       [](hid_t f) {
+         edit_dataset<std::int64_t>(f, "data/profiles/test/class_counts", H5T_NATIVE_INT64,
+                                    [](std::vector<std::int64_t>& v) { v[0] = -1; });
+       }},
   };
 }
 

@@ -142,7 +142,7 @@ TEST_F(SnapshotTest, RoundTripKeepsEverySectionMetricWeightAndState) {
   const auto& record = reader.record();
   EXPECT_EQ(record.identity["status"], "completed");
   EXPECT_EQ(record.identity["schema"], "trackbench.run");
-  EXPECT_EQ(record.identity["schema_version"], 4);
+  EXPECT_EQ(record.identity["schema_version"], 5);
   EXPECT_EQ(record.config["keep_weights"], "all");
   EXPECT_EQ(record.config["precision"], "fp32");
   EXPECT_EQ(record.config["target"], "");
@@ -161,6 +161,22 @@ TEST_F(SnapshotTest, RoundTripKeepsEverySectionMetricWeightAndState) {
   EXPECT_EQ(record.code, record_->code);
   EXPECT_EQ(record.code_diff, record_->code_diff);
   EXPECT_EQ(sorted_files(record.data), sorted_files(record_->data));
+  ASSERT_EQ(record.profiles.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& want = record_->profiles[i];
+    const auto& got = record.profiles[i];
+    EXPECT_EQ(got.split, want.split);
+    EXPECT_EQ(got.images, want.images);
+    EXPECT_EQ(got.class_counts, want.class_counts);
+    EXPECT_EQ(got.mean_image, want.mean_image);  // bitwise
+    EXPECT_EQ(got.intensity_histogram, want.intensity_histogram);
+    EXPECT_EQ(got.ink_histogram, want.ink_histogram);
+    EXPECT_EQ(got.ink_mean, want.ink_mean);
+    EXPECT_EQ(got.ink_stddev, want.ink_stddev);
+  }
+  EXPECT_EQ(record.profiles[0].images, static_cast<std::uint64_t>(record.data["split_train_count"].get<std::int64_t>()));
+  EXPECT_GT(record.profiles[2].ink_mean, 50.0);  // digits: about 100 units of ink
+  EXPECT_EQ(to_json(record)["data"]["profiles"]["test"]["ink_histogram"].size(), 784u);
 
   ASSERT_EQ(record.epochs.size(), 2u);
   for (std::size_t i = 0; i < 2; ++i) {
@@ -546,8 +562,8 @@ TEST_F(SnapshotTest, RefusesATruncatedFile) {
 
 TEST_F(SnapshotTest, RefusesANewerSchemaVersion) {
   const auto path = write(1);
-  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 5); });
-  expect_refused(path, "schema version 5; this trackbench reads up to 4");
+  with_file(path, [](hid_t file) { set_int_attribute(file, "schema_version", 6); });
+  expect_refused(path, "schema version 6; this trackbench reads up to 5");
 }
 
 TEST_F(SnapshotTest, ReadsAVersion3FileAsTrackbenchWroteIt) {
@@ -562,12 +578,31 @@ TEST_F(SnapshotTest, ReadsAVersion3FileAsTrackbenchWroteIt) {
   EXPECT_TRUE(record.environment.contains("nvidia_driver_version"));
   EXPECT_EQ(record.config["keep_weights"], "none");
   EXPECT_EQ(record.epochs.size(), 1u);
+  EXPECT_TRUE(record.profiles.empty());  // no profile before version 5
+  EXPECT_FALSE(profile_of(record, "train").has_value());
+  EXPECT_TRUE(to_json(record)["data"]["profiles"].is_null());
 
   // A version 3 file carrying a version 4 field is not what version 3 writers made.
   const auto copy = dir_ / "v3-with-nvml.h5";
   fs::copy_file(path, copy);
   with_file(copy, [](hid_t file) { set_text_attribute(file, "environment", "nvml_reason", ""); });
   expect_refused(copy, "environment has attribute 'nvml_reason', which the schema does not define");
+}
+
+TEST_F(SnapshotTest, AMalformedProfileIsRefusedNamingIt) {
+  const auto path = write(1);
+  with_file(path, [](hid_t file) { H5Ldelete(file, "data/profiles/validation/ink_histogram", H5P_DEFAULT); });
+  expect_refused(path, "data/profiles/validation lacks 'ink_histogram'");
+  const auto missing = write(1);
+  with_file(missing, [](hid_t file) { H5Ldelete(file, "data/profiles/test", H5P_DEFAULT); });
+  expect_refused(missing, "data/profiles lacks 'test'");
+  const auto attribute = write(1);
+  with_file(attribute, [](hid_t file) {
+    const hid_t group = H5Gopen2(file, "data/profiles/train", H5P_DEFAULT);
+    set_text_attribute(group, "note", "x");
+    H5Gclose(group);
+  });
+  expect_refused(attribute, "data/profiles/train has attribute 'note'");
 }
 
 TEST_F(SnapshotTest, ACurrentFileLackingAFieldOfItsVersionIsRefusedNamingIt) {

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <map>
 
+#include "profile_io.h"
 #include "snapshot_layout.h"
 #include "trackbench/tracking/format/schema.h"
 
@@ -21,6 +22,7 @@ std::string record_digest(const run_record& record, const std::vector<std::vecto
   hash.fields(schema::config_fields(), record.config, version);
   snapshot_io::hash_sections(hash, record.environment, record.code, record.code_diff, schema::data_fields(), record.data,
                              version);
+  if (version >= schema::profile_since) profile_io::hash_profiles(hash, record.profiles);
   hash.count(record.epochs.size());
   for (const auto& column : schema::metric_columns()) {
     if (column.since > version) continue;
@@ -81,6 +83,7 @@ void check_consistency(const run_record& record) {
                       " and 'split_validation_count' " + std::to_string(size("split_validation_count")) +
                       " do not add up to 'train_count' " + std::to_string(size("train_count")));
   }
+  profile_io::check_profiles(record);
   const bool validated = size("split_validation_count") > 0;
   const auto check_rows = [](const trainer::confusion_matrix& matrix, const std::vector<std::int64_t>& expected,
                              const std::string& what) {

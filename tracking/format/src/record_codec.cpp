@@ -69,13 +69,33 @@ trainer::epoch_metrics decode_epoch(const json& fields) {
   return epoch;
 }
 
+json encode(const trainer::data_profile& profile) {
+  return json::array({profile.split, profile.images, profile.class_counts, profile.mean_image,
+                      profile.intensity_histogram, profile.ink_histogram, profile.ink_mean, profile.ink_stddev});
+}
+
+trainer::data_profile decode_profile(const json& fields) {
+  trainer::data_profile profile;
+  profile.split = fields.at(0).get<std::string>();
+  profile.images = fields.at(1).get<std::uint64_t>();
+  profile.class_counts = fields.at(2).get<std::vector<std::uint64_t>>();
+  profile.mean_image = fields.at(3).get<std::vector<double>>();
+  profile.intensity_histogram = fields.at(4).get<std::vector<std::uint64_t>>();
+  profile.ink_histogram = fields.at(5).get<std::vector<std::uint64_t>>();
+  profile.ink_mean = fields.at(6).get<double>();
+  profile.ink_stddev = fields.at(7).get<double>();
+  return profile;
+}
+
 }  // namespace
 
 std::string encode(const run_record& record) {
   json epochs = json::array();
   for (const auto& epoch : record.epochs) epochs.push_back(encode(epoch));
+  json profiles = json::array();
+  for (const auto& profile : record.profiles) profiles.push_back(encode(profile));
   return to_bytes(json::array({record.identity, record.tags, record.config, record.environment, record.code, record.data,
-                               record.code_diff, epochs}));
+                               record.code_diff, epochs, profiles}));
 }
 
 run_record decode_run(const std::string& bytes) {
@@ -90,6 +110,7 @@ run_record decode_run(const std::string& bytes) {
     record.data = fields.at(5);
     record.code_diff = fields.at(6).get<std::string>();
     for (const auto& epoch : fields.at(7)) record.epochs.push_back(decode_epoch(epoch));
+    for (const auto& profile : fields.at(8)) record.profiles.push_back(decode_profile(profile));
     return record;
   } catch (const json::exception& e) {
     throw std::logic_error(std::string("a guarded reader's run record is malformed: ") + e.what());

@@ -146,7 +146,7 @@ const std::vector<field>& identity_fields() {
   static const std::vector<field> fields{
       {"schema", t::text, "", "always \"trackbench.run\""},
       {"schema_version", t::int64, "",
-       "4 for this layout (3: before the keep_weights policies, parameter_sha256, sidecar_sha256, NVML's GPU "
+       "5 for this layout (4: before the data profiles in /data/profiles; 3: before the keep_weights policies, parameter_sha256, sidecar_sha256, NVML's GPU "
        "fields and the data-parallel fields; 2: before the checksums, precision, target and warmup_seconds; 1: "
        "before keep_weights); "
        "readers refuse a newer version"},
@@ -333,6 +333,35 @@ const std::vector<field>& data_fields() {
       {"test_class_counts", t::int64_array, "images", "per class 0..9, of the test images", 1, range(0, max_images)},
   };
   return fields;
+}
+
+const std::vector<std::string>& profile_splits() {
+  static const std::vector<std::string> names{"train", "validation", "test"};
+  return names;
+}
+
+const std::vector<field>& profile_fields() {
+  static const std::vector<field> fields{
+      {"images", t::int64, "images", "images in the split (the data's split_train_count, split_validation_count or "
+       "test_count)", profile_since, range(0, max_images)},
+      {"ink_mean", t::float64, "", "mean per-image ink: the sum of the image's intensities / 255 (0 to 784); 0 for "
+       "an empty split", profile_since, range(0, 784)},
+      {"ink_stddev", t::float64, "", "population standard deviation of the per-image ink", profile_since,
+       range(0, 392)},
+  };
+  return fields;
+}
+
+const std::vector<profile_array>& profile_arrays() {
+  static const std::vector<profile_array> arrays{
+      {"class_counts", true, 10, "images", "per class 0..9 (the data's class counts of the split)", range(0, max_images)},
+      {"mean_image", false, 784, "", "per-pixel mean intensity / 255, row-major 28 x 28", fraction()},
+      {"intensity_histogram", true, 256, "pixels", "pixels of each byte value 0..255; sums to 784 x images",
+       range(0, 784 * max_images)},
+      {"ink_histogram", true, 784, "images", "images by ink: bin i holds ink in [i, i+1), 784 in the last; sums to "
+       "images", range(0, max_images)},
+  };
+  return arrays;
 }
 
 const std::vector<field>& data_file_fields() {

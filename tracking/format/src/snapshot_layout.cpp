@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "profile_io.h"
 #include "trackbench/tracking/format/schema.h"
 
 namespace trackbench::tracking::snapshot_layout {
@@ -111,6 +112,7 @@ void write_sections(hid_t file, const run_record& record) {
   snapshot_io::write_environment(file, record.environment);
   snapshot_io::write_code(file, record.code, record.code_diff);
   snapshot_io::write_data(file, schema::data_fields(), record.data);
+  profile_io::write_profiles(file, record.profiles);
   write_metrics(file, record.epochs);
 }
 

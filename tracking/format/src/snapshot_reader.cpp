@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 
+#include "profile_io.h"
 #include "record_readers.h"
 #include "snapshot_layout.h"
 #include "snapshot_reader_impl.h"
@@ -44,6 +45,7 @@ std::optional<object_kind> schema_kind(const std::string& path) {
   for (const auto& column : schema::metric_columns()) {
     if (path == "metrics/" + column.name) return object_kind::dataset;
   }
+  if (const auto profile = profile_io::profile_kind(path)) return profile;
   return snapshot_io::section_kind(path, schema::data_fields());
 }
 
@@ -275,6 +277,7 @@ void snapshot_reader::impl::validate_and_read() {
   record.environment = snapshot_io::read_environment(file.get(), version);
   record.code = snapshot_io::read_code(file.get(), record.code_diff, version);
   record.data = snapshot_io::read_data(file.get(), schema::data_fields(), version);
+  record.profiles = profile_io::read_profiles(file.get(), version);
   {
     const hdf5::id metrics = open_group(file.get(), "metrics");
     if (!attribute_names(metrics.get(), "metrics").empty()) throw hdf5::error("metrics carries unexpected attributes");

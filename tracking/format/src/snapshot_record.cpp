@@ -97,8 +97,27 @@ nlohmann::ordered_json to_json(const run_record& record) {
   out["code"] = record.code;
   out["code"]["diff"] = record.code_diff;
   out["data"] = record.data;
+  json profiles = json::object();
+  for (const auto& profile : record.profiles) {
+    profiles[profile.split] = {{"images", profile.images},
+                               {"ink_mean", profile.ink_mean},
+                               {"ink_stddev", profile.ink_stddev},
+                               {"class_counts", profile.class_counts},
+                               {"mean_image", profile.mean_image},
+                               {"intensity_histogram", profile.intensity_histogram},
+                               {"ink_histogram", profile.ink_histogram}};
+  }
+  // null in files older than the profiles (schema version 5)
+  out["data"]["profiles"] = record.profiles.empty() ? json(nullptr) : std::move(profiles);
   out["epochs"] = std::move(epochs);
   return out;
+}
+
+std::optional<trainer::data_profile> profile_of(const run_record& record, const std::string& split) {
+  for (const auto& profile : record.profiles) {
+    if (profile.split == split) return profile;
+  }
+  return std::nullopt;
 }
 
 std::optional<double> run_level_value(const run_record& run, const std::string& metric) {

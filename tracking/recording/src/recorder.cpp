@@ -182,12 +182,6 @@ torch::Tensor to_tensor(const array_record& record) {
   return torch::from_blob(bytes.data(), record.shape, scalar_type_of(record.type)).clone();
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> to_named_tensors(const std::vector<array_record>& records) {
-  std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (const auto& record : records) tensors.emplace_back(record.name, to_tensor(record));
-  return tensors;
-}
-
 }  // namespace
 
 std::string format_command_line(const std::vector<std::string>& words) {
@@ -290,6 +284,9 @@ run_record describe_run(const trainer::trainer& run, const trainer::dataset& dat
   record.code = std::move(code.fields);
   record.code_diff = std::move(code.diff);
   record.data = describe_data(run, data);
+  record.profiles = {trainer::profile_of(trainer::subset(data.train, run.split().train_indices), "train"),
+                     trainer::profile_of(trainer::subset(data.train, run.split().validation_indices), "validation"),
+                     trainer::profile_of(data.test, "test")};
   return record;
 }
 
@@ -382,6 +379,12 @@ saved_state to_saved_state(const trainer::training_state& state, std::uint64_t n
   saved.cpu_generator = to_record("cpu", state.cpu_generator);
   if (state.cuda_generator.defined()) saved.cuda_generator = to_record("cuda", state.cuda_generator);
   return saved;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> to_named_tensors(const std::vector<array_record>& records) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& record : records) tensors.emplace_back(record.name, to_tensor(record));
+  return tensors;
 }
 
 trainer::training_state to_training_state(const std::vector<array_record>& parameters, const saved_state& state) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "trackbench/trainer/data_profile.h"
+
 namespace trackbench::trainer {
 
 // The four files of an MNIST-style data set, without the optional ".gz".
@@ -56,6 +58,13 @@ struct data_split {
   torch::Tensor labels;  // int64 [N], 0..9
   std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
+
+// The profile of `data` (uint8 images [N, 1, 28, 28], labels 0..9), named `split`, in one pass
+// over its bytes (data_profile.cpp). An empty split gives zeros throughout.
+data_profile profile_of(const data_split& data, std::string split);
+
+// The images of `data` at `indices` (int64), in their order: a run's training or validation part.
+data_split subset(const data_split& data, const torch::Tensor& indices);
 
 struct dataset {
   std::string name;

@@ -139,10 +139,6 @@ class trainer {
   // Sets the optimizer's rate, and the device copy a graph replay reads.
   void apply_learning_rate(double learning_rate);
   classification_metrics evaluate(const resident_split& split);
-  // The metrics of an evaluation from its device sums: loss summed over `count` images, and the
-  // confusion counts (int64 [class_count * class_count], actual-major).
-  static classification_metrics evaluation_metrics(const torch::Tensor& loss_sum, const torch::Tensor& confusion,
-                                                   std::int64_t count);
   // train_graphs.cpp: capture, and the replays that stand in for eager_step and evaluate.
   void capture_graphs();
   // Replays the training graph of `indices`' batch size: the step, its loss into the epoch's

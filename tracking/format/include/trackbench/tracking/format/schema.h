@@ -75,6 +75,21 @@ const std::vector<field>& code_fields();
 const std::vector<field>& data_fields();  // int64_array fields are datasets in /data
 const std::vector<field>& data_file_fields();
 
+// The profile of each split the run saw (trainer::data_profile), in /data/profiles/<split>
+// (schema version 5 on): the attributes below, and one 1-D dataset per profile_arrays() entry.
+inline constexpr std::int64_t profile_since = 5;
+const std::vector<std::string>& profile_splits();  // train, validation, test: the order they are stored and hashed in
+const std::vector<field>& profile_fields();
+struct profile_array {
+  std::string name;
+  bool integer;         // int64 counts; otherwise float64
+  std::int64_t length;  // values it holds
+  std::string unit;
+  std::string meaning;
+  value_rule rule;      // each value's
+};
+const std::vector<profile_array>& profile_arrays();
+
 // A bench snapshot (schema trackbench.bench): the root group's attributes, and /data, which
 // describes the data set the suites read with the run snapshot's fields that do not depend on
 // a training split.

@@ -21,13 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "trackbench/trainer/data_profile.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/metrics.h"
 
 namespace trackbench::tracking {
 
 inline constexpr const char* schema_name = "trackbench.run";
-// Version 4 added the --keep-weights policies (last, best, every:N), the per-epoch parameter
+// Version 5 added the data profiles (/data/profiles/<split>); version 4 the --keep-weights policies (last, best, every:N), the per-epoch parameter
 // digests, the sidecar weight files, what NVML says (environment nvml_reason; each GPU's clocks,
 // power limit, ECC and persistence modes and PCI bus id) and the data-parallel job (config
 // world_size, global_batch_size, engine, engine_settings, launcher, nodes, rank_hosts and
@@ -36,7 +37,7 @@ inline constexpr const char* schema_name = "trackbench.run";
 // and time_to_target_seconds; version 2 config keep_weights. Older files are still read without
 // the newer fields (each field's `since` in the schema table decides), versions 1 and 2
 // unchecksummed, version 1 as keeping weights.
-inline constexpr std::int64_t schema_version = 4;
+inline constexpr std::int64_t schema_version = 5;
 
 // A snapshot that cannot be read: truncated, corrupt, foreign, crafted or from a newer
 // schema. The message names the file and the object.
@@ -86,7 +87,13 @@ struct run_record {
   nlohmann::ordered_json data;
   std::string code_diff;  // `git diff HEAD`, cut to code.diff_stored_bytes
   std::vector<trainer::epoch_metrics> epochs;
+  // One per split in schema::profile_splits() order (train, validation, test); empty in files
+  // older than schema version 5, which recorded none.
+  std::vector<trainer::data_profile> profiles;
 };
+
+// The profile of `split` (train, validation, test); nullopt when the record has none.
+std::optional<trainer::data_profile> profile_of(const run_record& record, const std::string& split);
 
 // The SHA-256 (hex) of one parameter's bytes after an epoch.
 struct parameter_digest {

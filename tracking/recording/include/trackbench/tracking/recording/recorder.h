@@ -73,6 +73,8 @@ trainer::train_config config_from_record(const nlohmann::ordered_json& config);
 
 std::vector<array_record> to_records(const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
 saved_state to_saved_state(const trainer::training_state& state, std::uint64_t next_shuffle_seed);
+// The arrays as CPU tensors by name (copies).
+std::vector<std::pair<std::string, torch::Tensor>> to_named_tensors(const std::vector<array_record>& records);
 trainer::training_state to_training_state(const std::vector<array_record>& parameters, const saved_state& state);
 
 // Thrown from inside training when a stop was requested (SIGINT, SIGTERM).
