@@ -95,30 +95,26 @@ void expect_edit_refused(const temp_dir& dir, const std::string& name, const std
   expect_refused(path, fragment);
 }
 
-void write_int64(hid_t file, const char* path, std::int64_t row, std::int64_t value) {
+// Overwrites row `row` of the one-dimensional dataset `path` with one value of `memory_type`.
+void write_row(hid_t file, const char* path, std::int64_t row, hid_t memory_type, const void* value) {
   const hid_t set = H5Dopen2(file, path, H5P_DEFAULT);
   const hid_t space = H5Dget_space(set);
   const hsize_t start[1] = {static_cast<hsize_t>(row)};
   const hsize_t count[1] = {1};
   H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
   const hid_t memory = H5Screate_simple(1, count, nullptr);
-  H5Dwrite(set, H5T_NATIVE_INT64, memory, space, H5P_DEFAULT, &value);
+  H5Dwrite(set, memory_type, memory, space, H5P_DEFAULT, value);
   H5Sclose(memory);
   H5Sclose(space);
   H5Dclose(set);
 }
 
+void write_int64(hid_t file, const char* path, std::int64_t row, std::int64_t value) {
+  write_row(file, path, row, H5T_NATIVE_INT64, &value);
+}
+
 void write_float64(hid_t file, const char* path, std::int64_t row, double value) {
-  const hid_t set = H5Dopen2(file, path, H5P_DEFAULT);
-  const hid_t space = H5Dget_space(set);
-  const hsize_t start[1] = {static_cast<hsize_t>(row)};
-  const hsize_t count[1] = {1};
-  H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
-  const hid_t memory = H5Screate_simple(1, count, nullptr);
-  H5Dwrite(set, H5T_NATIVE_DOUBLE, memory, space, H5P_DEFAULT, &value);
-  H5Sclose(memory);
-  H5Sclose(space);
-  H5Dclose(set);
+  write_row(file, path, row, H5T_NATIVE_DOUBLE, &value);
 }
 
 // What --measure instructions adds (bench schema version 4): the counter in the identity and a
