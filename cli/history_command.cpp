@@ -1,6 +1,7 @@
 // history: bench and run snapshots of many commits as series per hardware group, each with its
 // change points (E-divisive means and Welch's t-test), for a terminal, as JSON, as a Markdown
-// table and as JUnit XML; --fail-on-new exits 1 when the newest point starts a slower segment.
+// table and as JUnit XML; --fail-on-new exits 1 when the newest point starts a slower segment, and
+// --fail-on-uncertain exits 3 when the newest point cannot be decided yet.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -27,6 +28,7 @@ struct history_flags {
   double p_value = tracking::default_change_p_value;
   std::size_t min_segment = tracking::default_min_segment;
   bool fail_on_new = false;
+  bool fail_on_uncertain = false;
   bool as_json = false;
   std::string markdown;
   std::string junit;
@@ -68,13 +70,15 @@ json report_json(const tracking::history_report& report, const std::vector<track
            {"ordering_notes", report.ordering_notes},
            {"unreadable", json::array()},
            {"newest_is_slower", false},
+           {"newest_is_uncertain", false},
            {"passed", !failed}};
   for (const auto& group : report.groups) out["groups"].push_back({{"label", group.label}, {"fingerprint", group.fingerprint}});
   for (const auto& series : report.series) {
     json s{{"group", series.group},     {"name", series.name},
            {"unit", series.unit},       {"lower_is_better", series.lower_is_better},
            {"order", tracking::to_string(series.order)}, {"points", json::array()},
-           {"changes", json::array()},  {"newest_is_slower", series.newest_is_slower}};
+           {"changes", json::array()},  {"newest_is_slower", series.newest_is_slower},
+           {"newest_uncertain", series.newest_uncertain.empty() ? json(nullptr) : json(series.newest_uncertain)}};
     for (const auto& point : series.points) {
       s["points"].push_back({{"commit", point.commit}, {"start_time", point.start_time}, {"path", point.path},
                              {"value", point.value}, {"samples", point.samples.size()}});
@@ -90,6 +94,7 @@ json report_json(const tracking::history_report& report, const std::vector<track
                               {"verdict", change.slower ? "slower" : "faster"}});
     }
     if (series.newest_is_slower) out["newest_is_slower"] = true;
+    if (!series.newest_uncertain.empty()) out["newest_is_uncertain"] = true;
     out["series"].push_back(std::move(s));
   }
   for (const auto& input : inputs) {
@@ -109,6 +114,7 @@ void print_report(const tracking::history_report& report, std::size_t readable) 
     if (series.changes.empty()) fmt::print("  no change points\n");
     for (const auto& change : series.changes) fmt::print("  change {}\n", change_text(series, change));
     if (series.newest_is_slower) fmt::print("  NEWEST POINT STARTS A SLOWER SEGMENT\n");
+    if (!series.newest_uncertain.empty()) fmt::print("  newest point uncertain: {}\n", series.newest_uncertain);
   }
   if (report.series.empty()) fmt::print("no series (nothing matched, or no readable snapshot)\n");
 }
@@ -120,17 +126,22 @@ std::string markdown_table(const tracking::history_report& report) {
     for (const auto& change : series.changes) changes += (changes.empty() ? "" : "<br>") + markdown_cell(change_text(series, change));
     text += fmt::format("| {} | {} | {} | {} | {} |\n", markdown_cell(series.group), markdown_cell(series.name),
                         series.points.size(), changes.empty() ? "none" : changes,
-                        series.newest_is_slower ? "**slower**" : "-");
+                        series.newest_is_slower ? "**slower**" : !series.newest_uncertain.empty() ? "uncertain" : "-");
   }
   return text;
 }
 
-std::vector<junit_case> junit_cases(const tracking::history_report& report) {
+std::vector<junit_case> junit_cases(const tracking::history_report& report, bool fail_on_uncertain) {
   std::vector<junit_case> cases;
   for (const auto& series : report.series) {
     junit_case c{series.group, series.name, std::nullopt, ""};
     for (const auto& change : series.changes) c.output += "change " + change_text(series, change) + "\n";
-    if (series.newest_is_slower) c.failure = "newest point starts a slower segment: change " + change_text(series, series.changes.back());
+    if (!series.newest_uncertain.empty()) c.output += "newest point uncertain: " + series.newest_uncertain + "\n";
+    if (series.newest_is_slower) {
+      c.failure = "newest point starts a slower segment: change " + change_text(series, series.changes.back());
+    } else if (fail_on_uncertain && !series.newest_uncertain.empty()) {
+      c.failure = "newest point uncertain: " + series.newest_uncertain;
+    }
     cases.push_back(std::move(c));
   }
   return cases;
@@ -153,16 +164,21 @@ int history(const history_flags& flags) {
     }
   }
   bool newest_slower = false;
-  for (const auto& series : report.series) newest_slower = newest_slower || series.newest_is_slower;
+  bool newest_uncertain = false;
+  for (const auto& series : report.series) {
+    newest_slower = newest_slower || series.newest_is_slower;
+    newest_uncertain = newest_uncertain || !series.newest_uncertain.empty();
+  }
   const bool failed = flags.fail_on_new && newest_slower;
+  const bool inconclusive = !failed && flags.fail_on_uncertain && newest_uncertain;
 
   if (flags.as_json) {
-    fmt::print("{}\n", report_json(report, inputs, flags, failed).dump(2, ' ', false, json::error_handler_t::replace));
+    fmt::print("{}\n", report_json(report, inputs, flags, failed || inconclusive).dump(2, ' ', false, json::error_handler_t::replace));
   } else {
     print_report(report, inputs.size() - unreadable);
   }
   if (!flags.markdown.empty()) write_text(flags.markdown, "--markdown", markdown_table(report));
-  if (!flags.junit.empty()) write_junit(flags.junit, "--junit", "trackbench history", junit_cases(report));
+  if (!flags.junit.empty()) write_junit(flags.junit, "--junit", "trackbench history", junit_cases(report, flags.fail_on_uncertain));
   for (const auto& series : report.series) {
     if (series.newest_is_slower) {
       const auto message = fmt::format("{} {}: the newest point starts a slower segment: change {}", series.group,
@@ -170,8 +186,9 @@ int history(const history_flags& flags) {
       spdlog::log(flags.fail_on_new ? spdlog::level::err : spdlog::level::warn, "{}", message);
     }
   }
+  if (inconclusive) spdlog::error("--fail-on-uncertain: the newest point of some series cannot be decided yet");
   if (unreadable > 0) return exit_bad_input;
-  return failed ? exit_failure : exit_pass;
+  return failed ? exit_failure : inconclusive ? exit_inconclusive : exit_pass;
 }
 
 }  // namespace
@@ -181,7 +198,7 @@ command add_history_command(CLI::App& app) {
       "history",
       "Find the change points of bench and run snapshots across commits, per hardware group. Exit codes: 0 no "
       "regression, 1 --fail-on-new and the newest point starts a slower segment, 2 bad input (an unreadable file, "
-      "after printing what could be read)");
+      "after printing what could be read), 3 --fail-on-uncertain and the newest point of a series cannot be decided yet");
   auto flags = std::make_shared<history_flags>();
   sub->add_option("snapshots", flags->inputs, "Snapshot files (.h5), or folders standing for their *.h5 files")->required();
   sub->add_option("--benchmark", flags->benchmark, "Only the benchmarks whose names match this regular expression (default: all)");
@@ -195,6 +212,9 @@ command add_history_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(2, 1000000));
   sub->add_flag("--fail-on-new", flags->fail_on_new, "Exit 1 when the newest point starts a slower segment (default: off)");
+  sub->add_flag("--fail-on-uncertain", flags->fail_on_uncertain,
+                "Exit 3 when, nothing failing, the newest point of a series is worse than all of its segment but too few "
+                "points follow it to tell a step (default: off)");
   sub->add_flag("--json", flags->as_json, "Print the history as JSON (default: off)");
   add_no_index_flag(*sub, flags->no_index);
   sub->add_option("--markdown", flags->markdown, "Also write a Markdown table to this file, e.g. $GITHUB_STEP_SUMMARY");

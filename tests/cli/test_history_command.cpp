@@ -32,8 +32,9 @@ std::string read_text(const std::filesystem::path& path) {
 TEST(HistoryCommand, FindsExactlyTheStepAtCommit8) {
   temp_dir dir;
   const auto fixture = make_history_fixture(dir.path(), 8, true);
-  const auto result = run_trackbench(history_of(fixture, "--fail-on-new --markdown '" + (dir / "summary.md").string() + "'"));
-  // The step is old news at the newest commit: no failure.
+  const auto result = run_trackbench(
+      history_of(fixture, "--fail-on-new --fail-on-uncertain --markdown '" + (dir / "summary.md").string() + "'"));
+  // The step is old news at the newest commit and every newest point is decided: no failure.
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(occurrences(result.output, "  change at "), 1U) << result.output;
   EXPECT_NE(result.output.find("  change at " + fixture.commits[7].substr(0, 8) + ": "), std::string::npos) << result.output;
@@ -57,6 +58,24 @@ TEST(HistoryCommand, FailOnNewExits1WhenTheNewestPointStartsASlowerSegment) {
   EXPECT_NE(result.output.find("the newest point starts a slower segment"), std::string::npos);
   // Without --fail-on-new the same history passes, with a warning.
   EXPECT_EQ(run_trackbench(history_of(fixture, "--p-value 0.05")).exit_code, 0);
+}
+
+TEST(HistoryCommand, FailOnUncertainExits3WhenTheNewestPointComesTooSoonAfterAStep) {
+  temp_dir dir;
+  const auto fixture = make_history_fixture(dir.path(), 11, false);
+  const auto junit = dir / "history.xml";
+  const auto result = run_trackbench(history_of(fixture, "--fail-on-new --fail-on-uncertain --json --junit '" + junit.string() + "'"));
+  EXPECT_EQ(result.exit_code, 3) << result.output;
+  EXPECT_NE(result.output.find("\"newest_is_uncertain\": true"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("\"newest_is_slower\": false"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("--fail-on-uncertain: the newest point of some series cannot be decided yet"), std::string::npos);
+  const auto xml = read_text(junit);
+  EXPECT_EQ(occurrences(xml, "<failure"), 1U) << xml;
+  EXPECT_NE(xml.find("newest point uncertain: the newest point is worse than all 10 settled points"), std::string::npos) << xml;
+  // Without the flag the same history passes and still says so.
+  const auto plain = run_trackbench(history_of(fixture, "--fail-on-new"));
+  EXPECT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_NE(plain.output.find("  newest point uncertain: "), std::string::npos) << plain.output;
 }
 
 TEST(HistoryCommand, ANonSnapshotIsBadInputNamedAfterPrintingTheRest) {

@@ -66,6 +66,36 @@ TEST(History, NewestPointStartsASlowerSegment) {
   EXPECT_TRUE(work.newest_is_slower);
 }
 
+TEST(History, NewestPointTooSoonAfterAStepIsUncertain) {
+  // The step at commit 11 of 12: two points after it, one short of the minimum segment, so no
+  // change point can show yet; the newest point lies beyond all ten settled points before them.
+  const auto report = build_history(bench_inputs(12, 11), {});
+  const auto& work = named(report, "group 1", "fixture/work");
+  EXPECT_TRUE(work.changes.empty());
+  EXPECT_FALSE(work.newest_is_slower);
+  EXPECT_NE(work.newest_uncertain.find("worse than all 10 settled points"), std::string::npos) << work.newest_uncertain;
+  EXPECT_NE(work.newest_uncertain.find("up to 2 more point(s)"), std::string::npos) << work.newest_uncertain;
+  // The steady benchmark beside it is decided.
+  EXPECT_EQ(named(report, "group 1", "fixture/steady").newest_uncertain, "");
+}
+
+TEST(History, DecidedNewestPointsAreNotUncertain) {
+  for (const int step : {8, 10, 100}) {  // an old step, a step the newest point completes, none
+    const auto report = build_history(bench_inputs(12, step), {});
+    for (const auto& series : report.series) EXPECT_EQ(series.newest_uncertain, "") << "step " << step << " " << series.name;
+  }
+  // A step as the newest point is judged too, with 2 points the least a change needs after it.
+  EXPECT_NE(named(build_history(bench_inputs(12, 12), {}), "group 1", "fixture/work").newest_uncertain, "");
+}
+
+TEST(History, TooFewPointsToJudgeTheNewestAreUncertain) {
+  const auto report = build_history(bench_inputs(4, 100), {});
+  const auto& work = named(report, "group 1", "fixture/work");
+  EXPECT_NE(work.newest_uncertain.find("too few points: 2 settled in the newest segment, 3 needed"), std::string::npos)
+      << work.newest_uncertain;
+  EXPECT_EQ(named(build_history(bench_inputs(5, 100), {}), "group 1", "fixture/work").newest_uncertain, "");
+}
+
 TEST(History, HardwareGroupsAreNeverMixed) {
   auto inputs = bench_inputs(12, 100);
   for (auto& input : bench_inputs(12, 100, "Other CPU")) {

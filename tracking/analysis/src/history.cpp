@@ -1,5 +1,7 @@
 #include "trackbench/tracking/analysis/history.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -10,6 +12,7 @@
 #include <unordered_map>
 
 #include "trackbench/tracking/analysis/compare.h"
+#include "trackbench/tracking/analysis/decision.h"
 #include "trackbench/tracking/format/guarded_read.h"
 #include "trackbench/tracking/format/schema.h"
 #include "trackbench/trainer/errors.h"
@@ -83,6 +86,34 @@ std::vector<double> values_of(const std::vector<history_point>& points) {
   std::vector<double> values;
   for (const auto& point : points) values.push_back(point.value);
   return values;
+}
+
+// A step at the newest point shows only once min_segment points lie after it; until then the
+// newest point is judged against the settled points of its segment (those before the last
+// min_segment - 1). Those are separate runs themselves, so lying beyond all of them is beyond the
+// drift between runs; the decision rule's 1% floor keeps a steady series' noise from counting.
+std::string newest_uncertainty(const history_series& series, std::size_t min_segment) {
+  const std::size_t n = series.points.size();
+  const std::size_t segment_start = series.changes.empty() ? 0 : series.changes.back().index;
+  const std::size_t settled_end = n >= min_segment ? n - (min_segment - 1) : 0;
+  if (settled_end < segment_start + min_segment) {
+    return fmt::format("too few points: {} settled in the newest segment, {} needed to judge the newest point",
+                       settled_end > segment_start ? settled_end - segment_start : 0, min_segment);
+  }
+  const auto values = values_of(series.points);
+  const std::vector<double> settled(values.begin() + static_cast<std::ptrdiff_t>(segment_start),
+                                    values.begin() + static_cast<std::ptrdiff_t>(settled_end));
+  const double newest = series.points.back().value;
+  const double worst = series.lower_is_better ? *std::max_element(settled.begin(), settled.end())
+                                              : *std::min_element(settled.begin(), settled.end());
+  const double median = statistics::median(settled);
+  const double change = newest / median - 1.0;
+  const bool beyond_all = series.lower_is_better ? newest > worst : newest < worst;
+  const bool beyond_margin = series.lower_is_better ? change >= min_threshold : change <= -min_threshold;
+  if (!beyond_all || !beyond_margin) return "";
+  return fmt::format("the newest point is worse than all {} settled points of its segment ({:+.1f}% from their median); "
+                     "up to {} more point(s) decide whether a step starts there",
+                     settled.size(), 100.0 * change, min_segment - 1);
 }
 
 std::vector<history_change> describe_changes(const history_series& series, const std::vector<change_point>& found) {
@@ -255,6 +286,7 @@ history_report build_history(const std::vector<history_input>& inputs, const his
       const std::size_t index = s.changes.back().index;
       s.newest_is_slower = std::none_of(before.begin(), before.end(), [&](const auto& c) { return c.index == index; });
     }
+    if (!s.newest_is_slower) s.newest_uncertain = newest_uncertainty(s, options.detection.min_segment);
     report.series.push_back(std::move(s));
   }
   return report;

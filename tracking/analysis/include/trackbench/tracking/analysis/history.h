@@ -77,6 +77,10 @@ struct history_series {
   // slower and the history without the newest point does not have it (with a minimum segment of
   // 3, a step shows once three points lie after it). What --fail-on-new fails on.
   bool newest_is_slower = false;
+  // Why the newest point cannot be decided yet, empty when it can: it is worse than every point of
+  // its segment by at least 1% but too few points follow it for a step to show, or the segment
+  // before it is shorter than the minimum. What --fail-on-uncertain fails on.
+  std::string newest_uncertain;
 };
 
 // A hardware fingerprint: what decides timings, as the snapshots record it (CPU model, cores,
