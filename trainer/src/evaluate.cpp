@@ -4,6 +4,7 @@
 #include <map>
 
 #include "evaluation_pass.h"
+#include "saved_tensors.h"
 #include "trackbench/kernels/normalize.h"
 #include "trackbench/trainer/errors.h"
 
@@ -94,16 +95,9 @@ void load_parameters(digit_cnn& model, const std::vector<std::pair<std::string, 
   // Checked in full before any is copied, so a refused set leaves the model as it was.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
   for (const auto& item : model->named_parameters()) {
-    const auto found = saved.find(item.key());
-    if (found == saved.end()) throw input_error("the weights have no '" + item.key() + "'");
-    if (found->second.sizes() != item.value().sizes() || found->second.scalar_type() != item.value().scalar_type()) {
-      throw input_error("the weights' '" + item.key() + "' has shape " + c10::str(found->second.sizes()) + ", expected " +
-                        c10::str(item.value().sizes()));
-    }
-    copies.emplace_back(item.value(), found->second);
-    saved.erase(found);
+    copies.emplace_back(item.value(), take_saved(saved, item.key(), item.value(), "weights"));
   }
-  if (!saved.empty()) throw input_error("the weights hold '" + saved.begin()->first + "', which the model does not have");
+  if (!saved.empty()) throw input_error("saved weights have '" + saved.begin()->first + "', which this model lacks");
   for (auto& [parameter, value] : copies) parameter.copy_(value);
 }
 

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "saved_tensors.h"
 #include "trackbench/trainer/errors.h"
 #include "trackbench/trainer/fused_adam.h"
 #include "trackbench/trainer/train.h"
@@ -64,38 +65,23 @@ void trainer::restore_state(const training_state& state) {
   if (graphs_) throw std::logic_error("restore_state after prepare(): the captured CUDA graphs hold the current state");
   std::map<std::string, torch::Tensor> saved(state.parameters.begin(), state.parameters.end());
   std::map<std::string, torch::Tensor> saved_optimizer(state.optimizer_state.begin(), state.optimizer_state.end());
-  // Removes and returns `name`, checked against the shape and type of `like` (on any device).
-  auto take = [](std::map<std::string, torch::Tensor>& from, const std::string& name, const torch::Tensor& like,
-                 const char* what) {
-    const auto found = from.find(name);
-    if (found == from.end()) throw input_error("saved " + std::string(what) + " has no '" + name + "'");
-    if (found->second.sizes() != like.sizes() || found->second.scalar_type() != like.scalar_type()) {
-      throw input_error("saved " + std::string(what) + " '" + name + "' has shape " + c10::str(found->second.sizes()) +
-                        " " + std::string(c10::toString(found->second.scalar_type())) + ", expected " +
-                        c10::str(like.sizes()) + " " + std::string(c10::toString(like.scalar_type())));
-    }
-    auto tensor = found->second;
-    from.erase(found);
-    return tensor;
-  };
-
   // Everything is checked before anything changes, so a refused state leaves the trainer as it was.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> parameter_values;
   std::vector<std::pair<void*, std::unique_ptr<torch::optim::OptimizerParamState>>> optimizer_values;
   for (const auto& item : model_->named_parameters()) {
     const auto& name = item.key();
     const auto& param = item.value();
-    parameter_values.emplace_back(param, take(saved, name, param, "parameters"));
+    parameter_values.emplace_back(param, take_saved(saved, name, param, "parameters"));
     if (saved_optimizer.empty()) continue;
     if (config_.optimizer == optimizer_kind::adam) {
       auto adam = std::make_unique<torch::optim::AdamParamState>();
-      adam->step(take(saved_optimizer, name + ".step", torch::tensor(std::int64_t{0}), "optimizer state").item<std::int64_t>());
-      adam->exp_avg(take(saved_optimizer, name + ".exp_avg", param, "optimizer state").to(device_));
-      adam->exp_avg_sq(take(saved_optimizer, name + ".exp_avg_sq", param, "optimizer state").to(device_));
+      adam->step(take_saved(saved_optimizer, name + ".step", torch::tensor(std::int64_t{0}), "optimizer state").item<std::int64_t>());
+      adam->exp_avg(take_saved(saved_optimizer, name + ".exp_avg", param, "optimizer state").to(device_));
+      adam->exp_avg_sq(take_saved(saved_optimizer, name + ".exp_avg_sq", param, "optimizer state").to(device_));
       optimizer_values.emplace_back(param.unsafeGetTensorImpl(), std::move(adam));
     } else if (saved_optimizer.count(name + ".momentum_buffer") > 0) {
       auto sgd = std::make_unique<torch::optim::SGDParamState>();
-      sgd->momentum_buffer(take(saved_optimizer, name + ".momentum_buffer", param, "optimizer state").to(device_));
+      sgd->momentum_buffer(take_saved(saved_optimizer, name + ".momentum_buffer", param, "optimizer state").to(device_));
       optimizer_values.emplace_back(param.unsafeGetTensorImpl(), std::move(sgd));
     }
   }
