@@ -148,12 +148,22 @@ std::optional<model_version> mlflow_registry::find_version_by_weights(int epoch,
 
 std::optional<model_version> mlflow_registry::version_by_alias(const std::string& alias) const {
   const rest_client client(options_.tracking_uri, options_.timeout_seconds);
+  // The model's alias list, not registered-models/alias: MLflow answers an unknown alias there
+  // with INVALID_PARAMETER_VALUE, which would not tell it from a bad request.
+  json model;
   try {
-    return version_of(client.get(api + "registered-models/alias", {{"name", model_}, {"alias", alias}}).at("model_version"));
+    model = client.get(api + "registered-models/get", {{"name", model_}}).at("registered_model");
   } catch (const mlflow_error& e) {
     if (e.error_code() == "RESOURCE_DOES_NOT_EXIST") return std::nullopt;
     throw;
   }
+  for (const auto& entry : model.value("aliases", json::array())) {
+    if (entry.value("alias", std::string()) != alias) continue;
+    return version_of(
+        client.get(api + "model-versions/get", {{"name", model_}, {"version", entry.value("version", std::string())}})
+            .at("model_version"));
+  }
+  return std::nullopt;
 }
 
 model_registration mlflow_registry::register_run(const mlflow_export& exported,
