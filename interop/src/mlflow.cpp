@@ -222,11 +222,7 @@ std::int64_t unix_millis(const std::string& text, const std::string& field) {
 }
 
 mlflow_exporter::mlflow_exporter(mlflow_options options) : options_(std::move(options)) {
-  auto& uri = options_.tracking_uri;
-  if (uri.rfind("http://", 0) != 0 && uri.rfind("https://", 0) != 0) {
-    throw input_error("--tracking-uri '" + uri + "': expected an http:// or https:// address of an MLflow server");
-  }
-  while (uri.size() > 8 && uri.back() == '/') uri.pop_back();
+  options_.tracking_uri = checked_tracking_uri(options_.tracking_uri);
   if (options_.experiment.empty()) throw input_error("--experiment: expected a non-empty experiment name");
 }
 
@@ -349,6 +345,7 @@ mlflow_export mlflow_exporter::export_run(const fs::path& snapshot, const tracki
         client.put_file(artifacts_api + *served + "/" + name, snapshot);
         result.artifact = name + " uploaded";
       }
+      result.artifact_path = name;
     }
     client.post(api + "runs/update", {{"run_id", result.run_id}, {"status", mlflow_status(record)}, {"end_time", end}});
   } catch (const mlflow_error& e) {

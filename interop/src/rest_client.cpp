@@ -39,6 +39,14 @@ std::string describe_error_body(const std::string& body, std::string& error_code
 
 }  // namespace
 
+std::string checked_tracking_uri(std::string uri) {
+  if (uri.rfind("http://", 0) != 0 && uri.rfind("https://", 0) != 0) {
+    throw input_error("--tracking-uri '" + uri + "': expected an http:// or https:// address of an MLflow server");
+  }
+  while (uri.size() > 8 && uri.back() == '/') uri.pop_back();
+  return uri;
+}
+
 rest_client::rest_client(std::string base, long timeout_seconds)
     : base_(std::move(base)), timeout_seconds_(timeout_seconds) {
   static std::once_flag once;

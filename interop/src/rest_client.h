@@ -10,6 +10,9 @@
 
 namespace trackbench::interop {
 
+// `uri` without trailing slashes; throws input_error naming --tracking-uri unless it is http(s).
+std::string checked_tracking_uri(std::string uri);
+
 class rest_client {
  public:
   // `base` is the tracking URI without a trailing slash, e.g. http://127.0.0.1:5000.

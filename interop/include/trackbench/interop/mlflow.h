@@ -67,6 +67,7 @@ struct mlflow_export {
   std::size_t batches = 0;  // runs/log-batch requests
   bool inputs_logged = false;
   std::string artifact;  // what became of the snapshot file: uploaded, already there, or why not
+  std::string artifact_path;  // the snapshot's path among the run's artifacts; empty when not there
 };
 
 class mlflow_exporter {
