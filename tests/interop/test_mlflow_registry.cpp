@@ -3,6 +3,8 @@
 // before any request: model names, aliases, snapshots without weights.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "support/mlflow_server.h"
 #include "trackbench/interop/mlflow_registry.h"
 #include "trackbench/tracking/format/snapshot_reader.h"
@@ -204,6 +206,19 @@ TEST(MlflowRegistry, FlagsAreCheckedBeforeAnyRequest) {
   check("--register-model m --alias champion y.h5", "--alias names one version, but 2 snapshots were given");
 }
 
+// Every one of `values` refused by `validate` with an input_error whose message starts with `flag`.
+void expect_refused(const std::function<void(const std::string&)>& validate, const std::vector<std::string>& values,
+                    const std::string& flag) {
+  for (const auto& value : values) {
+    try {
+      validate(value);
+      ADD_FAILURE() << "accepted '" << value << "'";
+    } catch (const input_error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(flag, 0), 0u) << e.what();
+    }
+  }
+}
+
 TEST(MlflowRegistry, ModelNamesFollowMlflowsRules) {
   std::string accents;
   for (int i = 0; i < 256; ++i) accents += "\xc3\xa9";  // 256 characters, 512 bytes
@@ -211,28 +226,16 @@ TEST(MlflowRegistry, ModelNamesFollowMlflowsRules) {
                                                           std::string(256, 'x'), accents}) {
     EXPECT_NO_THROW(interop::validate_model_name(name)) << name;
   }
-  for (const std::string& name : std::vector<std::string>{"", "   ", "a/b", "a:b", ".", "..", "..x", std::string(257, 'x')}) {
-    try {
-      interop::validate_model_name(name);
-      ADD_FAILURE() << "accepted '" << name << "'";
-    } catch (const input_error& e) {
-      EXPECT_EQ(std::string(e.what()).rfind("--register-model", 0), 0u) << e.what();
-    }
-  }
+  expect_refused([](const std::string& name) { interop::validate_model_name(name); },
+                 {"", "   ", "a/b", "a:b", ".", "..", "..x", std::string(257, 'x')}, "--register-model");
 }
 
 TEST(MlflowRegistry, AliasesFollowMlflowsRules) {
   for (const std::string& alias : std::vector<std::string>{"champion", "challenger_2", "blue-green", "v1x", "vv1", "latest1", "V", std::string(255, 'a')}) {
     EXPECT_NO_THROW(interop::validate_model_alias(alias)) << alias;
   }
-  for (const std::string& alias : std::vector<std::string>{"", "cham pion", "a.b", "prod/eu", "latest", "LaTeSt", "v1", "V23", std::string(256, 'a')}) {
-    try {
-      interop::validate_model_alias(alias);
-      ADD_FAILURE() << "accepted '" << alias << "'";
-    } catch (const input_error& e) {
-      EXPECT_EQ(std::string(e.what()).rfind("--alias", 0), 0u) << e.what();
-    }
-  }
+  expect_refused([](const std::string& alias) { interop::validate_model_alias(alias); },
+                 {"", "cham pion", "a.b", "prod/eu", "latest", "LaTeSt", "v1", "V23", std::string(256, 'a')}, "--alias");
 }
 
 TEST(MlflowRegistry, WeightsDigestIsTheSha256OfOneLinePerParameter) {
